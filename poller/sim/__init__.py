@@ -1,0 +1,1 @@
+"""Simulated SNMP agents: snmprec data, synthetic ISP devices, and a lean responder."""

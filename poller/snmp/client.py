@@ -1,0 +1,356 @@
+"""The asyncio SNMP client: get, walk and table walks over shared UDP endpoints.
+
+    async with SnmpEngine(max_rate=5000) as engine:
+        varbinds = await engine.get(target, ["1.3.6.1.2.1.1.3.0"])
+        table = await engine.walk_table(target, ["1.3.6.1.2.1.2.2.1.8", "1.3.6.1.2.1.31.1.1.1.6"])
+
+Per target (a `Session`, cached): the resolved address, the security model, at most
+`target.max_in_flight` requests at once, and what was learnt about the agent (GETBULK broken,
+max-repetitions that fit). Every operation takes an optional absolute `deadline` (loop time) for
+the whole device; each attempt waits min(timeout, time left).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import ipaddress
+import random
+import socket
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+
+from asyncio_throttle import Throttler
+
+from ..model import Target
+from .ber import oid_content
+from .errors import SnmpConfigError, SnmpErrorStatus, SnmpProtocolError, SnmpTimeout
+from .pdu import (
+    GET,
+    GETBULK,
+    GETNEXT,
+    ColumnProgress,
+    Pdu,
+    collect_columns,
+    continue_oid,
+    decode_varbinds,
+    encode_pdu,
+    varbind_list,
+    varbind_list_raw,
+)
+from .security import CommunitySecurity, NeedsResync, SecurityModel
+from .transport import TransportStats, UdpEndpoint
+from .values import Tag, Value, VarBind
+
+TOO_BIG = 1
+NO_SUCH_NAME = 2
+GEN_ERR = 5
+MAX_OIDS_PER_GET = 32  # split bigger GETs over several PDUs (and further on tooBig)
+DNS_TTL = 300.0
+
+
+@dataclass(slots=True)
+class DeviceStats:
+    requests: int = 0
+    retries: int = 0
+    timeouts: int = 0
+
+
+@dataclass
+class Session:
+    target: Target
+    security: SecurityModel
+    slots: asyncio.Semaphore
+    addr: tuple[str, int] | None = None
+    addr_expires: float = 0.0
+    prepared: bool = False
+    bulk_ok: bool = True
+    max_repetitions: int = 50
+    answered: bool = False  # the agent has answered at least once
+    stats: DeviceStats = field(default_factory=DeviceStats)
+
+
+def make_security(target: Target) -> SecurityModel:
+    cred = target.credentials
+    if cred.version in ("1", "2c"):
+        return CommunitySecurity(cred.version, cred.community)
+    if cred.version == "3":
+        from .usm import UsmSecurity  # v3 only pays for its imports when used
+
+        return UsmSecurity(cred)
+    raise SnmpConfigError(f"unsupported SNMP version {cred.version!r}")
+
+
+class SnmpEngine:
+    def __init__(self, *, max_rate: float | None = None, rng: random.Random | None = None) -> None:
+        self.stats = TransportStats()
+        self._endpoints: dict[int, UdpEndpoint] = {}
+        self._sessions: dict[Target, Session] = {}
+        self._throttler = Throttler(rate_limit=int(max_rate), period=1.0) if max_rate else None
+        self.throttle_wait_seconds = 0.0
+        self._rng = rng or random.Random()
+        self._next_id = self._rng.randrange(1, 1 << 30)
+        self._open_lock = asyncio.Lock()
+
+    async def __aenter__(self) -> SnmpEngine:
+        return self
+
+    async def __aexit__(self, *exc: object) -> None:
+        await self.close()
+
+    async def close(self) -> None:
+        for ep in self._endpoints.values():
+            ep.close()
+        self._endpoints.clear()
+
+    @property
+    def in_flight(self) -> int:
+        return sum(ep.in_flight for ep in self._endpoints.values())
+
+    def device_stats(self, target: Target) -> DeviceStats | None:
+        session = self._sessions.get(target)
+        return session.stats if session else None
+
+    def forget(self, target: Target) -> None:
+        """Drop what is cached for a target (credentials changed, device removed)."""
+        self._sessions.pop(target, None)
+
+    # ------------------------------------------------------------------ public operations
+
+    async def get(
+        self, target: Target, oids: Sequence[str], *, deadline: float | None = None
+    ) -> list[VarBind]:
+        """GET: one VarBind per OID, in order; absent ones carry NO_SUCH_OBJECT/NO_SUCH_INSTANCE."""
+        session = self._session(target)
+        out: list[VarBind] = []
+        pending = list(oids)
+        chunk = MAX_OIDS_PER_GET
+        while pending:
+            part = pending[:chunk]
+            try:
+                out.extend(await self._get_chunk(session, part, deadline))
+            except SnmpErrorStatus as err:
+                if err.status == TOO_BIG and len(part) > 1:
+                    chunk = max(1, len(part) // 2)
+                    continue
+                raise
+            del pending[: len(part)]
+        return out
+
+    async def _get_chunk(self, session: Session, oids: list[str], deadline: float | None) -> list[VarBind]:
+        result: list[VarBind | None] = [None] * len(oids)
+        todo = list(range(len(oids)))
+        while todo:
+            pdu = await self._request(session, GET, varbind_list([oids[i] for i in todo]), 0, 0, deadline)
+            if pdu.error_status == NO_SUCH_NAME and 0 < pdu.error_index <= len(todo):
+                # SNMPv1: one missing OID fails the whole PDU; mark it and ask again for the rest.
+                missing = todo.pop(pdu.error_index - 1)
+                result[missing] = VarBind(oids[missing], Tag.NO_SUCH_OBJECT, None)
+                continue
+            _raise_for_status(pdu)
+            varbinds = decode_varbinds(pdu)
+            if len(varbinds) != len(todo):
+                raise SnmpProtocolError(f"agent answered {len(varbinds)} varbinds for {len(todo)} requested")
+            for i, vb in zip(todo, varbinds, strict=True):
+                result[i] = vb
+            todo = []
+        return [vb for vb in result if vb is not None]
+
+    async def walk_table(
+        self,
+        target: Target,
+        columns: Sequence[str],
+        *,
+        max_repetitions: int = 25,
+        deadline: float | None = None,
+    ) -> dict[str, dict[tuple[int, ...], Value]]:
+        """Walk several table columns in one stream of GETBULKs: {column: {index: value}}."""
+        cols = [ColumnProgress(c.lstrip("."), oid_content(c), {}) for c in columns]
+        await self._walk(self._session(target), cols, max_repetitions, deadline)
+        return {c.oid: c.values for c in cols}
+
+    async def walk(
+        self,
+        target: Target,
+        roots: Sequence[str],
+        *,
+        max_repetitions: int = 25,
+        deadline: float | None = None,
+    ) -> list[VarBind]:
+        """Every varbind under each root, root by root, in OID order (for the CLI and discovery)."""
+        session = self._session(target)
+        out: list[VarBind] = []
+        for root in roots:
+            root = root.lstrip(".")
+            col = ColumnProgress(root, oid_content(root), {}, typed=True)
+            await self._walk(session, [col], max_repetitions, deadline)
+            for index, (tag, value) in col.values.items():  # type: ignore[misc]
+                suffix = ".".join(map(str, index))
+                out.append(VarBind(f"{root}.{suffix}", Tag(tag), value))
+        return out
+
+    # ------------------------------------------------------------------ the walk loop
+
+    async def _walk(
+        self, session: Session, cols: list[ColumnProgress], max_repetitions: int, deadline: float | None
+    ) -> None:
+        reps = max(1, min(max_repetitions, session.max_repetitions))
+        use_bulk = session.bulk_ok and session.target.credentials.version != "1"
+        while True:
+            active = [c for c in cols if not c.done]
+            if not active:
+                return
+            vbl = varbind_list_raw([continue_oid(c) for c in active])
+            if not use_bulk:
+                pdu = await self._request(session, GETNEXT, vbl, 0, 0, deadline)
+            else:
+                try:
+                    pdu = await self._request(session, GETBULK, vbl, 0, reps, deadline)
+                except SnmpTimeout:
+                    # An agent that answered this walk and then goes silent on a GETBULK has usually
+                    # dropped a response too big for it (or for the path): ask for fewer rows.
+                    if not session.answered or reps == 1:
+                        raise
+                    reps = session.max_repetitions = max(1, reps // 4)
+                    continue
+            status = pdu.error_status
+            if status:
+                if status == TOO_BIG and use_bulk and reps > 1:
+                    reps = session.max_repetitions = max(1, reps // 2)
+                    continue
+                if status == NO_SUCH_NAME and not use_bulk and 0 < pdu.error_index <= len(active):
+                    active[pdu.error_index - 1].done = True  # v1's way of saying endOfMibView
+                    continue
+                if use_bulk and status in (GEN_ERR, TOO_BIG):
+                    session.bulk_ok = use_bulk = False  # agent mishandles GETBULK: GETNEXT from now on
+                    continue
+                _raise_for_status(pdu)
+            consumed = collect_columns(pdu, active)
+            if consumed == 0:
+                for c in active:  # an empty answer ends the walk rather than asking forever
+                    c.done = True
+            elif use_bulk and consumed < reps * len(active) and not any(c.done for c in active):
+                reps = max(1, consumed // len(active))  # the agent truncated: ask for what it gives
+
+    # ------------------------------------------------------------------ one request
+
+    async def _request(
+        self, session: Session, tag: int, varbinds: bytes, a: int, b: int, deadline: float | None
+    ) -> Pdu:
+        async with session.slots:
+            if session.addr is None or session.addr_expires < time.monotonic():
+                await self._resolve(session)
+            if not session.prepared:
+                await session.security.prepare(self._exchanger(session), _deadline(session, deadline))
+                session.prepared = True
+
+            def build(msg_id: int) -> bytes:
+                return session.security.encode(encode_pdu(tag, msg_id, varbinds, a, b), msg_id)
+
+            for _ in range(3):  # notInTimeWindow re-syncs, bounded
+                data = await self._exchange(session, build, _deadline(session, deadline))
+                try:
+                    reply = session.security.decode(data)
+                    session.answered = True
+                    return reply
+                except NeedsResync:
+                    await session.security.prepare(self._exchanger(session), _deadline(session, deadline))
+            raise SnmpProtocolError("agent keeps reporting notInTimeWindow")
+
+    def _exchanger(self, session: Session):
+        async def exchange(build: Callable[[int], bytes], deadline: float) -> bytes:
+            return await self._exchange(session, build, deadline)
+
+        return exchange
+
+    async def _exchange(self, session: Session, build: Callable[[int], bytes], deadline: float) -> bytes:
+        """Send with retries until a reply, the retries run out, or the deadline passes."""
+        target = session.target
+        addr = session.addr
+        assert addr is not None
+        endpoint = await self._endpoint(addr)
+        msg_id = self._allocate_id()
+        message = build(msg_id)
+        loop = asyncio.get_running_loop()
+        stats = session.stats
+        for attempt in range(target.retries + 1):
+            left = deadline - loop.time()
+            if left <= 0:
+                break
+            if self._throttler is not None:
+                t0 = loop.time()
+                async with self._throttler:
+                    pass
+                self.throttle_wait_seconds += loop.time() - t0
+            stats.requests += 1
+            if attempt:
+                stats.retries += 1
+            try:
+                return await endpoint.send(message, addr, msg_id, min(target.timeout, left))
+            except SnmpTimeout:
+                continue
+            except asyncio.CancelledError:
+                endpoint.cancel(msg_id)
+                raise
+        stats.timeouts += 1
+        raise SnmpTimeout(f"no response from {target} after {target.retries + 1} attempts")
+
+    def _allocate_id(self) -> int:
+        self._next_id = self._next_id + 1 if self._next_id < 0x7FFFFFFF else 1
+        return self._next_id
+
+    async def _endpoint(self, addr: tuple[str, int]) -> UdpEndpoint:
+        family = socket.AF_INET6 if ":" in addr[0] else socket.AF_INET
+        endpoint = self._endpoints.get(family)
+        if endpoint is None:
+            async with self._open_lock:
+                endpoint = self._endpoints.get(family)
+                if endpoint is None:
+                    endpoint = await UdpEndpoint.open(family, self.stats)
+                    self._endpoints[family] = endpoint
+        return endpoint
+
+    def _session(self, target: Target) -> Session:
+        session = self._sessions.get(target)
+        if session is None:
+            session = Session(target, make_security(target), asyncio.Semaphore(max(1, target.max_in_flight)))
+            self._sessions[target] = session
+        return session
+
+    async def _resolve(self, session: Session) -> None:
+        """Resolve the host without blocking the loop; cache the answer for DNS_TTL."""
+        target = session.target
+        host = target.host.strip("[]")
+        try:
+            ip = ipaddress.ip_address(host)
+            session.addr = (str(ip), target.port)
+            session.addr_expires = float("inf")
+            return
+        except ValueError:
+            pass
+        family = socket.AF_INET6 if target.transport == "udp6" else socket.AF_INET
+        loop = asyncio.get_running_loop()
+        try:
+            infos = await loop.getaddrinfo(host, target.port, family=family, type=socket.SOCK_DGRAM)
+        except socket.gaierror as exc:
+            raise SnmpConfigError(f"cannot resolve {host!r}: {exc.strerror}") from None
+        if not infos:
+            raise SnmpConfigError(f"cannot resolve {host!r}")
+        sockaddr = infos[0][4]
+        session.addr = (str(sockaddr[0]), int(sockaddr[1]))
+        session.addr_expires = time.monotonic() + DNS_TTL
+
+
+def _deadline(session: Session, deadline: float | None) -> float:
+    if deadline is not None:
+        return deadline
+    t = session.target
+    return asyncio.get_running_loop().time() + t.timeout * (t.retries + 1) + 0.05
+
+
+def _raise_for_status(pdu: Pdu) -> None:
+    if pdu.error_status:
+        raise SnmpErrorStatus(pdu.error_status, pdu.error_index)
+
+
+__all__ = ["SnmpEngine"]

@@ -1,0 +1,206 @@
+"""SNMP messages and PDUs: building requests and taking responses apart.
+
+Requests are built from cached OID TLVs (only the request-id and start OIDs change between the
+GETBULKs of a walk). Responses are decoded lazily: `parse_response` reads the header and finds
+the varbind list; callers then either decode every varbind (`decode_varbinds`, for get/walk) or
+match raw OID bytes against column prefixes (`collect_columns`, the table-walk hot path) so
+that no OID string is ever built for a table cell.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from .ber import (
+    SEQUENCE,
+    decode_index,
+    decode_oid_content,
+    decode_value,
+    encode_integer,
+    encode_oid,
+    encode_subids,
+    expect,
+    oid_to_str,
+    read_integer,
+    read_tl,
+    tlv,
+)
+from .errors import SnmpDecodeError, SnmpLoopError
+from .values import Tag, Value, VarBind
+
+GET = 0xA0
+GETNEXT = 0xA1
+RESPONSE = 0xA2
+SET = 0xA3
+GETBULK = 0xA5
+REPORT = 0xA8
+PDU_TAGS = frozenset((GET, GETNEXT, RESPONSE, SET, GETBULK, 0xA4, 0xA6, 0xA7, REPORT))
+
+VERSION_CODES = {"1": 0, "2c": 1, "3": 3}
+_NULL = b"\x05\x00"
+
+
+def varbind_list(oids: list[str] | tuple[str, ...]) -> bytes:
+    """A varbind list of OIDs with NULL values (request form)."""
+    body = b"".join(tlv(SEQUENCE, encode_oid(o) + _NULL) for o in oids)
+    return tlv(SEQUENCE, body)
+
+
+def varbind_list_raw(oid_tlvs: list[bytes]) -> bytes:
+    """Like varbind_list, from OID TLVs already encoded (e.g. taken from a response)."""
+    return tlv(SEQUENCE, b"".join(tlv(SEQUENCE, o + _NULL) for o in oid_tlvs))
+
+
+def encode_pdu(tag: int, request_id: int, varbinds: bytes, a: int = 0, b: int = 0) -> bytes:
+    """A PDU. For GETBULK a/b are non-repeaters/max-repetitions, else error-status/index."""
+    return tlv(tag, encode_integer(request_id) + encode_integer(a) + encode_integer(b) + varbinds)
+
+
+def encode_community_message(version: str, community: bytes, pdu: bytes) -> bytes:
+    return tlv(SEQUENCE, encode_integer(VERSION_CODES[version]) + tlv(0x04, community) + pdu)
+
+
+@dataclass(slots=True)
+class Pdu:
+    """A decoded PDU header; the varbinds stay encoded in buf[vb_start:vb_end]."""
+
+    tag: int
+    request_id: int
+    error_status: int  # non-repeaters for a GETBULK
+    error_index: int  # max-repetitions for a GETBULK
+    buf: bytes
+    vb_start: int
+    vb_end: int
+
+
+def parse_pdu(buf: bytes, pos: int, end: int) -> Pdu:
+    tag, start, stop = read_tl(buf, pos, end)
+    if tag not in PDU_TAGS:
+        raise SnmpDecodeError(f"not an SNMP PDU (tag 0x{tag:02x})")
+    request_id, p = read_integer(buf, start, stop)
+    error_status, p = read_integer(buf, p, stop)
+    error_index, p = read_integer(buf, p, stop)
+    vb_start, vb_end = expect(buf, p, stop, SEQUENCE)
+    return Pdu(tag, request_id, error_status, error_index, buf, vb_start, vb_end)
+
+
+@dataclass(slots=True)
+class CommunityMessage:
+    version: int
+    community: bytes
+    pdu: Pdu
+
+
+def parse_community_message(buf: bytes) -> CommunityMessage:
+    """Decode a v1/v2c message (the PDU's varbinds stay encoded)."""
+    end = len(buf)
+    start, stop = expect(buf, 0, end, SEQUENCE)
+    version, p = read_integer(buf, start, stop)
+    cs, ce = expect(buf, p, stop, 0x04)
+    return CommunityMessage(version, bytes(buf[cs:ce]), parse_pdu(buf, ce, stop))
+
+
+def peek_message_id(buf: bytes) -> int | None:
+    """The demultiplexing id of a datagram: request-id for v1/v2c, msgID for v3; None if unreadable.
+
+    Cheap on purpose: it runs for every datagram before anything else is decoded.
+    """
+    try:
+        end = len(buf)
+        start, stop = expect(buf, 0, end, SEQUENCE)
+        version, p = read_integer(buf, start, stop)
+        if version == 3:
+            gs, ge = expect(buf, p, stop, SEQUENCE)
+            msg_id, _ = read_integer(buf, gs, ge)
+            return msg_id
+        _, ce = expect(buf, p, stop, 0x04)
+        _, ps, pe = read_tl(buf, ce, stop)
+        rid, _ = read_integer(buf, ps, pe)
+        return rid
+    except SnmpDecodeError:
+        return None
+
+
+def iter_varbinds(buf: bytes, start: int, end: int):
+    """Yield (oid_start, oid_end, tag, value_start, value_end) for each varbind (raw positions)."""
+    pos = start
+    while pos < end:
+        vs, ve = expect(buf, pos, end, SEQUENCE)
+        ot, os_, oe = read_tl(buf, vs, ve)
+        if ot != Tag.OID:
+            raise SnmpDecodeError("varbind without an OID")
+        tag, s, e = read_tl(buf, oe, ve)
+        yield os_, oe, tag, s, e
+        pos = ve
+
+
+def decode_varbinds(pdu: Pdu) -> list[VarBind]:
+    out = []
+    buf = pdu.buf
+    for os_, oe, tag, s, e in iter_varbinds(buf, pdu.vb_start, pdu.vb_end):
+        try:
+            t = Tag(tag)
+        except ValueError:
+            raise SnmpDecodeError(f"unknown value tag 0x{tag:02x}") from None
+        out.append(VarBind(oid_to_str(decode_oid_content(buf, os_, oe)), t, decode_value(tag, buf, s, e)))
+    return out
+
+
+def raw_varbinds(pdu: Pdu) -> list[tuple[bytes, int, Value]]:
+    """(OID content bytes, tag, value) for each varbind: for walks that compare OIDs as bytes."""
+    buf = pdu.buf
+    return [
+        (bytes(buf[os_:oe]), tag, decode_value(tag, buf, s, e))
+        for os_, oe, tag, s, e in iter_varbinds(buf, pdu.vb_start, pdu.vb_end)
+    ]
+
+
+@dataclass(slots=True)
+class ColumnProgress:
+    """One column of a table walk: its prefix, what was collected, where to continue."""
+
+    oid: str
+    prefix: bytes  # OID content octets of the column
+    values: dict[tuple[int, ...], Value]
+    last_index: tuple[int, ...] | None = None
+    done: bool = False
+    typed: bool = False  # store (tag, value) instead of value (generic walks)
+
+
+def collect_columns(pdu: Pdu, columns: list[ColumnProgress]) -> int:
+    """Put a GETBULK/GETNEXT response's values into their columns; return varbinds consumed.
+
+    The i-th varbind answers the (i mod n)-th requested column. A column ends at endOfMibView,
+    at an OID outside its prefix, or at the prefix itself. An index that does not increase is a
+    loop (agents that repeat themselves) and raises SnmpLoopError. Raw OID bytes are compared
+    with the pre-encoded prefix without slicing: no OID string is built for a table cell.
+    """
+    buf = pdu.buf
+    n = len(columns)
+    i = 0
+    for os_, oe, tag, s, e in iter_varbinds(buf, pdu.vb_start, pdu.vb_end):
+        col = columns[i % n]
+        i += 1
+        if col.done:
+            continue
+        plen = len(col.prefix)
+        if tag == 0x82 or oe - os_ <= plen or not buf.startswith(col.prefix, os_):
+            col.done = True
+            continue
+        index = decode_index(buf, os_ + plen, oe)
+        last = col.last_index
+        if last is not None and index <= last:
+            raise SnmpLoopError(f"agent returned non-increasing OIDs in column {col.oid}")
+        col.last_index = index
+        if col.typed:
+            col.values[index] = (tag, decode_value(tag, buf, s, e))
+        elif tag != 0x80 and tag != 0x81:
+            col.values[index] = decode_value(tag, buf, s, e)
+    return i
+
+
+def continue_oid(col: ColumnProgress) -> bytes:
+    """The OID TLV a walk of this column continues from."""
+    if col.last_index is None:
+        return tlv(Tag.OID, col.prefix)
+    return tlv(Tag.OID, col.prefix + encode_subids(col.last_index))
