@@ -31,7 +31,9 @@ def _snmpsim_exe() -> str:
 
 
 @contextmanager
-def snmpsim(data_dir: Path, probe_community: str, cache_dir: Path, extra_args: tuple[str, ...] = ()) -> Iterator[Agent]:
+def snmpsim(
+    data_dir: Path, probe_community: str, cache_dir: Path, extra_args: tuple[str, ...] = ()
+) -> Iterator[Agent]:
     """Start snmpsim on 127.0.0.1:<free port> serving data_dir; stop it on exit."""
     port = free_udp_port()
     env = dict(os.environ, SNMPSIM_ALLOW_ROOT="true")
