@@ -145,7 +145,7 @@ def _plugins() -> list[Callable[[argparse._SubParsersAction], None]]:
     return found
 
 
-PLUGIN_MODULES: tuple[str, ...] = ()
+PLUGIN_MODULES: tuple[str, ...] = ("poller.poll", "poller.discovery")
 
 
 def main(argv: Sequence[str] | None = None) -> int:

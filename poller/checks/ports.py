@@ -1,0 +1,434 @@
+"""Ports: LibreNMS's ports poller semantics as a pure function of (stored ports, walked columns).
+
+Follows includes/polling/ports.inc.php (see ../shared/librenms/POLLER-SEMANTICS.md section 4):
+
+- HC counters (ifHCInOctets, ...) are stored under the plain names when present and non-zero.
+- ifSpeed = ifHighSpeed * 10**6 when ifHighSpeed is numeric, else ifSpeed, else 0.
+- ifPhysAddress as lowercase hex, ifLastChange raw TimeTicks (0 when absent), ifConnectorPresent
+  "true"/"false", ifType/ifOperStatus/ifAdminStatus/ifDuplex as names, ifVlan = dot1qPvid.
+- Changed data columns are updated and eventlogged ("ifOperStatus: up -> down", type 'interface',
+  severity 3, reference port_id; "-> NULL" with severity 4); ifOperStatus/ifAdminStatus/ifSpeed keep
+  ``<col>_prev`` = old value on change, or = current value when unchanged and still NULL.
+- Counters: see counters.py (value/_prev/_delta/_rate, with the documented wrap/reset differences).
+- Statistics are not updated for a port that was down, is down, whose ifOperStatus_prev is down and whose
+  ifLastChange did not move (except adsl/vdsl types).
+- poll_time = polled, poll_prev = old poll_time, poll_period = max(polled - old poll_time, 1) for every seen
+  port (LibreNMS writes NULL poll_period for ports without updates: an inverted condition; not copied).
+- A valid port not stored is inserted (with its ports_statistics row); a stored port missing from the walk
+  gets deleted = 1; a deleted port seen again gets deleted = 0. Disabled ports are never passed in.
+- port_descr_* from LibreNMS's default ifAlias parser ("Type: descr [speed] {circuit} (notes)").
+
+Not done (the columns are not owned by fastpoll; LibreNMS's 5-minute poll keeps them): ifTrunk and Cisco
+vmVlan/VTP, PAgP, OS-specific ports include files, per-port ifSpeed overrides, selective port polling.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+from .counters import CounterKind, counter_update, polled_period
+from .ifmib import DUPLEX_STATUS, IANA_IFTYPE, IF_STATUS, OID_TO_NAME, TRUTH_VALUE, enum_name
+from .results import EventRow, PortMetrics, PortRef, PortWrite
+
+SEVERITY_NOTICE = 3
+SEVERITY_WARNING = 4
+
+# Counters stored in `ports` / `ports_statistics`, with their 64-bit source column (if any).
+PORTS_COUNTERS: dict[str, str | None] = {
+    "ifInOctets": "ifHCInOctets",
+    "ifOutOctets": "ifHCOutOctets",
+    "ifInErrors": None,
+    "ifOutErrors": None,
+    "ifInUcastPkts": "ifHCInUcastPkts",
+    "ifOutUcastPkts": "ifHCOutUcastPkts",
+}
+STATISTICS_COUNTERS: dict[str, str | None] = {
+    "ifInNUcastPkts": None,
+    "ifOutNUcastPkts": None,
+    "ifInDiscards": None,
+    "ifOutDiscards": None,
+    "ifInUnknownProtos": None,
+    "ifInBroadcastPkts": "ifHCInBroadcastPkts",
+    "ifOutBroadcastPkts": "ifHCOutBroadcastPkts",
+    "ifInMulticastPkts": "ifHCInMulticastPkts",
+    "ifOutMulticastPkts": "ifHCOutMulticastPkts",
+}
+ALL_COUNTERS = {**PORTS_COUNTERS, **STATISTICS_COUNTERS}
+
+# LibreNMS's $data_oids minus the ones fastpoll does not own (ifTrunk).
+DATA_COLUMNS = (
+    "ifName",
+    "ifDescr",
+    "ifAlias",
+    "ifAdminStatus",
+    "ifOperStatus",
+    "ifMtu",
+    "ifSpeed",
+    "ifType",
+    "ifPhysAddress",
+    "ifConnectorPresent",
+    "ifDuplex",
+    "ifVlan",
+)
+PREV_TRACKED = ("ifOperStatus", "ifAdminStatus", "ifSpeed")
+DESCR_ATTRIBS = ("type", "descr", "circuit", "speed", "notes")
+STATS_ALWAYS_TYPES = ("adsl", "vdsl", "vdsl2")
+
+# devices.port_association_mode -> the column a port is matched by.
+ASSOCIATION_COLUMNS = {1: "ifIndex", 2: "ifName", 3: "ifDescr", 4: "ifAlias"}
+
+
+@dataclass(slots=True)
+class PortState:
+    """A stored port: its identity and the last written value of every column fastpoll reads back."""
+
+    ref: PortRef
+    row: dict[str, Any] = field(default_factory=dict)  # ports + ports_statistics columns
+
+
+@dataclass(slots=True)
+class PortsOutcome:
+    states: dict[Any, PortState]  # association key -> state after this poll
+    writes: list[PortWrite]
+    events: list[EventRow]
+    metrics: list[PortMetrics]
+
+
+# ---------------------------------------------------------------- walked columns -> per-port values
+
+
+def rows_from_table(table: Mapping[str, Mapping[tuple[int, ...], Any]]) -> dict[int, dict[str, Any]]:
+    """{column oid: {index: value}} -> {ifIndex: {name: raw value}} for the IF-MIB columns (plus duplex
+    from EtherLike-MIB and dot1qPvid)."""
+    rows: dict[int, dict[str, Any]] = {}
+    for oid, column in table.items():
+        name = OID_TO_NAME.get(oid)
+        if name is None or name == "dot1qPvid":
+            continue
+        for index, value in column.items():
+            if len(index) != 1 or value is None:
+                continue
+            rows.setdefault(index[0], {})[name] = value
+    # LibreNMS stores dot1qPvid under its table index as if it were the ifIndex (no dot1dBasePort mapping).
+    for idx, pvid in table.get(OID_TO_NAME_REV["dot1qPvid"], {}).items():
+        if len(idx) == 1 and isinstance(pvid, int) and idx[0] in rows:
+            rows[idx[0]]["dot1qPvid"] = pvid
+    return rows
+
+
+OID_TO_NAME_REV = {name: oid for oid, name in OID_TO_NAME.items()}
+
+
+def needs_full_if_entry(rows: Mapping[int, Mapping[str, Any]]) -> bool:
+    """LibreNMS walks all of ifEntry when the first port lacks numeric ifHCInOctets or ifHighSpeed."""
+    if not rows:
+        return True
+    first = rows[min(rows)]
+    return not (isinstance(first.get("ifHCInOctets"), int) and isinstance(first.get("ifHighSpeed"), int))
+
+
+def _text(value: Any) -> str | None:
+    if value is None:
+        return None
+    if isinstance(value, bytes):
+        try:
+            return value.decode("utf-8")
+        except UnicodeDecodeError:
+            return value.decode("latin-1")
+    return str(value)
+
+
+def _mac_hex(value: Any) -> str | None:
+    if value is None:
+        return None
+    if isinstance(value, bytes):
+        return value.hex() or None
+    text = str(value).strip().lower()
+    return re.sub(r"[^0-9a-f]", "", text) or None
+
+
+def _int(value: Any) -> int | None:
+    return value if isinstance(value, int) else None
+
+
+def port_values(raw: Mapping[str, Any]) -> dict[str, Any]:
+    """The ``ports`` data columns as LibreNMS stores them, from one port's raw SNMP values.
+
+    A column the agent did not return is None (LibreNMS then writes NULL), except ifLastChange (0) and
+    ifSpeed (0 when neither ifHighSpeed nor ifSpeed is numeric).
+    """
+    high = _int(raw.get("ifHighSpeed"))
+    if high is not None:  # computed in PHP: an int (0 == NULL loosely); SNMP values are strings
+        speed: int = high * 1_000_000
+    else:
+        speed = _int(raw.get("ifSpeed")) or 0
+    descr = _text(raw.get("ifDescr"))
+    # LibreNMS fills an empty ifAlias (and a missing ifName) with ifDescr.
+    return {
+        "ifName": _text(raw.get("ifName")) or descr,
+        "ifDescr": descr,
+        "ifAlias": _text(raw.get("ifAlias")) or descr,
+        "ifAdminStatus": enum_name(IF_STATUS, raw.get("ifAdminStatus")),
+        "ifOperStatus": enum_name(IF_STATUS, raw.get("ifOperStatus")),
+        "ifMtu": _int(raw.get("ifMtu")),
+        "ifSpeed": speed,
+        "ifType": enum_name(IANA_IFTYPE, raw.get("ifType")),
+        "ifPhysAddress": _mac_hex(raw.get("ifPhysAddress")),
+        "ifConnectorPresent": TRUTH_VALUE.get(raw.get("ifConnectorPresent")),  # type: ignore[arg-type]
+        "ifDuplex": enum_name(DUPLEX_STATUS, raw.get("dot3StatsDuplexStatus")),
+        "ifVlan": str(raw["dot1qPvid"]) if isinstance(raw.get("dot1qPvid"), int) else None,
+        "ifLastChange": _int(raw.get("ifLastChange")) or 0,
+    }
+
+
+# Columns whose polled value is a PHP int in LibreNMS (so 0 loosely equals a stored NULL); every other
+# polled value is an SNMP string there ("0" != NULL).
+def _php_int_columns(raw: Mapping[str, Any]) -> frozenset[str]:
+    speed_from_snmp = _int(raw.get("ifHighSpeed")) is None and _int(raw.get("ifSpeed")) is not None
+    return frozenset() if speed_from_snmp else frozenset({"ifSpeed"})
+
+
+def counter_sources(raw: Mapping[str, Any]) -> dict[str, tuple[int | None, int]]:
+    """Stored counter name -> (current value, bit width): the HC value when present and non-zero."""
+    out: dict[str, tuple[int | None, int]] = {}
+    for name, hc in ALL_COUNTERS.items():
+        hc_value = _int(raw.get(hc)) if hc else None
+        if hc_value:
+            out[name] = (hc_value, 64)
+        else:
+            out[name] = (_int(raw.get(name)), 32)
+    return out
+
+
+def parse_port_descr(if_alias: str | None) -> dict[str, str | None]:
+    """LibreNMS's default port description parser (includes/port-descr-parser.inc.php)."""
+    empty: dict[str, str | None] = {f"port_descr_{a}": None for a in DESCR_ATTRIBS}
+    if not if_alias:
+        return empty
+    split = re.split(r"[:\[\]{}()]", if_alias)
+    ptype = split[0].strip() if split else ""
+    descr = split[1].strip() if len(split) > 1 else ""
+    if not ptype or not descr:
+        return empty
+
+    def second(pattern: str) -> str | None:
+        parts = re.split(pattern, if_alias)
+        return parts[1] if len(parts) > 1 and parts[1] != "" else None
+
+    return {
+        "port_descr_type": ptype.lower(),
+        "port_descr_descr": descr,
+        "port_descr_circuit": second(r"[{}]"),
+        "port_descr_speed": second(r"[\[\]]"),
+        "port_descr_notes": second(r"[()]"),
+    }
+
+
+# LibreNMS's global default ``bad_iftype`` (config_definitions.json). The per-OS bad_if/bad_if_regexp
+# lists of resources/definitions/os_detection/*.yaml are not carried: fastpoll has no OS definitions.
+DEFAULT_BAD_IFTYPES = frozenset(
+    {
+        "voiceEncap",
+        "voiceFXO",
+        "voiceFXS",
+        "voiceOverAtm",
+        "voiceOverFrameRelay",
+        "voiceOverIp",
+        "ds0",
+        "ds1",
+        "ds3",
+    }
+)
+
+
+def is_port_valid(values: Mapping[str, Any], bad_iftypes: frozenset[str] = DEFAULT_BAD_IFTYPES) -> bool:
+    """LibreNMS's is_port_valid: reject empty ifDescr+ifAlias+ifName and the configured bad ifTypes."""
+    if values.get("ifType") in bad_iftypes:
+        return False
+    return any(values.get(c) not in (None, "") for c in ("ifDescr", "ifAlias", "ifName"))
+
+
+# ---------------------------------------------------------------- the poll
+
+
+def _fmt_si_bps(value: Any) -> str:
+    """Number::formatSi($v, 2, 0, 'bps'), as LibreNMS formats ifSpeed in eventlog messages."""
+    try:
+        v = float(value)
+    except (TypeError, ValueError):
+        return ""
+    ext = ""
+    for unit in ("k", "M", "G", "T", "P", "E"):
+        if abs(v) < 1000:
+            break
+        v /= 1000
+        ext = unit
+    return f"{round(v):d} {ext}bps"
+
+
+_NUMERIC = re.compile(r"^\s*[+-]?(\d+(\.\d*)?|\.\d+)([eE][+-]?\d+)?\s*$")
+
+
+def _same(old: Any, new: Any) -> bool:
+    """PHP 8's loose ``==`` (LibreNMS compares stored and polled values with ``!=``).
+
+    null == 0 and null == '' are true (so a column stays NULL when the agent gives 0 or ''), numeric strings
+    compare as numbers, other strings as strings.
+    """
+    if old is None and new is None:
+        return True
+    if old is None or new is None:
+        other = new if old is None else old
+        if isinstance(other, bool | int | float):
+            return not other
+        return str(other) == ""
+    if isinstance(old, int | float) and isinstance(new, int | float):
+        return old == new
+    a, b = str(old), str(new)
+    if _NUMERIC.match(a) and _NUMERIC.match(b):
+        return float(a) == float(b)
+    if isinstance(old, int | float) or isinstance(new, int | float):
+        return False
+    return a == b
+
+
+def association_key(mode: int, if_index: int, values: Mapping[str, Any]) -> Any:
+    column = ASSOCIATION_COLUMNS.get(mode, "ifIndex")
+    return if_index if column == "ifIndex" else values.get(column)
+
+
+def poll_ports(
+    device_id: int,
+    stored: Mapping[Any, PortState],
+    rows: Mapping[int, Mapping[str, Any]],
+    *,
+    polled: int,
+    rebooted: bool = False,
+    association_mode: int = 1,
+    insert_new: bool = True,
+) -> PortsOutcome:
+    """Compute every port write, event and metric for one poll.
+
+    ``stored``: association key -> PortState (disabled ports left out); ``rows``: ifIndex -> raw values
+    (``rows_from_table``); ``polled``: the device-wide poll epoch; ``rebooted``: the device's uptime dropped;
+    ``write_counters`` False = the ``status`` write set (only status columns are written).
+    """
+    states: dict[Any, PortState] = {}
+    writes: list[PortWrite] = []
+    events: list[EventRow] = []
+    metrics: list[PortMetrics] = []
+    seen: set[Any] = set()
+
+    for if_index in sorted(rows):
+        raw = rows[if_index]
+        values = port_values(raw)
+        key = association_key(association_mode, if_index, values)
+        if key is None or key in seen:
+            continue
+        state = stored.get(key)
+        insert = state is None
+        if insert:
+            if not insert_new or not is_port_valid(values):
+                continue
+            # LibreNMS inserts (device_id, ifIndex, ifName), then processes the port as usual.
+            state = PortState(PortRef(device_id, if_index), {"ifIndex": if_index, "ifName": values["ifName"]})
+        seen.add(key)
+        assert state is not None
+        old = state.row
+        ports_cols: dict[str, Any] = {}
+        stats_cols: dict[str, Any] = {}
+
+        # --- data columns and their events
+        def log(message: str, severity: int, ref: PortRef = state.ref) -> None:
+            events.append(EventRow(device_id, polled, message, "interface", severity, ref))
+
+        php_ints = _php_int_columns(raw)
+        for col in DATA_COLUMNS:
+            new, prev = values[col], old.get(col)
+            polled_as = new if (new is None or col in php_ints or not isinstance(new, int)) else str(new)
+            if not _same(prev, polled_as):
+                ports_cols[col] = new
+                if col in PREV_TRACKED:
+                    ports_cols[f"{col}_prev"] = prev
+                if new is None:
+                    log(f"{col}: {'' if prev is None else prev} -> NULL", SEVERITY_WARNING)
+                elif col == "ifSpeed":
+                    log(f"{col}: {_fmt_si_bps(prev) if prev is not None else ''} -> {_fmt_si_bps(new)}", 3)
+                else:
+                    log(f"{col}: {'' if prev is None else prev} -> {new}", SEVERITY_NOTICE)
+            elif col in PREV_TRACKED and old.get(f"{col}_prev") is None:
+                ports_cols[f"{col}_prev"] = new
+        for col, new in parse_port_descr(values["ifAlias"]).items():
+            if not _same(old.get(col), new):
+                ports_cols[col] = new
+                attrib = col.removeprefix("port_descr_")
+                log(f"{attrib}: {old.get(col) or ''} -> {'NULL' if new is None else new}", SEVERITY_NOTICE)
+        if insert or old.get("deleted"):
+            ports_cols["deleted"] = 0
+        ports_cols["ifLastChange"] = values["ifLastChange"]
+
+        # --- statistics (unless down-and-still-down with an unchanged ifLastChange)
+        skip_stats = (
+            old.get("ifOperStatus") == "down"
+            and old.get("ifOperStatus_prev") == "down"
+            and values["ifOperStatus"] == "down"
+            and _same(old.get("ifLastChange"), values["ifLastChange"])
+            and old.get("ifType") not in STATS_ALWAYS_TYPES
+        )
+        period = polled_period(polled, old.get("poll_time"))
+        rates: dict[str, float | None] = {}
+        counters_now: dict[str, int] = {}
+        if not skip_stats:
+            for name, (current, bits) in counter_sources(raw).items():
+                r = counter_update(old.get(name), current, period=period, bits=bits, rebooted=rebooted)
+                target = ports_cols if name in PORTS_COUNTERS else stats_cols
+                target[name] = r.value
+                target[f"{name}_prev"] = r.prev
+                target[f"{name}_delta"] = r.delta
+                target[f"{name}_rate"] = r.rate
+                rates[name] = r.rate_exact if r.kind is not CounterKind.FIRST else None
+                counters_now[name] = r.value
+        else:
+            counters_now = {n: old[n] for n in ALL_COUNTERS if isinstance(old.get(n), int)}
+        ports_cols["poll_time"] = polled
+        ports_cols["poll_prev"] = old.get("poll_time")
+        ports_cols["poll_period"] = period
+
+        new_row = {**old, **ports_cols, **stats_cols, "ifIndex": if_index}
+        if insert:
+            # the inserted row carries every column, as LibreNMS's insert + update would leave it
+            ports_cols = {
+                **{c: new_row.get(c) for c in DATA_COLUMNS},
+                **ports_cols,
+                "ifIndex": if_index,
+            }
+        writes.append(PortWrite(state.ref, ports_cols, stats_cols, insert=insert, counters=not skip_stats))
+        if insert:
+            state.ref.ifIndex = if_index
+        states[key] = PortState(state.ref, new_row)
+        metrics.append(
+            PortMetrics(
+                ifIndex=if_index,
+                ifName=new_row.get("ifName"),
+                ifAlias=new_row.get("ifAlias"),
+                ifDescr=new_row.get("ifDescr"),
+                ifType=new_row.get("ifType"),
+                oper_status=new_row.get("ifOperStatus"),
+                admin_status=new_row.get("ifAdminStatus"),
+                speed=new_row.get("ifSpeed"),
+                counters=counters_now,
+                rates=rates,
+            )
+        )
+
+    # --- stored ports missing from the walk
+    for key, state in stored.items():
+        if key in seen:
+            continue
+        if not state.row.get("deleted"):
+            writes.append(PortWrite(state.ref, {"deleted": 1}, {}, counters=False))
+        states[key] = PortState(state.ref, {**state.row, "deleted": 1})
+    return PortsOutcome(states, writes, events, metrics)

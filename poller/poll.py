@@ -1,0 +1,325 @@
+"""The poll unit the daemon repeats: one device -> one PollResult; plus ``fastpoll poll --once``.
+
+``poll_device``: GET sysUpTime/sysObjectID/sysName (+ snmpEngineTime, hrSystemUptime); SNMP reachability
+decides availability (LibreNMS's DeviceIsSnmpable: an answer to the GET); when up, uptime/reboot and the
+IF-MIB walk. The per-device ``DeviceState`` keeps what the next poll needs (availability, uptime, ports with
+their last written values), so the daemon reads the database only at start (``load_state``).
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import logging
+import sys
+import time
+from dataclasses import dataclass, field
+from typing import Any
+
+from sqlalchemy import create_engine
+
+from poller.checks.availability import AvailabilityState, initial_state, observe
+from poller.checks.ifmib import EXTRA_COLUMNS, IF_COLUMNS, IF_COLUMNS_WITH_IFX, IF_X_COLUMNS
+from poller.checks.ports import PortState, needs_full_if_entry, poll_ports, rows_from_table
+from poller.checks.results import DeviceMetrics, PollResult
+from poller.checks.uptime import compute_uptime, observe_uptime
+from poller.model import Device
+from poller.snmp.client import SnmpEngine
+from poller.snmp.errors import SnmpError
+from poller.snmp.values import Tag
+
+log = logging.getLogger(__name__)
+
+SYS_UPTIME = "1.3.6.1.2.1.1.3.0"
+SYS_OBJECT_ID = "1.3.6.1.2.1.1.2.0"
+SYS_NAME = "1.3.6.1.2.1.1.5.0"
+SNMP_ENGINE_TIME = "1.3.6.1.6.3.10.2.1.3.0"
+HR_SYSTEM_UPTIME = "1.3.6.1.2.1.25.1.1.0"
+DEVICE_GET = (SYS_UPTIME, SYS_OBJECT_ID, SYS_NAME, SNMP_ENGINE_TIME, HR_SYSTEM_UPTIME)
+
+FIRST_WALK = (
+    *IF_X_COLUMNS.values(),
+    *(IF_COLUMNS[c] for c in IF_COLUMNS_WITH_IFX),
+    *EXTRA_COLUMNS.values(),
+)
+REST_OF_IF_ENTRY = tuple(oid for name, oid in IF_COLUMNS.items() if name not in IF_COLUMNS_WITH_IFX)
+
+
+@dataclass
+class DeviceState:
+    """What one device's next poll needs, kept in memory between polls."""
+
+    availability: AvailabilityState
+    uptime: int | None = None
+    last_sample: float | None = None  # epoch of the last successful poll
+    ports: dict[Any, PortState] = field(default_factory=dict)
+    has_ports: bool = False  # LibreNMS polls ports only once discovery created some
+
+
+def new_state(
+    status: bool,
+    status_reason: str,
+    *,
+    threshold: int = 1,
+    uptime: int | None = None,
+    last_polled: float | None = None,
+    ports: dict[Any, PortState] | None = None,
+) -> DeviceState:
+    return DeviceState(
+        availability=initial_state(status, status_reason, threshold=threshold),
+        uptime=uptime,
+        last_sample=last_polled,
+        ports=dict(ports or {}),
+        has_ports=bool(ports),
+    )
+
+
+def _int_value(vb: Any) -> int | None:
+    return (
+        vb.value
+        if vb.tag in (Tag.TIMETICKS, Tag.INTEGER, Tag.COUNTER32, Tag.GAUGE32) and isinstance(vb.value, int)
+        else None
+    )
+
+
+async def poll_device(
+    engine: SnmpEngine,
+    device: Device,
+    state: DeviceState,
+    *,
+    now: float,
+    down_threshold: int = 1,
+    deadline: float | None = None,
+) -> PollResult:
+    """Poll one device, update ``state`` in place, and return what to write and report."""
+    started = time.monotonic()
+    polled = int(now)
+    result = PollResult(device_id=device.device_id, polled=polled)
+    error: str | None = None
+    try:
+        varbinds = await engine.get(device.target, DEVICE_GET, deadline=deadline)
+        reachable = True
+    except SnmpError as exc:
+        reachable = False
+        error = exc.kind
+        varbinds = []
+
+    if not reachable:
+        outcome = observe(
+            state.availability, False, now=polled, device_id=device.device_id, threshold=down_threshold
+        )
+        _apply_availability(result, outcome)
+        state.availability = outcome.state
+        result.metrics = DeviceMetrics(
+            up=outcome.state.status,
+            reachable=False,
+            uptime=state.uptime,
+            poll_duration=time.monotonic() - started,
+            consecutive_failures=outcome.state.failures,
+            error=error,
+        )
+        return result
+
+    values = {vb.oid.lstrip("."): vb for vb in varbinds}
+    uptime = compute_uptime(
+        _int_value(values[SYS_UPTIME]) if SYS_UPTIME in values else None,
+        _int_value(values[SNMP_ENGINE_TIME]) if SNMP_ENGINE_TIME in values else None,
+        _int_value(values[HR_SYSTEM_UPTIME]) if HR_SYSTEM_UPTIME in values else None,
+    )
+    elapsed = now - state.last_sample if state.last_sample is not None else None
+    up = observe_uptime(state.uptime, uptime, elapsed=elapsed, now=polled, device_id=device.device_id)
+
+    # The ports walk. A failed or empty walk leaves the ports alone (never marks them all deleted).
+    if state.has_ports or state.ports:
+        try:
+            table = await engine.walk_table(device.target, FIRST_WALK, deadline=deadline)
+            rows = rows_from_table(table)
+            if rows and needs_full_if_entry(rows):
+                table.update(await engine.walk_table(device.target, REST_OF_IF_ENTRY, deadline=deadline))
+                rows = rows_from_table(table)
+        except SnmpError as exc:
+            error = f"ports:{exc.kind}"
+            rows = {}
+        if rows:
+            ports = poll_ports(
+                device.device_id,
+                state.ports,
+                rows,
+                polled=polled,
+                rebooted=up.rebooted,
+                association_mode=device.port_association_mode,
+            )
+            result.ports = ports.writes
+            result.events.extend(ports.events)
+            result.port_metrics = ports.metrics
+            state.ports = ports.states
+
+    outcome = observe(
+        state.availability, True, now=polled, device_id=device.device_id, threshold=down_threshold
+    )
+    _apply_availability(result, outcome)
+    if up.event:
+        result.events.insert(0, up.event)
+    state.availability = outcome.state
+    if up.uptime is not None:
+        result.device["uptime"] = up.uptime
+        state.uptime = up.uptime
+    state.last_sample = now
+    duration = time.monotonic() - started
+    result.device["last_polled"] = _db_time(now)
+    result.device["last_polled_timetaken"] = round(duration, 3)
+    result.metrics = DeviceMetrics(
+        up=True,
+        reachable=True,
+        uptime=state.uptime,
+        poll_duration=duration,
+        consecutive_failures=0,
+        error=error,
+    )
+    return result
+
+
+def _db_time(epoch: float) -> Any:
+    from poller.store.librenms import epoch_to_db
+
+    return epoch_to_db(epoch)
+
+
+def _apply_availability(result: PollResult, outcome: Any) -> None:
+    if outcome.changed:
+        result.device["status"] = int(outcome.state.status)
+        result.device["status_reason"] = outcome.state.status_reason
+    if outcome.event:
+        result.events.append(outcome.event)
+    result.outage_open = outcome.outage_open
+    result.outage_close = outcome.outage_close
+
+
+# ---------------------------------------------------------------------- poll --once
+
+
+def load_state(conn: Any, records: list[Any], *, down_threshold: int = 1) -> dict[int, DeviceState]:
+    """Build every device's in-memory state from the database (done once at start)."""
+    from poller.store.inventory import load_ports
+
+    states: dict[int, DeviceState] = {}
+    for rec in records:
+        ports = load_ports(conn, rec.device.device_id, rec.device.port_association_mode)
+        states[rec.device.device_id] = new_state(
+            rec.status,
+            rec.status_reason,
+            threshold=down_threshold,
+            uptime=rec.uptime,
+            last_polled=rec.last_polled,
+            ports=ports,
+        )
+    return states
+
+
+async def poll_once(
+    db_url: str,
+    selectors: list[str] | None = None,
+    *,
+    write_set: str = "full",
+    down_threshold: int = 1,
+    concurrency: int = 200,
+    default_timeout: float = 1.0,
+    default_retries: int = 5,
+    engine: SnmpEngine | None = None,
+) -> tuple[list[PollResult], list[str]]:
+    """Poll the selected devices (all pollable ones when None) once and write the results.
+
+    Returns (results, problems); problems name devices that were skipped or not found.
+    """
+    from poller.store.inventory import load_devices
+    from poller.store.librenms import LibreNMSWriter
+
+    db = create_engine(db_url, pool_pre_ping=True)
+    try:
+        with db.connect() as conn:
+            records, problems = load_devices(
+                conn, selectors, default_timeout=default_timeout, default_retries=default_retries
+            )
+            states = load_state(conn, records, down_threshold=down_threshold)
+        writer = LibreNMSWriter(db, write_set=write_set).start()
+        own_engine = engine is None
+        snmp = engine or SnmpEngine()
+        sem = asyncio.Semaphore(concurrency)
+        results: list[PollResult] = []
+
+        async def one(rec: Any) -> None:
+            async with sem:
+                res = await poll_device(
+                    snmp,
+                    rec.device,
+                    states[rec.device.device_id],
+                    now=time.time(),
+                    down_threshold=down_threshold,
+                )
+            writer.submit(res)
+            results.append(res)
+
+        try:
+            await asyncio.gather(*(one(r) for r in records))
+        finally:
+            if own_engine:
+                await snmp.close()
+            flushed = await asyncio.to_thread(writer.close, 60.0)
+        if not flushed:
+            problems.append("some results could not be written to the database (see log)")
+        return results, problems
+    finally:
+        db.dispose()
+
+
+def add_parser(subparsers: Any) -> argparse.ArgumentParser:
+    """The ``poll`` subcommand: ``fastpoll poll --db URL --once [--device ID_OR_HOSTNAME ...]``."""
+    p = subparsers.add_parser(
+        "poll", help="poll devices from the LibreNMS database once and write the results"
+    )
+    p.add_argument("--db", required=True, help="SQLAlchemy URL, e.g. mysql+pymysql://user:pw@host/librenms")
+    p.add_argument("--once", action="store_true", help="poll each device once and exit (required)")
+    p.add_argument(
+        "--device",
+        action="append",
+        default=None,
+        metavar="ID_OR_HOSTNAME",
+        help="only this device (repeatable)",
+    )
+    p.add_argument("--write-set", choices=("full", "status"), default="full")
+    p.add_argument(
+        "--down-threshold",
+        type=int,
+        default=1,
+        help="consecutive failed polls before a device is declared down (LibreNMS: 1)",
+    )
+    p.set_defaults(func=run)
+    return p
+
+
+def run(args: argparse.Namespace) -> int:
+    if not args.once:
+        print(
+            "fastpoll poll: only --once is supported here; use the daemon for continuous polling",
+            file=sys.stderr,
+        )
+        return 2
+    if args.down_threshold < 1:
+        print("fastpoll poll: --down-threshold must be >= 1", file=sys.stderr)
+        return 2
+    results, problems = asyncio.run(
+        poll_once(args.db, args.device, write_set=args.write_set, down_threshold=args.down_threshold)
+    )
+    for problem in problems:
+        print(f"warning: {problem}", file=sys.stderr)
+    for r in sorted(results, key=lambda r: r.device_id):
+        m = r.metrics
+        state = "up" if m and m.up else "down"
+        err = f" ({m.error})" if m and m.error else ""
+        print(
+            f"device {r.device_id}: {state}{err}, {len(r.ports)} ports, {len(r.events)} events,"
+            f" {m.poll_duration * 1000 if m else 0:.0f} ms"
+        )
+    if not results and problems:
+        return 1
+    return 0

@@ -1,0 +1,422 @@
+"""The store writer: PollResults -> LibreNMS's tables, batched, in a worker thread.
+
+- ``submit()`` never blocks on the database: it merges the result into in-memory pending state under a lock.
+  Pending state is bounded by construction: port column values coalesce per port (the newest value of each
+  column wins, so a counter sample replaces the older one), device columns coalesce per device, and state
+  transitions (eventlog rows, outage open/close) are kept in order in a deque capped at ``max_transitions``.
+  Hitting that cap drops the oldest transition, counts it in ``stats.dropped_transitions`` and logs an
+  error: never silently.
+- A worker thread takes everything pending and writes it in ONE transaction: new ports (+ their
+  ports_statistics rows), devices, ports and ports_statistics updates as multi-row statements, eventlog as a
+  multi-row INSERT, outages in order. On a database error the batch is merged back under anything newer and
+  retried with backoff, so a database restart loses no eventlog or outage row.
+- Write set ``full`` (default) writes every owned column; ``status`` writes only availability (devices
+  status/status_reason, outages, up/down events) and port status (ifOperStatus/ifAdminStatus and their
+  ``_prev``, deleted, new ports).
+- Never creates or alters tables (``embedded.py`` does that for SQLite only).
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+from collections import deque
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from enum import StrEnum
+from typing import Any
+
+from sqlalchemy import Connection, Engine, bindparam, create_engine, exists, literal, select, update
+from sqlalchemy.exc import DBAPIError, SQLAlchemyError
+
+from poller.checks.results import EventRow, OutageClose, OutageOpen, PollResult, PortRef, PortWrite
+
+from .tables import OWNED_COLUMNS, device_outages, devices, eventlog, ports, ports_statistics
+
+log = logging.getLogger(__name__)
+
+
+class WriteSet(StrEnum):
+    FULL = "full"
+    STATUS = "status"
+
+
+STATUS_DEVICE_COLUMNS = frozenset({"status", "status_reason"})
+STATUS_PORT_COLUMNS = frozenset(
+    {"ifOperStatus", "ifOperStatus_prev", "ifAdminStatus", "ifAdminStatus_prev", "deleted"}
+)
+Transition = EventRow | OutageOpen | OutageClose
+
+
+def epoch_to_db(ts: float) -> datetime:
+    """Epoch -> naive UTC datetime, as LibreNMS's Carbon::now() lands in DATETIME/TIMESTAMP columns."""
+    return datetime.fromtimestamp(ts, UTC).replace(tzinfo=None)
+
+
+@dataclass
+class WriterStats:
+    batches: int = 0
+    rows: int = 0  # rows written (inserted + updated, as sent)
+    failures: int = 0  # failed batch attempts
+    dropped_transitions: int = 0
+    last_error: str | None = None
+    last_batch_seconds: float = 0.0
+    connected: bool = True
+
+
+@dataclass
+class _Pending:
+    ports: dict[int, PortWrite] = field(default_factory=dict)  # id(ref) -> merged write
+    devices: dict[int, dict[str, Any]] = field(default_factory=dict)
+    transitions: deque[Transition] = field(default_factory=deque)
+
+    def empty(self) -> bool:
+        return not (self.ports or self.devices or self.transitions)
+
+
+def _merge_port(older: PortWrite, newer: PortWrite) -> PortWrite:
+    return PortWrite(
+        newer.ref,
+        {**older.ports, **newer.ports},
+        {**older.statistics, **newer.statistics},
+        insert=older.insert or newer.insert,
+        counters=older.counters or newer.counters,
+    )
+
+
+class LibreNMSWriter:
+    """Batched writer for one database. Use ``start()`` / ``close()`` (or a ``with`` block)."""
+
+    def __init__(
+        self,
+        db: str | Engine,
+        *,
+        write_set: WriteSet | str = WriteSet.FULL,
+        max_transitions: int = 100_000,
+        retry_initial: float = 0.2,
+        retry_max: float = 10.0,
+        chunk_rows: int = 200,
+    ) -> None:
+        self.engine = create_engine(db, pool_pre_ping=True, pool_recycle=3600) if isinstance(db, str) else db
+        self.write_set = WriteSet(write_set)
+        self.max_transitions = max_transitions
+        self.retry_initial = retry_initial
+        self.retry_max = retry_max
+        self.chunk_rows = chunk_rows
+        self.stats = WriterStats()
+        self._pending = _Pending()
+        self._lock = threading.Lock()
+        self._wake = threading.Condition(self._lock)
+        self._idle = threading.Condition(self._lock)
+        self._busy = False
+        self._stop = False
+        self._stopping = threading.Event()  # set by close(): ends a retry back-off
+        self._thread: threading.Thread | None = None
+        self._is_mysql = self.engine.dialect.name in ("mysql", "mariadb")
+
+    # ------------------------------------------------------------------ public API
+
+    def start(self) -> LibreNMSWriter:
+        if self._thread is None:
+            self._thread = threading.Thread(target=self._run, name="fastpoll-writer", daemon=True)
+            self._thread.start()
+        return self
+
+    def __enter__(self) -> LibreNMSWriter:
+        return self.start()
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    def submit(self, result: PollResult) -> None:
+        """Queue a poll result for writing. Never blocks on the database."""
+        with self._lock:
+            self._merge(result)
+            self._wake.notify()
+
+    def pending_counts(self) -> dict[str, int]:
+        with self._lock:
+            p = self._pending
+            return {"ports": len(p.ports), "devices": len(p.devices), "transitions": len(p.transitions)}
+
+    def flush(self, timeout: float | None = None) -> bool:
+        """Wait until everything submitted so far is written. False on timeout."""
+        deadline = None if timeout is None else time.monotonic() + timeout
+        with self._lock:
+            self._wake.notify()
+            while not self._pending.empty() or self._busy:
+                remaining = None if deadline is None else deadline - time.monotonic()
+                if remaining is not None and remaining <= 0:
+                    return False
+                self._idle.wait(remaining if remaining is not None else 1.0)
+        return True
+
+    def close(self, timeout: float | None = 30.0) -> bool:
+        """Flush (up to ``timeout``) and stop the worker. Returns False if something was left unwritten."""
+        flushed = self.flush(timeout) if self._thread else self._pending.empty()
+        with self._lock:
+            self._stop = True
+            self._stopping.set()
+            self._wake.notify_all()
+        if self._thread:
+            self._thread.join(timeout=5)
+            self._thread = None
+        if not flushed:
+            counts = self.pending_counts()
+            log.error("writer closed with unwritten data: %s", counts)
+        return flushed
+
+    # ------------------------------------------------------------------ merging (lock held)
+
+    def _filter(self, result: PollResult) -> tuple[dict[str, Any], list[PortWrite], list[Transition]]:
+        events: list[Transition] = list(result.events)
+        device_cols = dict(result.device)
+        writes = result.ports
+        if self.write_set is WriteSet.STATUS:
+            device_cols = {k: v for k, v in device_cols.items() if k in STATUS_DEVICE_COLUMNS}
+            writes = []
+            for w in result.ports:
+                if w.insert:
+                    writes.append(w)
+                    continue
+                cols = {k: v for k, v in w.ports.items() if k in STATUS_PORT_COLUMNS}
+                if cols:
+                    writes.append(PortWrite(w.ref, cols, {}, counters=False))
+            events = [
+                e
+                for e in events
+                if e.type in ("up", "down", "reboot")
+                or e.message.startswith(("ifOperStatus:", "ifAdminStatus:"))
+            ]
+        if result.outage_open:
+            events.append(result.outage_open)
+        if result.outage_close:
+            events.append(result.outage_close)
+        return device_cols, writes, events
+
+    def _merge(self, result: PollResult) -> None:
+        device_cols, writes, transitions = self._filter(result)
+        p = self._pending
+        if device_cols:
+            p.devices[result.device_id] = {**p.devices.get(result.device_id, {}), **device_cols}
+        for w in writes:
+            old = p.ports.get(id(w.ref))
+            p.ports[id(w.ref)] = _merge_port(old, w) if old else w
+        for t in transitions:
+            self._append_transition(p.transitions, t)
+
+    def _append_transition(self, queue: deque[Transition], t: Transition) -> None:
+        if len(queue) >= self.max_transitions:
+            queue.popleft()
+            self.stats.dropped_transitions += 1
+            if self.stats.dropped_transitions in (1, 10, 100) or self.stats.dropped_transitions % 1000 == 0:
+                log.error(
+                    "writer transition cap %d hit: %d eventlog/outage rows dropped so far (database down?)",
+                    self.max_transitions,
+                    self.stats.dropped_transitions,
+                )
+        queue.append(t)
+
+    def _restore(self, batch: _Pending) -> None:
+        """Put a failed batch back under whatever arrived meanwhile (lock held)."""
+        newer = self._pending
+        merged = _Pending()
+        for key, w in batch.ports.items():
+            merged.ports[key] = _merge_port(w, newer.ports[key]) if key in newer.ports else w
+        for key, w in newer.ports.items():
+            merged.ports.setdefault(key, w)
+        for dev, cols in batch.devices.items():
+            merged.devices[dev] = {**cols, **newer.devices.get(dev, {})}
+        for dev, cols in newer.devices.items():
+            merged.devices.setdefault(dev, cols)
+        for t in (*batch.transitions, *newer.transitions):
+            self._append_transition(merged.transitions, t)
+        self._pending = merged
+
+    # ------------------------------------------------------------------ worker
+
+    def _run(self) -> None:
+        delay = self.retry_initial
+        while True:
+            with self._lock:
+                while self._pending.empty() and not self._stop:
+                    self._idle.notify_all()
+                    self._wake.wait()
+                if self._pending.empty() and self._stop:
+                    self._idle.notify_all()
+                    return
+                batch, self._pending = self._pending, _Pending()
+                self._busy = True
+            started = time.monotonic()
+            try:
+                assigned = self.write_batch(batch)
+            except (DBAPIError, SQLAlchemyError, OSError) as exc:
+                with self._lock:
+                    self._restore(batch)
+                    self._busy = False
+                    self.stats.failures += 1
+                    self.stats.connected = False
+                    self.stats.last_error = type(exc).__name__
+                    self._idle.notify_all()
+                log.warning("database write failed (%s); retrying in %.1fs", type(exc).__name__, delay)
+                if self._stopping.wait(timeout=delay):
+                    return
+                delay = min(delay * 2, self.retry_max)
+                continue
+            for ref, port_id in assigned:
+                ref.port_id = port_id
+            delay = self.retry_initial
+            with self._lock:
+                self._busy = False
+                self.stats.batches += 1
+                self.stats.connected = True
+                self.stats.last_batch_seconds = time.monotonic() - started
+                self._idle.notify_all()
+
+    # ------------------------------------------------------------------ SQL
+
+    def write_batch(self, batch: _Pending) -> list[tuple[PortRef, int]]:
+        """Write one batch in one transaction; returns the port ids assigned to new ports."""
+        assigned: dict[int, int] = {}
+        rows = 0
+        with self.engine.begin() as conn:
+            # 1. new ports first: later statements (and events) refer to their port_id
+            for w in batch.ports.values():
+                if w.insert and w.ref.port_id is None:
+                    assigned[id(w.ref)] = self._insert_port(conn, w)
+                    rows += 2
+
+            def pid(ref: PortRef) -> int | None:
+                return ref.port_id if ref.port_id is not None else assigned.get(id(ref))
+
+            # 2. devices
+            dev_rows = [{"device_id": d, **cols} for d, cols in batch.devices.items()]
+            rows += self._bulk_update(conn, devices.name, "device_id", dev_rows)
+            # 3. ports / ports_statistics updates
+            port_rows: list[dict[str, Any]] = []
+            stat_rows: list[dict[str, Any]] = []
+            for w in batch.ports.values():
+                if w.insert and id(w.ref) in assigned:
+                    continue  # inserted with these values
+                port_id = pid(w.ref)
+                if port_id is None:
+                    continue
+                if w.ports:
+                    port_rows.append({"port_id": port_id, **_owned(w.ports, "ports")})
+                if w.statistics:
+                    stat_rows.append({"port_id": port_id, **_owned(w.statistics, "ports_statistics")})
+            rows += self._bulk_update(conn, ports.name, "port_id", port_rows)
+            rows += self._bulk_update(conn, ports_statistics.name, "port_id", stat_rows)
+            # 4. transitions, in order (consecutive events become one multi-row INSERT)
+            pending_events: list[dict[str, Any]] = []
+            for t in batch.transitions:
+                if isinstance(t, EventRow):
+                    pending_events.append(self._event_row(t, pid))
+                    continue
+                rows += self._insert_events(conn, pending_events)
+                pending_events = []
+                rows += self._outage(conn, t)
+            rows += self._insert_events(conn, pending_events)
+        self.stats.rows += rows
+        refs = {id(w.ref): w.ref for w in batch.ports.values()}
+        return [(refs[key], port_id) for key, port_id in assigned.items()]
+
+    def _insert_port(self, conn: Connection, w: PortWrite) -> int:
+        values = {**_owned(w.ports, "ports"), "device_id": w.ref.device_id, "ifIndex": w.ref.ifIndex}
+        result = conn.execute(ports.insert().values(**values))
+        port_id = int(result.inserted_primary_key[0])
+        conn.execute(
+            ports_statistics.insert().values(port_id=port_id, **_owned(w.statistics, "ports_statistics"))
+        )
+        return port_id
+
+    @staticmethod
+    def _event_row(e: EventRow, pid: Any) -> dict[str, Any]:
+        ref = e.reference
+        if isinstance(ref, PortRef):
+            ref = pid(ref)
+        return {
+            "device_id": e.device_id,
+            "datetime": epoch_to_db(e.datetime),
+            "message": e.message,
+            "type": e.type,
+            "reference": None if ref is None else str(ref),
+            "username": e.username,
+            "severity": e.severity,
+        }
+
+    @staticmethod
+    def _insert_events(conn: Connection, rows: list[dict[str, Any]]) -> int:
+        if rows:
+            conn.execute(eventlog.insert(), rows)
+        return len(rows)
+
+    def _outage(self, conn: Connection, t: OutageOpen | OutageClose) -> int:
+        if isinstance(t, OutageClose):
+            conn.execute(
+                update(device_outages)
+                .where(device_outages.c.device_id == t.device_id, device_outages.c.up_again.is_(None))
+                .values(up_again=t.up_again)
+            )
+            return 1
+        open_exists = exists().where(
+            device_outages.c.device_id == t.device_id, device_outages.c.up_again.is_(None)
+        )
+        stmt = (
+            device_outages.insert()
+            .from_select(
+                ["device_id", "going_down"],
+                select(literal(t.device_id), literal(t.going_down)).where(~open_exists),
+            )
+            .prefix_with("IGNORE", dialect="mysql")
+            .prefix_with("IGNORE", dialect="mariadb")
+            .prefix_with("OR IGNORE", dialect="sqlite")
+        )
+        conn.execute(stmt)
+        return 1
+
+    def _bulk_update(self, conn: Connection, table: str, key: str, rows: Sequence[dict[str, Any]]) -> int:
+        """UPDATE many rows by primary key. Rows are grouped by column set; on MariaDB each group is sent
+        as multi-row ``UPDATE t JOIN (SELECT .. UNION ALL SELECT ..) v`` statements (one round trip per
+        ``chunk_rows`` rows); elsewhere as an executemany."""
+        groups: dict[tuple[str, ...], list[dict[str, Any]]] = {}
+        for row in rows:
+            cols = tuple(sorted(c for c in row if c != key))
+            if cols:
+                groups.setdefault(cols, []).append(row)
+        for cols, group in groups.items():
+            for start in range(0, len(group), self.chunk_rows):
+                chunk = group[start : start + self.chunk_rows]
+                if self._is_mysql:
+                    # straight to the driver: compiling ~10k binds in SQLAlchemy costs more than the SQL
+                    conn.exec_driver_sql(*_mysql_update_join(table, key, cols, chunk))
+                else:
+                    tbl = {"devices": devices, "ports": ports, "ports_statistics": ports_statistics}[table]
+                    stmt = (
+                        update(tbl)
+                        .where(tbl.c[key] == bindparam("_key"))
+                        .values({c: bindparam(c) for c in cols})
+                    )
+                    conn.execute(stmt, [{"_key": r[key], **{c: r[c] for c in cols}} for r in chunk])
+        return len(rows)
+
+
+def _owned(cols: dict[str, Any], table: str) -> dict[str, Any]:
+    owned = OWNED_COLUMNS[table]
+    return {k: v for k, v in cols.items() if k in owned}
+
+
+def _mysql_update_join(
+    table: str, key: str, cols: tuple[str, ...], rows: Sequence[dict[str, Any]]
+) -> tuple[str, tuple[Any, ...]]:
+    """``UPDATE t JOIN (SELECT .. UNION ALL SELECT ..) v USING key SET ..`` with positional %s params."""
+    names = (key, *cols)
+    first = "SELECT " + ", ".join(f"%s AS `{c}`" for c in names)
+    other = " UNION ALL SELECT " + ", ".join("%s" for _ in names)
+    derived = first + other * (len(rows) - 1)
+    sets = ", ".join(f"t.`{c}` = v.`{c}`" for c in cols)
+    sql = f"UPDATE `{table}` AS t JOIN ({derived}) AS v ON t.`{key}` = v.`{key}` SET {sets}"
+    params = tuple(row[c] for row in rows for c in names)
+    return sql, params

@@ -1,0 +1,127 @@
+from poller.checks.ifmib import IF_COLUMNS, IF_X_COLUMNS
+from poller.checks.ports import PortState, parse_port_descr, poll_ports, port_values, rows_from_table
+from poller.checks.results import PortRef
+
+T0 = 1_700_000_000
+
+
+def raw(**kw):
+    base = {
+        "ifDescr": b"Gi0/1",
+        "ifName": b"Gi0/1",
+        "ifAlias": b"uplink",
+        "ifType": 6,
+        "ifAdminStatus": 1,
+        "ifOperStatus": 1,
+        "ifMtu": 1500,
+        "ifHighSpeed": 1000,
+        "ifPhysAddress": bytes.fromhex("001de58498c0"),
+        "ifLastChange": 4750,
+        "ifConnectorPresent": 1,
+        "ifHCInOctets": 5000,
+        "ifInOctets": 77,
+    }
+    base.update(kw)
+    return base
+
+
+def stored(**row):
+    return {1: PortState(PortRef(9, 1, 101), {"ifIndex": 1, **row})}
+
+
+def test_values_are_stored_as_librenms_names_and_formats():
+    v = port_values(raw())
+    assert v["ifSpeed"] == 1_000_000_000 and v["ifType"] == "ethernetCsmacd"
+    assert v["ifPhysAddress"] == "001de58498c0" and v["ifConnectorPresent"] == "true"
+    assert v["ifOperStatus"] == "up" and v["ifLastChange"] == 4750
+
+
+def test_empty_ifalias_is_filled_with_ifdescr():
+    assert port_values(raw(ifAlias=b""))["ifAlias"] == "Gi0/1"
+
+
+def test_hc_counter_is_stored_under_the_plain_name_when_non_zero():
+    out = poll_ports(9, stored(), {1: raw()}, polled=T0)
+    assert out.writes[0].ports["ifInOctets"] == 5000
+    out = poll_ports(9, stored(), {1: raw(ifHCInOctets=0)}, polled=T0)
+    assert out.writes[0].ports["ifInOctets"] == 77
+
+
+def test_second_poll_gives_delta_rate_and_poll_period():
+    first = poll_ports(9, stored(), {1: raw()}, polled=T0)
+    second = poll_ports(9, first.states, {1: raw(ifHCInOctets=8000)}, polled=T0 + 30)
+    w = second.writes[0].ports
+    assert (w["ifInOctets"], w["ifInOctets_prev"], w["ifInOctets_delta"], w["ifInOctets_rate"]) == (
+        8000,
+        5000,
+        3000,
+        100,
+    )
+    assert (w["poll_time"], w["poll_prev"], w["poll_period"]) == (T0 + 30, T0, 30)
+
+
+def test_oper_status_change_is_eventlogged_with_prev():
+    first = poll_ports(9, stored(), {1: raw()}, polled=T0)
+    second = poll_ports(9, first.states, {1: raw(ifOperStatus=2)}, polled=T0 + 10)
+    assert second.writes[0].ports["ifOperStatus_prev"] == "up"
+    ev = [e for e in second.events if e.message.startswith("ifOperStatus")]
+    assert ev and ev[0].message == "ifOperStatus: up -> down"
+    assert (ev[0].type, ev[0].severity, ev[0].reference.port_id) == ("interface", 3, 101)
+
+
+def test_unchanged_status_with_null_prev_sets_prev_to_current():
+    out = poll_ports(9, stored(ifOperStatus="up"), {1: raw()}, polled=T0)
+    assert out.writes[0].ports["ifOperStatus_prev"] == "up"
+
+
+def test_down_and_still_down_with_same_lastchange_skips_statistics():
+    s = stored(
+        ifOperStatus="down", ifOperStatus_prev="down", ifLastChange=4750, ifInOctets=1, poll_time=T0 - 60
+    )
+    out = poll_ports(9, s, {1: raw(ifOperStatus=2)}, polled=T0)
+    w = out.writes[0]
+    assert not w.counters and "ifInOctets" not in w.ports and w.ports["poll_period"] == 60
+
+
+def test_new_port_is_inserted_and_missing_port_marked_deleted():
+    out = poll_ports(9, stored(), {2: raw(ifDescr=b"Gi0/2", ifName=b"Gi0/2")}, polled=T0)
+    inserts = [w for w in out.writes if w.insert]
+    deletes = [w for w in out.writes if w.ports.get("deleted") == 1]
+    assert len(inserts) == 1 and inserts[0].ref.ifIndex == 2 and inserts[0].ports["ifDescr"] == "Gi0/2"
+    assert len(deletes) == 1 and deletes[0].ref.port_id == 101
+
+
+def test_deleted_port_seen_again_is_undeleted():
+    out = poll_ports(9, stored(deleted=1), {1: raw()}, polled=T0)
+    assert out.writes[0].ports["deleted"] == 0
+
+
+def test_nameless_port_is_not_inserted():
+    out = poll_ports(9, {}, {5: raw(ifDescr=b"", ifName=b"", ifAlias=b"")}, polled=T0)
+    assert out.writes == []
+
+
+def test_reboot_resets_counters_without_spike():
+    first = poll_ports(9, stored(), {1: raw()}, polled=T0)
+    second = poll_ports(9, first.states, {1: raw(ifHCInOctets=10)}, polled=T0 + 10, rebooted=True)
+    assert second.writes[0].ports["ifInOctets_rate"] == 0
+
+
+def test_port_description_parser():
+    assert parse_port_descr("Cust: Example [10Mbit] {EX1} (T1 Telco)") == {
+        "port_descr_type": "cust",
+        "port_descr_descr": "Example",
+        "port_descr_circuit": "EX1",
+        "port_descr_speed": "10Mbit",
+        "port_descr_notes": "T1 Telco",
+    }
+    assert parse_port_descr("plain")["port_descr_type"] is None
+
+
+def test_rows_from_table_maps_columns_and_pvid():
+    table = {
+        IF_COLUMNS["ifDescr"]: {(3,): b"eth0"},
+        IF_X_COLUMNS["ifName"]: {(3,): b"eth0"},
+        "1.3.6.1.2.1.17.7.1.4.5.1.1": {(3,): 20},
+    }
+    assert rows_from_table(table) == {3: {"ifDescr": b"eth0", "ifName": b"eth0", "dot1qPvid": 20}}

@@ -1,0 +1,180 @@
+"""The writer against the real MariaDB with LibreNMS's schema."""
+
+from __future__ import annotations
+
+import pytest
+from sqlalchemy import create_engine, func, select
+
+from poller.checks.results import EventRow, OutageClose, OutageOpen, PollResult, PortRef, PortWrite
+from poller.store.librenms import LibreNMSWriter
+from poller.store.tables import device_outages, devices, eventlog, ports, ports_statistics
+from tests.store.proxy import TcpProxy
+from tests.support import mariadb
+
+pytestmark = pytest.mark.mariadb
+T0 = 1_700_000_000
+
+
+def _setup(url: str, n_ports: int = 3) -> tuple[int, list[PortRef]]:
+    eng = create_engine(url)
+    with eng.begin() as c:
+        dev = c.execute(
+            devices.insert().values(hostname="h", status=1, status_reason="")
+        ).inserted_primary_key[0]
+        refs = []
+        for i in range(1, n_ports + 1):
+            pid = c.execute(ports.insert().values(device_id=dev, ifIndex=i)).inserted_primary_key[0]
+            c.execute(ports_statistics.insert().values(port_id=pid))
+            refs.append(PortRef(dev, i, pid))
+    eng.dispose()
+    return dev, refs
+
+
+def _count(url: str, table) -> int:
+    eng = create_engine(url)
+    with eng.connect() as c:
+        n = c.execute(select(func.count()).select_from(table)).scalar_one()
+    eng.dispose()
+    return n
+
+
+def _down(dev: int, t: int) -> PollResult:
+    return PollResult(
+        dev,
+        t,
+        device={"status": 0, "status_reason": "snmp"},
+        events=[EventRow(dev, t, "Device status changed to Down from snmp check.", "down", 2)],
+        outage_open=OutageOpen(dev, t),
+    )
+
+
+def _up(dev: int, t: int) -> PollResult:
+    return PollResult(
+        dev,
+        t,
+        device={"status": 1, "status_reason": ""},
+        events=[EventRow(dev, t, "Device status changed to Up from snmp check.", "up", 2)],
+        outage_close=OutageClose(dev, t),
+    )
+
+
+def test_batch_updates_ports_and_statistics_in_one_go(librenms_url):
+    dev, refs = _setup(librenms_url)
+    res = PollResult(dev, T0, device={"uptime": 55})
+    res.ports = [
+        PortWrite(r, {"ifInOctets": 100 + r.ifIndex, "ifOperStatus": "up"}, {"ifInDiscards": 7}) for r in refs
+    ]
+    with LibreNMSWriter(librenms_url) as w:
+        w.submit(res)
+        assert w.flush(10)
+    eng = create_engine(librenms_url)
+    with eng.connect() as c:
+        got = c.execute(
+            select(ports.c.ifIndex, ports.c.ifInOctets, ports.c.ifOperStatus).order_by(ports.c.ifIndex)
+        ).all()
+        disc = c.execute(select(ports_statistics.c.ifInDiscards)).scalars().all()
+        up = c.execute(select(devices.c.uptime)).scalar_one()
+    eng.dispose()
+    assert [tuple(r) for r in got] == [(1, 101, "up"), (2, 102, "up"), (3, 103, "up")]
+    assert disc == [7, 7, 7] and up == 55
+
+
+def test_new_port_is_inserted_with_statistics_and_event_reference(librenms_url):
+    dev, _ = _setup(librenms_url, 0)
+    ref = PortRef(dev, 42)
+    res = PollResult(
+        dev,
+        T0,
+        ports=[PortWrite(ref, {"ifDescr": "x", "ifInOctets": 5}, {"ifInDiscards": 1}, insert=True)],
+        events=[EventRow(dev, T0, "ifDescr:  -> x", "interface", 3, ref)],
+    )
+    with LibreNMSWriter(librenms_url) as w:
+        w.submit(res)
+        assert w.flush(10)
+    assert ref.port_id is not None
+    eng = create_engine(librenms_url)
+    with eng.connect() as c:
+        assert c.execute(select(ports.c.ifIndex, ports.c.device_id)).one() == (42, dev)
+        assert c.execute(select(ports_statistics.c.port_id)).scalar_one() == ref.port_id
+        assert c.execute(select(eventlog.c.reference)).scalar_one() == str(ref.port_id)
+    eng.dispose()
+
+
+def test_outage_is_opened_once_and_closed(librenms_url):
+    dev, _ = _setup(librenms_url, 0)
+    with LibreNMSWriter(librenms_url) as w:
+        w.submit(_down(dev, T0))
+        w.submit(PollResult(dev, T0 + 5, outage_open=OutageOpen(dev, T0 + 5)))  # already open: ignored
+        w.submit(_up(dev, T0 + 60))
+        assert w.flush(10)
+    eng = create_engine(librenms_url)
+    with eng.connect() as c:
+        rows = c.execute(select(device_outages.c.going_down, device_outages.c.up_again)).all()
+        status = c.execute(select(devices.c.status, devices.c.status_reason)).one()
+    eng.dispose()
+    assert [tuple(r) for r in rows] == [(T0, T0 + 60)]
+    assert tuple(status) == (1, "")
+
+
+def test_database_going_away_loses_no_eventlog_or_outage_row(librenms_url):
+    dev, refs = _setup(librenms_url, 2)
+    proxy = TcpProxy((mariadb.HOST, mariadb.PORT))
+    url = librenms_url.replace(f"{mariadb.HOST}:{mariadb.PORT}", f"127.0.0.1:{proxy.port}")
+    w = LibreNMSWriter(url, retry_initial=0.05, retry_max=0.2).start()
+    try:
+        w.submit(PollResult(dev, T0, ports=[PortWrite(refs[0], {"ifInOctets": 1}, {})]))
+        assert w.flush(10)
+        proxy.cut()
+        for i in range(5):
+            w.submit(_down(dev, T0 + 100 * i))
+            w.submit(_up(dev, T0 + 100 * i + 50))
+            w.submit(PollResult(dev, T0 + i, ports=[PortWrite(refs[0], {"ifInOctets": 10 + i}, {})]))
+        assert not w.flush(1.0)  # nothing can be written while the database is away
+        assert w.stats.failures >= 1
+        assert w.pending_counts()["ports"] == 1  # counters coalesced to the newest sample
+        proxy.restore()
+        assert w.flush(20)
+    finally:
+        w.close(5)
+        proxy.cut()
+    assert _count(librenms_url, eventlog) == 10
+    assert _count(librenms_url, device_outages) == 5
+    eng = create_engine(librenms_url)
+    with eng.connect() as c:
+        assert (
+            c.execute(select(ports.c.ifInOctets).where(ports.c.port_id == refs[0].port_id)).scalar_one() == 14
+        )
+    eng.dispose()
+
+
+def test_transition_cap_counts_what_it_drops(librenms_url):
+    dev, _ = _setup(librenms_url, 0)
+    w = LibreNMSWriter(librenms_url, max_transitions=3)  # not started: everything stays pending
+    for i in range(5):
+        w.submit(PollResult(dev, T0, events=[EventRow(dev, T0 + i, f"e{i}", "system", 2)]))
+    assert w.stats.dropped_transitions == 2
+    w.start()
+    assert w.flush(10)
+    w.close()
+    assert _count(librenms_url, eventlog) == 3
+
+
+def test_status_write_set_writes_only_availability_and_port_status(librenms_url):
+    dev, refs = _setup(librenms_url, 1)
+    res = _down(dev, T0)
+    res.device["uptime"] = 99
+    res.ports = [
+        PortWrite(refs[0], {"ifOperStatus": "down", "ifInOctets": 5, "ifAlias": "x"}, {"ifInDiscards": 3})
+    ]
+    with LibreNMSWriter(librenms_url, write_set="status") as w:
+        w.submit(res)
+        assert w.flush(10)
+    eng = create_engine(librenms_url)
+    with eng.connect() as c:
+        assert tuple(c.execute(select(devices.c.status, devices.c.uptime)).one()) == (0, None)
+        assert tuple(c.execute(select(ports.c.ifOperStatus, ports.c.ifInOctets, ports.c.ifAlias)).one()) == (
+            "down",
+            None,
+            None,
+        )
+    eng.dispose()

@@ -1,0 +1,190 @@
+"""The poll unit end to end: snmpsim agents (variant recordings in tmp) -> poll_device -> writer -> MariaDB.
+
+Each variant recording is the same device at a later moment (or after a reboot); switching the device's
+community between polls replays them in order with exact, known counter values and poll times.
+"""
+
+from __future__ import annotations
+
+from dataclasses import replace
+from pathlib import Path
+
+import pytest
+from sqlalchemy import create_engine, select
+
+from poller.model import Credentials
+from poller.poll import load_state, poll_device
+from poller.snmp.client import SnmpEngine
+from poller.store.inventory import load_devices
+from poller.store.librenms import LibreNMSWriter
+from poller.store.tables import device_outages, devices, eventlog, ports, ports_statistics
+from tests.support.agents import snmpsim
+from tests.support.net import free_udp_port
+
+pytestmark = [pytest.mark.mariadb, pytest.mark.snmpsim]
+T0 = 1_700_000_000
+
+
+def _recording(uptime_ticks: int, hc_in: int, in_errors: int, bcast: int) -> str:
+    lines = {
+        "1.3.6.1.2.1.1.2.0": "6|1.3.6.1.4.1.8072.3.2.10",
+        "1.3.6.1.2.1.1.3.0": f"67|{uptime_ticks}",
+        "1.3.6.1.2.1.1.5.0": "4|box",
+        "1.3.6.1.2.1.2.2.1.2.1": "4|eth0",
+        "1.3.6.1.2.1.2.2.1.3.1": "2|6",
+        "1.3.6.1.2.1.2.2.1.4.1": "2|1500",
+        "1.3.6.1.2.1.2.2.1.7.1": "2|1",
+        "1.3.6.1.2.1.2.2.1.8.1": "2|1",
+        "1.3.6.1.2.1.2.2.1.9.1": "67|100",
+        "1.3.6.1.2.1.2.2.1.14.1": f"65|{in_errors}",
+        "1.3.6.1.2.1.31.1.1.1.1.1": "4|eth0",
+        "1.3.6.1.2.1.31.1.1.1.3.1": f"65|{bcast}",
+        "1.3.6.1.2.1.31.1.1.1.6.1": f"70|{hc_in}",
+        "1.3.6.1.2.1.31.1.1.1.15.1": "66|1000",
+        "1.3.6.1.2.1.31.1.1.1.18.1": "4|uplink",
+    }
+    ordered = sorted(lines, key=lambda o: tuple(int(x) for x in o.split(".")))
+    return "".join(f"{o}|{lines[o]}\n" for o in ordered)
+
+
+@pytest.fixture(scope="module")
+def agent(tmp_path_factory):
+    data = tmp_path_factory.mktemp("variants")
+    (data / "t0.snmprec").write_text(_recording(100_000, 1_000_000, 4_294_967_000, 10))
+    (data / "t30.snmprec").write_text(_recording(103_000, 1_300_000, 704, 40))  # Counter32 wrapped
+    (data / "rebooted.snmprec").write_text(_recording(500, 50, 3, 1))
+    with snmpsim(Path(data), "t0", tmp_path_factory.mktemp("cache")) as a:
+        yield a
+
+
+def _device(url: str, port: int) -> int:
+    eng = create_engine(url)
+    with eng.begin() as c:
+        dev = c.execute(
+            devices.insert().values(
+                hostname="127.0.0.1",
+                community="t0",
+                port=port,
+                status=1,
+                status_reason="",
+                timeout=1,
+                retries=1,
+            )
+        ).inserted_primary_key[0]
+        pid = c.execute(
+            ports.insert().values(device_id=dev, ifIndex=1, ifDescr="eth0", ifName="eth0")
+        ).inserted_primary_key[0]
+        c.execute(ports_statistics.insert().values(port_id=pid))
+    eng.dispose()
+    return int(dev)
+
+
+def _load(url: str, threshold: int = 1):
+    eng = create_engine(url)
+    with eng.connect() as c:
+        records, problems = load_devices(c, default_timeout=0.3, default_retries=0)
+        states = load_state(c, records, down_threshold=threshold)
+    eng.dispose()
+    assert not problems
+    return records[0].device, states[records[0].device.device_id]
+
+
+def _with_community(device, community: str, port: int | None = None):
+    target = replace(device.target, credentials=Credentials(version="2c", community=community))
+    if port is not None:
+        target = replace(target, port=port)
+    return replace(device, target=target)
+
+
+def _port_row(url: str):
+    eng = create_engine(url)
+    with eng.connect() as c:
+        row = (
+            c.execute(
+                select(ports, ports_statistics).join_from(
+                    ports, ports_statistics, ports.c.port_id == ports_statistics.c.port_id
+                )
+            )
+            .mappings()
+            .one()
+        )
+    eng.dispose()
+    return row
+
+
+async def test_second_poll_gives_exact_delta_rate_prev_and_period_and_wrap(agent, librenms_url):
+    _device(librenms_url, agent.port)
+    device, state = _load(librenms_url)
+    async with SnmpEngine() as snmp:
+        with LibreNMSWriter(librenms_url) as w:
+            w.submit(await poll_device(snmp, device, state, now=T0))
+            w.submit(await poll_device(snmp, _with_community(device, "t30"), state, now=T0 + 30))
+            assert w.flush(10)
+    row = _port_row(librenms_url)
+    assert (row["ifInOctets"], row["ifInOctets_prev"], row["ifInOctets_delta"], row["ifInOctets_rate"]) == (
+        1_300_000,
+        1_000_000,
+        300_000,
+        10_000,
+    )
+    assert (row["poll_time"], row["poll_prev"], row["poll_period"]) == (T0 + 30, T0, 30)
+    # Counter32 wrap: 4294967000 -> 704 is +1000 (LibreNMS would store 0)
+    assert (row["ifInErrors_prev"], row["ifInErrors_delta"], row["ifInErrors_rate"]) == (
+        4_294_967_000,
+        1000,
+        33,
+    )
+    assert (row["ifInBroadcastPkts_delta"], row["ifInBroadcastPkts_rate"]) == (30, 1)
+
+
+async def test_reboot_logs_event_and_resets_counters_without_spike(agent, librenms_url):
+    _device(librenms_url, agent.port)
+    device, state = _load(librenms_url)
+    async with SnmpEngine() as snmp:
+        with LibreNMSWriter(librenms_url) as w:
+            w.submit(await poll_device(snmp, _with_community(device, "t30"), state, now=T0))
+            w.submit(await poll_device(snmp, _with_community(device, "rebooted"), state, now=T0 + 30))
+            assert w.flush(10)
+    row = _port_row(librenms_url)
+    assert (row["ifInOctets"], row["ifInOctets_delta"], row["ifInOctets_rate"]) == (50, 0, 0)
+    assert (row["ifInErrors_delta"], row["ifInErrors_rate"]) == (0, 0)  # not mistaken for a wrap
+    eng = create_engine(librenms_url)
+    with eng.connect() as c:
+        ev = c.execute(select(eventlog).where(eventlog.c.type == "reboot")).mappings().one()
+        uptime = c.execute(select(devices.c.uptime)).scalar_one()
+    eng.dispose()
+    assert ev["message"] == "Device rebooted after 17 minutes 10 seconds -> 5s"
+    assert (ev["severity"], ev["reference"]) == (4, "1030")
+    assert uptime == 5
+
+
+async def test_device_down_after_threshold_and_up_again_with_outage_and_eventlog(agent, librenms_url):
+    dev_id = _device(librenms_url, agent.port)
+    device, state = _load(librenms_url, threshold=2)
+    dead = _with_community(device, "t0", port=free_udp_port())
+    async with SnmpEngine() as snmp:
+        with LibreNMSWriter(librenms_url) as w:
+            first = await poll_device(snmp, dead, state, now=T0, down_threshold=2)
+            assert not first.events and "status" not in first.device  # flapping: not down yet
+            w.submit(first)
+            w.submit(await poll_device(snmp, dead, state, now=T0 + 10, down_threshold=2))
+            w.submit(await poll_device(snmp, device, state, now=T0 + 20, down_threshold=2))
+            assert w.flush(10)
+    eng = create_engine(librenms_url)
+    with eng.connect() as c:
+        events = c.execute(
+            select(eventlog.c.message, eventlog.c.type, eventlog.c.severity)
+            .where(eventlog.c.type.in_(["up", "down"]))
+            .order_by(eventlog.c.event_id)
+        ).all()
+        outages = c.execute(
+            select(device_outages.c.device_id, device_outages.c.going_down, device_outages.c.up_again)
+        ).all()
+        status = c.execute(select(devices.c.status, devices.c.status_reason)).one()
+    eng.dispose()
+    assert [tuple(e) for e in events] == [
+        ("Device status changed to Down from snmp check.", "down", 2),
+        ("Device status changed to Up from snmp check.", "up", 2),
+    ]
+    assert [tuple(o) for o in outages] == [(dev_id, T0, T0 + 20)]
+    assert tuple(status) == (1, "")
