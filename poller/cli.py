@@ -109,6 +109,26 @@ def _run_walk(args: argparse.Namespace) -> int:
     return asyncio.run(_snmp_command(args, "walk"))
 
 
+def _run_daemon(args: argparse.Namespace) -> int:
+    from pathlib import Path
+
+    from .config import FastpollConfigError, load_config
+    from .daemon import run_daemon
+
+    env = dict(os.environ)
+    if args.metrics_listen:
+        env["FASTPOLL_METRICS__LISTEN"] = args.metrics_listen
+    if args.log_format:
+        env["FASTPOLL_LOGGING__FORMAT"] = args.log_format
+    path = Path(args.config) if args.config else None
+    try:
+        config = load_config(path, env)
+    except FastpollConfigError as exc:
+        print(f"fastpoll: {exc}", file=sys.stderr)
+        return EXIT_USAGE
+    return run_daemon(config, config_path=path, env=env)
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="fastpoll", description="Fast-path SNMP poller that writes LibreNMS's own tables."
@@ -124,6 +144,12 @@ def build_parser() -> argparse.ArgumentParser:
     _add_target_arguments(p)
     p.add_argument("--max-repetitions", type=int, default=25)
     p.set_defaults(func=_run_walk)
+
+    p = sub.add_parser("run", help="run the polling daemon")
+    p.add_argument("--config", help="TOML configuration file (default: $FASTPOLL_CONFIG)")
+    p.add_argument("--metrics-listen", metavar="HOST:PORT", help="metrics endpoint (default 127.0.0.1:9877)")
+    p.add_argument("--log-format", choices=("text", "json"))
+    p.set_defaults(func=_run_daemon)
 
     for register in _plugins():
         register(sub)
@@ -145,7 +171,7 @@ def _plugins() -> list[Callable[[argparse._SubParsersAction], None]]:
     return found
 
 
-PLUGIN_MODULES: tuple[str, ...] = ("poller.poll", "poller.discovery")
+PLUGIN_MODULES: tuple[str, ...] = ("poller.poll", "poller.discovery", "sync.cli")
 
 
 def main(argv: Sequence[str] | None = None) -> int:
