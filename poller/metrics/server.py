@@ -1,0 +1,320 @@
+"""The HTTP endpoint: ``/metrics`` (Prometheus) and ``/health`` (liveness), optionally TLS and basic auth.
+
+It runs in its own threads (stdlib ``ThreadingHTTPServer``), never on the event loop: a scrape's work is
+string joins and zlib (which releases the GIL), so polling carries on while Prometheus reads. The stdlib
+server is used rather than ``prometheus_client.start_http_server`` because fastpoll needs basic auth and
+``/health`` on the same listener, which that helper has no hook for; the exposition itself still comes from
+prometheus_client (self metrics) and :class:`~poller.metrics.collector.FleetCollector` (fleet families).
+
+Basic auth follows the Prometheus exporter toolkit's web config: ``metrics.basic_auth_password`` may be a
+bcrypt hash (``$2b$...``, made with ``htpasswd -nBC 10 "" | tr -d ':\\n'``), a SHA-256 hex digest written
+``sha256:<hex>`` (``printf %s PASSWORD | sha256sum``), or (discouraged) the password itself. Comparisons are
+constant-time; a verified (user, password) pair is remembered by its SHA-256 so a bcrypt check is paid once,
+not on every scrape. Every path, ``/health`` included, needs the credentials when they are configured.
+"""
+
+from __future__ import annotations
+
+import argparse
+import base64
+import binascii
+import gzip
+import hashlib
+import hmac
+import json
+import logging
+import socket
+import ssl
+import threading
+import time
+from collections.abc import Callable, Mapping
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
+from typing import Any
+
+from pydantic import ValidationError
+
+from poller.config import Config, MetricsSettings
+
+from .collector import FleetCollector
+from .selfmetrics import SelfMetrics
+from .state import FleetState
+
+log = logging.getLogger(__name__)
+
+CONTENT_TYPE = "text/plain; version=0.0.4; charset=utf-8"
+HealthChecks = Mapping[str, Callable[[], bool]]
+_BCRYPT_PREFIXES = ("$2a$", "$2b$", "$2y$")
+
+
+# ---------------------------------------------------------------------------------------- listen address
+
+
+def parse_listen(value: str) -> tuple[str, int]:
+    """``host:port`` / ``[v6]:port`` -> (host, port); ValueError with the reason otherwise."""
+    try:
+        settings = MetricsSettings(listen=value)
+    except ValidationError:
+        raise ValueError(f"{value!r}: expected host:port, e.g. 127.0.0.1:9877 or [::1]:9877") from None
+    return settings.host, settings.port
+
+
+def add_listen_argument(parser: argparse.ArgumentParser) -> None:
+    """``--metrics-listen HOST:PORT`` (wins over ``metrics.listen``; default 127.0.0.1:9877)."""
+
+    def checked(value: str) -> str:
+        try:
+            parse_listen(value)
+        except ValueError as exc:
+            raise argparse.ArgumentTypeError(str(exc)) from None
+        return value
+
+    parser.add_argument(
+        "--metrics-listen",
+        type=checked,
+        default=None,
+        metavar="HOST:PORT",
+        help="where /metrics and /health listen (default: metrics.listen, 127.0.0.1:9877)",
+    )
+
+
+# ---------------------------------------------------------------------------------------- basic auth
+
+
+class BasicAuth:
+    """Checks ``Authorization: Basic`` headers against one user and a (hashed) password."""
+
+    def __init__(self, user: str, password: str, *, cache_size: int = 64) -> None:
+        self._user = hashlib.sha256(user.encode()).digest()
+        self._check = self._checker(password)
+        self._verified: set[bytes] = set()
+        self._cache_size = cache_size
+        self._lock = threading.Lock()
+
+    @staticmethod
+    def _checker(stored: str) -> Callable[[bytes], bool]:
+        if stored.startswith(_BCRYPT_PREFIXES):
+            try:
+                import bcrypt
+            except ImportError:  # pragma: no cover - bcrypt is installed with fastpoll
+                raise RuntimeError(
+                    "metrics.basic_auth_password is a bcrypt hash but bcrypt is not installed"
+                ) from None
+            hashed = stored.encode()
+            try:
+                bcrypt.checkpw(b"", hashed)
+            except ValueError:
+                raise ValueError(
+                    "metrics.basic_auth_password looks like bcrypt but is not a valid hash"
+                ) from None
+            return lambda given: bcrypt.checkpw(given, hashed)
+        if stored.lower().startswith("sha256:"):
+            try:
+                digest = bytes.fromhex(stored[7:])
+            except ValueError:
+                digest = b""
+            if len(digest) != 32:
+                raise ValueError("metrics.basic_auth_password: sha256: must be followed by 64 hex digits")
+            return lambda given: hmac.compare_digest(hashlib.sha256(given).digest(), digest)
+        plain = hashlib.sha256(stored.encode()).digest()
+        return lambda given: hmac.compare_digest(hashlib.sha256(given).digest(), plain)
+
+    def allows(self, header: str | None) -> bool:
+        if not header or header[:6].lower() != "basic ":
+            return False
+        try:
+            decoded = base64.b64decode(header[6:].strip(), validate=True)
+        except (binascii.Error, ValueError):
+            return False
+        user, sep, password = decoded.partition(b":")
+        if not sep:
+            return False
+        key = hashlib.sha256(user + b"\0" + password).digest()
+        with self._lock:
+            if key in self._verified:
+                return True
+        user_ok = hmac.compare_digest(hashlib.sha256(user).digest(), self._user)
+        password_ok = self._check(password)  # always run: no early exit that would time the user name
+        if not (user_ok and password_ok):
+            return False
+        with self._lock:
+            if len(self._verified) >= self._cache_size:
+                self._verified.clear()
+            self._verified.add(key)
+        return True
+
+
+# ---------------------------------------------------------------------------------------- health
+
+
+class Heartbeat:
+    """A liveness callable: alive while :meth:`beat` was called within ``max_age`` seconds.
+
+    E.g. the daemon beats from an asyncio task every second; if the event loop stalls, /health turns 503.
+    """
+
+    def __init__(self, max_age: float, *, clock: Callable[[], float] = time.monotonic) -> None:
+        self.max_age = max_age
+        self._clock = clock
+        self._last = clock()
+
+    def beat(self) -> None:
+        self._last = self._clock()
+
+    def __call__(self) -> bool:
+        return self._clock() - self._last <= self.max_age
+
+
+def health_report(checks: HealthChecks) -> tuple[bool, dict[str, Any]]:
+    """Run each liveness callable; one that raises counts as dead (its exception type is reported)."""
+    results: dict[str, str] = {}
+    for name, check in checks.items():
+        try:
+            results[name] = "alive" if check() else "dead"
+        except Exception as exc:
+            results[name] = f"error: {type(exc).__name__}"
+    healthy = all(v == "alive" for v in results.values())
+    return healthy, {"status": "ok" if healthy else "unhealthy", "checks": results}
+
+
+# ---------------------------------------------------------------------------------------- HTTP
+
+
+class _Server(ThreadingHTTPServer):
+    daemon_threads = True
+    allow_reuse_address = True
+
+    def __init__(self, address: tuple[str, int], tls: ssl.SSLContext | None) -> None:
+        self.address_family = socket.AF_INET6 if ":" in address[0] else socket.AF_INET
+        super().__init__(address, _Handler)
+        if tls is not None:
+            # The handshake happens on the first read in the request's own thread, so a slow or broken
+            # client cannot stall accept() for everyone else.
+            self.socket = tls.wrap_socket(self.socket, server_side=True, do_handshake_on_connect=False)
+        self.app: _App | None = None
+
+
+class _App:
+    def __init__(
+        self,
+        collector: FleetCollector,
+        selfmetrics: SelfMetrics | None,
+        health: HealthChecks,
+        auth: BasicAuth | None,
+    ) -> None:
+        self.collector = collector
+        self.selfmetrics = selfmetrics
+        self.health = health
+        self.auth = auth
+
+    def metrics_body(self) -> bytes:
+        own = self.selfmetrics.render() if self.selfmetrics is not None else b""
+        return own + self.collector.render().encode("utf-8")
+
+
+class _Handler(BaseHTTPRequestHandler):
+    server: _Server
+    timeout = 30  # seconds a client may take per read: a stalled client cannot hold a thread forever
+    protocol_version = "HTTP/1.1"
+
+    def do_GET(self) -> None:
+        app = self.server.app
+        assert app is not None
+        if app.auth is not None and not app.auth.allows(self.headers.get("Authorization")):
+            self._send(401, b"Unauthorized\n", "text/plain", {"WWW-Authenticate": 'Basic realm="fastpoll"'})
+            return
+        path = self.path.split("?", 1)[0]
+        if path == "/metrics":
+            body = app.metrics_body()
+            headers = {}
+            if "gzip" in (self.headers.get("Accept-Encoding") or ""):
+                body = gzip.compress(body, compresslevel=1)  # zlib releases the GIL while compressing
+                headers["Content-Encoding"] = "gzip"
+            self._send(200, body, CONTENT_TYPE, headers)
+        elif path == "/health":
+            healthy, report = health_report(app.health)
+            self._send(200 if healthy else 503, json.dumps(report).encode() + b"\n", "application/json")
+        elif path == "/":
+            page = b'<html><body><h1>fastpoll</h1><a href="/metrics">metrics</a> <a href="/health">health</a>'
+            self._send(200, page + b"</body></html>\n", "text/html")
+        else:
+            self._send(404, b"Not Found\n", "text/plain")
+
+    def _send(
+        self, status: int, body: bytes, content_type: str, headers: Mapping[str, str] | None = None
+    ) -> None:
+        self.send_response(status)
+        self.send_header("Content-Type", content_type)
+        self.send_header("Content-Length", str(len(body)))
+        for name, value in (headers or {}).items():
+            self.send_header(name, value)
+        self.end_headers()
+        self.wfile.write(body)
+
+    def log_message(self, format: str, *args: Any) -> None:
+        log.debug("metrics http %s: " + format, self.client_address[0], *args)
+
+
+def _tls_context(cert: Path, key: Path) -> ssl.SSLContext:
+    context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+    context.minimum_version = ssl.TLSVersion.TLSv1_2
+    try:
+        context.load_cert_chain(cert, key)
+    except (OSError, ssl.SSLError) as exc:
+        raise ValueError(f"metrics.tls_cert/tls_key: cannot load {cert} / {key}: {exc}") from None
+    return context
+
+
+class MetricsServer:
+    """A running endpoint; :meth:`stop` shuts it down and waits for its thread."""
+
+    def __init__(self, server: _Server, thread: threading.Thread, scheme: str) -> None:
+        self._server = server
+        self._thread = thread
+        self.scheme = scheme
+
+    @property
+    def address(self) -> tuple[str, int]:
+        host, port = self._server.server_address[:2]
+        return str(host), int(port)
+
+    @property
+    def url(self) -> str:
+        host, port = self.address
+        return f"{self.scheme}://{f'[{host}]' if ':' in host else host}:{port}"
+
+    def stop(self) -> None:
+        self._server.shutdown()
+        self._server.server_close()
+        self._thread.join(timeout=5)
+
+
+def start_metrics_server(
+    settings: Config | MetricsSettings,
+    state: FleetState,
+    selfmetrics: SelfMetrics | None,
+    health: HealthChecks,
+    *,
+    listen: str | None = None,
+) -> MetricsServer:
+    """Listen on ``listen`` (``--metrics-listen``) or ``metrics.listen`` and serve in a background thread.
+
+    ``health``: name -> callable returning True while that part (scheduler, writer, ...) is alive.
+    Raises OSError when the address cannot be bound and ValueError for unusable TLS/auth settings.
+    """
+    metrics = settings.metrics if isinstance(settings, Config) else settings
+    host, port = parse_listen(listen) if listen is not None else (metrics.host, metrics.port)
+    tls = _tls_context(metrics.tls_cert, metrics.tls_key) if metrics.tls_cert and metrics.tls_key else None
+    auth = None
+    if metrics.basic_auth_user is not None and metrics.basic_auth_password is not None:
+        auth = BasicAuth(metrics.basic_auth_user, metrics.basic_auth_password.get_secret_value())
+    server = _Server((host, port), tls)
+    server.app = _App(FleetCollector(state, metrics), selfmetrics, health, auth)
+    thread = threading.Thread(target=server.serve_forever, name="fastpoll-metrics", daemon=True)
+    thread.start()
+    scheme = "https" if tls else "http"
+    handle = MetricsServer(server, thread, scheme)
+    if auth is None and host not in ("127.0.0.1", "::1", "localhost"):
+        log.warning("metrics endpoint %s is reachable beyond loopback without basic auth", handle.url)
+    log.info("metrics endpoint listening on %s", handle.url)
+    return handle

@@ -1,0 +1,275 @@
+"""FleetCollector: device and interface families built at scrape time, cardinality controls, budget."""
+
+from __future__ import annotations
+
+import logging
+import re
+
+from prometheus_client import CollectorRegistry, generate_latest
+from prometheus_client.parser import text_string_to_metric_families
+
+from poller.config import MetricFamilies, MetricsSettings, PortSelection
+from poller.metrics.collector import FleetCollector
+from poller.metrics.state import FleetState
+
+from .fleet import device, populated_state, port, result
+
+
+def samples(text: str) -> dict[tuple[str, frozenset[tuple[str, str]]], float]:
+    return {
+        (s.name, frozenset(s.labels.items())): s.value
+        for family in text_string_to_metric_families(text)
+        for s in family.samples
+    }
+
+
+def names(text: str) -> set[str]:
+    return {name for name, _ in samples(text)}
+
+
+def values_of(text: str, name: str) -> dict[str, float]:
+    """ifindex (or device_id) -> value for one sample name."""
+    out = {}
+    for (n, labels), value in samples(text).items():
+        if n == name:
+            d = dict(labels)
+            out[d.get("ifindex", d["device_id"])] = value
+    return out
+
+
+ALL_FAMILIES = MetricFamilies(port_errors=True)  # the defaults leave errors/discards off
+
+
+def render(state: FleetState, **settings) -> str:
+    """Render with every family on unless a test names its own families."""
+    settings.setdefault("families", ALL_FAMILIES)
+    return FleetCollector(state, MetricsSettings(**settings)).render()
+
+
+def test_fast_text_equals_prometheus_client_exposition_of_collect():
+    state = populated_state(devices=3, ports=4)
+    state.update(device(9, hostname='we"ird\\host\nname'), result(9, [port(1, alias='a "quoted" \\ alias')]))
+    collector = FleetCollector(state, MetricsSettings())
+    registry = CollectorRegistry(auto_describe=False)
+    registry.register(collector)
+    generic = samples(generate_latest(registry).decode())
+    fast = samples(collector.render())
+    drop = {"fastpoll_metrics_render_seconds"}  # a timing, differs between the two runs
+    assert {k: v for k, v in fast.items() if k[0] not in drop} == {
+        k: v for k, v in generic.items() if k[0] not in drop
+    }
+
+
+def test_device_series_carry_device_id_hostname_and_sysname():
+    state = FleetState(lambda d: 60.0)
+    state.update(device(7, "core1.pop", "CORE-1"), result(7, polled=1_700_000_123, uptime=99, failures=0))
+    text = render(state)
+    labels = frozenset({"device_id": "7", "hostname": "core1.pop", "sysname": "CORE-1"}.items())
+    s = samples(text)
+    assert s[("fastpoll_device_up", labels)] == 1
+    assert s[("fastpoll_device_uptime_seconds", labels)] == 99
+    assert s[("fastpoll_device_last_poll_timestamp_seconds", labels)] == 1_700_000_123
+    assert s[("fastpoll_device_poll_duration_seconds", labels)] == 0.25
+    assert s[("fastpoll_device_consecutive_failures", labels)] == 0
+    assert s[("fastpoll_device_poll_interval_seconds", labels)] == 60
+
+
+def test_down_device_is_up_zero_with_its_failures():
+    state = FleetState()
+    state.update(device(1), result(1, up=False, error="timeout", failures=4))
+    assert values_of(render(state), "fastpoll_device_up") == {"1": 0}
+    assert values_of(render(state), "fastpoll_device_consecutive_failures") == {"1": 4}
+
+
+def test_counters_are_the_raw_device_counters_typed_counter():
+    state = FleetState()
+    big = 2**64 - 5
+    state.update(device(1), result(1, [port(3, counters={"ifInOctets": big, "ifOutOctets": 12})]))
+    text = render(state)
+    assert "# TYPE fastpoll_interface_in_octets_total counter" in text
+    assert re.search(
+        r'^fastpoll_interface_in_octets_total\{.*ifindex="3".*\} 18446744073709551611$', text, re.M
+    )
+    assert values_of(text, "fastpoll_interface_out_octets_total") == {"3": 12}
+    # a counter the device does not have gets no series
+    assert "fastpoll_interface_in_errors_total{" not in text
+
+
+def test_port_labels_are_device_id_hostname_ifindex_ifname_ifalias():
+    state = FleetState()
+    state.update(device(1, "sw1"), result(1, [port(5, name="xe-0/0/5", alias="to core")]))
+    port_labels = {
+        dict(lbl).get("ifindex"): dict(lbl)
+        for (n, lbl) in samples(render(state))
+        if n == "fastpoll_interface_in_octets_total"
+    }
+    assert port_labels == {
+        "5": {"device_id": "1", "hostname": "sw1", "ifindex": "5", "ifname": "xe-0/0/5", "ifalias": "to core"}
+    }
+
+
+def test_ifalias_label_only_when_enabled():
+    state = FleetState()
+    state.update(device(1), result(1, [port(1, alias="customer x")]))
+    text = render(state, ports=PortSelection(ifalias_label=False))
+    assert "ifalias" not in text
+
+
+def test_status_is_numbered_as_if_mib():
+    state = FleetState()
+    ports = [
+        port(1, oper="up", admin="up"),
+        port(2, oper="down", admin="down"),
+        port(3, oper="lowerLayerDown"),
+        port(4, oper="dormant"),
+        port(5, oper="42"),  # a number IF-MIB does not name stays that number
+        port(6, oper=None),  # unknown: no series
+    ]
+    state.update(device(1), result(1, ports))
+    text = render(state)
+    assert values_of(text, "fastpoll_interface_oper_status") == {"1": 1, "2": 2, "3": 7, "4": 5, "5": 42}
+    assert values_of(text, "fastpoll_interface_admin_status")["2"] == 2
+
+
+def test_speed_in_bytes_per_second_the_prometheus_base_unit():
+    state = FleetState()
+    state.update(
+        device(1), result(1, [port(1, speed=10_000_000_000), port(2, speed=None), port(3, speed=12)])
+    )
+    assert values_of(render(state), "fastpoll_interface_speed_bytes_per_second") == {"1": 1.25e9, "3": 1.5}
+
+
+def test_removed_device_and_vanished_port_are_gone_from_the_next_scrape():
+    state = FleetState()
+    state.update(device(1), result(1, [port(1), port(2)]))
+    state.update(device(2), result(2, [port(1)]))
+    collector = FleetCollector(state, MetricsSettings())
+    assert "2" in values_of(collector.render(), "fastpoll_interface_in_octets_total")
+    state.remove(2)
+    state.update(device(1), result(1, [port(1)]))
+    text = collector.render()
+    assert 'device_id="2"' not in text
+    assert values_of(text, "fastpoll_interface_in_octets_total") == {"1": 1000}
+
+
+def test_exclude_types_drops_loopbacks_by_default():
+    state = FleetState()
+    state.update(device(1), result(1, [port(1), port(2, if_type="softwareLoopback")]))
+    assert set(values_of(render(state), "fastpoll_interface_oper_status")) == {"1"}
+
+
+def test_include_types_keeps_only_those():
+    state = FleetState()
+    state.update(device(1), result(1, [port(1), port(2, if_type="l2vlan"), port(3, if_type="ieee8023adLag")]))
+    text = render(state, ports=PortSelection(include_types=["ethernetCsmacd", "ieee8023adLag"]))
+    assert set(values_of(text, "fastpoll_interface_oper_status")) == {"1", "3"}
+
+
+def test_ifname_regexes_include_and_exclude():
+    state = FleetState()
+    state.update(
+        device(1),
+        result(1, [port(1, name="xe-0/0/1"), port(2, name="xe-0/0/2.100"), port(3, name="ge-1/0/0")]),
+    )
+    text = render(
+        state, ports=PortSelection(include_names=re.compile(r"^xe-"), exclude_names=re.compile(r"\.\d+$"))
+    )
+    assert set(values_of(text, "fastpoll_interface_oper_status")) == {"1"}
+
+
+def test_admin_status_up_skips_shut_ports():
+    state = FleetState()
+    state.update(device(1), result(1, [port(1), port(2, admin="down")]))
+    text = render(state, ports=PortSelection(admin_status="up"))
+    assert set(values_of(text, "fastpoll_interface_oper_status")) == {"1"}
+
+
+def test_each_family_switch_turns_its_family_off():
+    state = populated_state(devices=1, ports=1)
+    everything = names(render(state))
+    for switch, gone in (
+        ("device", "fastpoll_device_up"),
+        ("ports", "fastpoll_interface_in_octets_total"),
+        ("port_errors", "fastpoll_interface_in_errors_total"),
+        ("port_status", "fastpoll_interface_oper_status"),
+    ):
+        text = render(state, families=ALL_FAMILIES.model_copy(update={switch: False}))
+        assert gone in everything and gone not in names(text), switch
+        assert f"# HELP {gone}" not in text
+
+
+def test_series_per_port_with_every_family_is_eleven():
+    state = FleetState(lambda d: 30.0)
+    state.update(device(1), result(1, [port(1), port(2)]))
+    text = render(state)
+    assert samples(text)[("fastpoll_metrics_series", frozenset())] == 6 + 2 * 11
+
+
+def test_series_per_port_with_the_lean_default_families_is_seven():
+    state = FleetState(lambda d: 30.0)
+    state.update(device(1), result(1, [port(1), port(2)]))
+    text = render(state, families=MetricFamilies())
+    assert samples(text)[("fastpoll_metrics_series", frozenset())] == 6 + 2 * 7
+
+
+def test_budget_drops_port_series_of_the_last_devices_and_counts_them():
+    state = FleetState(lambda d: 30.0)
+    for n in (1, 2, 3):
+        state.update(device(n), result(n, [port(1), port(2)]))  # 6 device + 22 port series each
+    text = render(state, series_budget=3 * 6 + 22 + 5)
+    s = samples(text)
+    assert set(values_of(text, "fastpoll_device_up")) == {"1", "2", "3"}  # device series first
+    kept = {dict(lbl)["device_id"] for n, lbl in s if n == "fastpoll_interface_in_octets_total"}
+    assert kept == {"1"}
+    assert s[("fastpoll_metrics_series", frozenset())] == 3 * 6 + 22
+    assert s[("fastpoll_metrics_series_dropped", frozenset())] == 2 * 22
+    assert s[("fastpoll_metrics_series_budget", frozenset())] == 3 * 6 + 22 + 5
+
+
+def test_budget_smaller_than_the_device_series_drops_whole_devices():
+    state = FleetState(lambda d: 30.0)
+    for n in (1, 2):
+        state.update(device(n), result(n, [port(1)]))
+    text = render(state, series_budget=6)
+    assert set(values_of(text, "fastpoll_device_up")) == {"1"}
+    assert samples(text)[("fastpoll_metrics_series_dropped", frozenset())] == 11 + 6 + 11
+
+
+def test_budget_warning_is_logged_once_per_change(caplog):
+    state = FleetState(lambda d: 30.0)
+    for n in (1, 2):
+        state.update(device(n), result(n, [port(1)]))
+    collector = FleetCollector(state, MetricsSettings(series_budget=20, families=ALL_FAMILIES))
+    with caplog.at_level(logging.INFO, logger="poller.metrics.collector"):
+        collector.render()
+        collector.render()
+        state.update(device(3), result(3, [port(1)]))
+        collector.render()
+        state.remove(2)
+        state.remove(3)
+        collector.render()
+    messages = [r.getMessage() for r in caplog.records]
+    assert len(messages) == 3
+    assert "22 series not exported" in messages[0] and "series_budget = 20" in messages[0]
+    assert "33 series not exported" in messages[1]
+    assert "no longer exceeded" in messages[2]
+
+
+def test_label_values_are_escaped():
+    state = FleetState()
+    state.update(device(1, hostname='h"1'), result(1, [port(1, name="a\\b", alias="line1\nline2")]))
+    text = render(state)
+    assert 'hostname="h\\"1"' in text and 'ifname="a\\\\b"' in text and 'ifalias="line1\\nline2"' in text
+    assert values_of(text, "fastpoll_interface_in_octets_total") == {"1": 1000}
+
+
+def test_a_new_poll_is_rendered_again_and_an_unchanged_device_reuses_its_text():
+    state = FleetState()
+    state.update(device(1), result(1, [port(1, counters={"ifInOctets": 1})]))
+    collector = FleetCollector(state, MetricsSettings())
+    collector.render()
+    cached = state.snapshots()[0].cache
+    collector.render()
+    assert state.snapshots()[0].cache is cached
+    state.update(device(1), result(1, [port(1, counters={"ifInOctets": 2})]))
+    assert values_of(collector.render(), "fastpoll_interface_in_octets_total") == {"1": 2}

@@ -1,0 +1,150 @@
+"""SelfMetrics: fastpoll's own metrics from hooks and from the engine/scheduler/writer read at scrape time."""
+
+from __future__ import annotations
+
+import pytest
+from prometheus_client.parser import text_string_to_metric_families
+
+from poller import __version__
+from poller.metrics.selfmetrics import SelfMetrics, poll_outcome
+from poller.scheduler import Scheduler, VirtualClock
+from poller.snmp.client import SnmpEngine
+from tests.support.agents import Agent
+
+from .fleet import _idle_writer, device, result
+
+
+def sample(own: SelfMetrics, name: str, **labels: str) -> float | None:
+    for family in text_string_to_metric_families(own.render().decode()):
+        for s in family.samples:
+            if s.name == name and all(s.labels.get(k) == v for k, v in labels.items()):
+                return s.value
+    return None
+
+
+@pytest.mark.parametrize(
+    ("kwargs", "expected"),
+    [
+        ({}, "ok"),
+        ({"up": False, "error": "timeout"}, "timeout"),
+        ({"up": False, "error": "auth"}, "auth"),
+        ({"up": False, "error": "decode"}, "error"),
+        ({"reachable": True, "error": "ports:timeout"}, "timeout"),
+        ({"up": True, "reachable": False, "error": "timeout"}, "timeout"),  # below down_after: still up
+    ],
+)
+def test_poll_outcome_names_the_result(kwargs, expected):
+    assert poll_outcome(result(1, **kwargs)) == expected
+
+
+def test_polls_are_counted_by_result_and_every_result_exists_from_the_start():
+    own = SelfMetrics()
+    assert sample(own, "fastpoll_polls_total", result="auth") == 0
+    own.observe_poll(result(1))
+    own.observe_poll(result(1))
+    own.observe_poll(result(2, up=False, error="timeout"))
+    assert sample(own, "fastpoll_polls_total", result="ok") == 2
+    assert sample(own, "fastpoll_polls_total", result="timeout") == 1
+    assert sample(own, "fastpoll_poll_duration_seconds_count") == 3
+
+
+def test_schedule_lag_is_a_histogram_fed_by_the_scheduler_hook():
+    own = SelfMetrics()
+    own.on_poll_start(device(1), 0.003)
+    own.on_poll_start(device(2), 7.0)
+    assert sample(own, "fastpoll_schedule_lag_seconds_bucket", le="0.005") == 1
+    assert sample(own, "fastpoll_schedule_lag_seconds_bucket", le="10.0") == 2
+    assert sample(own, "fastpoll_schedule_lag_seconds_sum") == pytest.approx(7.003)
+
+
+def test_sync_runs_and_last_success():
+    own = SelfMetrics()
+    own.observe_sync("devices", True, when=1_700_000_000)
+    own.observe_sync("devices", False)
+    assert sample(own, "fastpoll_sync_runs_total", kind="devices", result="ok") == 1
+    assert sample(own, "fastpoll_sync_runs_total", kind="devices", result="error") == 1
+    assert sample(own, "fastpoll_sync_last_success_timestamp_seconds", kind="devices") == 1_700_000_000
+
+
+def test_write_batches_are_a_histogram():
+    own = SelfMetrics()
+    own.observe_write_batch(0.02)
+    assert sample(own, "fastpoll_writer_batch_duration_seconds_bucket", le="0.025") == 1
+
+
+def test_build_info_names_the_version():
+    assert sample(SelfMetrics(), "fastpoll_build_info", version=__version__) == 1
+
+
+def test_disabled_exports_only_build_info_and_hooks_do_nothing():
+    own = SelfMetrics(enabled=False)
+    own.observe_poll(result(1))
+    own.on_poll_start(device(1), 1.0)
+    own.observe_sync("devices", True)
+    families = {f.name for f in text_string_to_metric_families(own.render().decode())}
+    assert families == {"fastpoll_build_info"}
+
+
+def test_scheduler_counters_are_read_at_scrape_time():
+    async def never(_):  # the scheduler is not run: its inventory and counters are read
+        return None
+
+    own = SelfMetrics()
+    scheduler = Scheduler(VirtualClock(), never, lambda d: 30.0)
+    own.attach_scheduler(scheduler)
+    scheduler.update_inventory([device(1), device(2), device(3)])
+    scheduler.stats.skipped_overrun = 4
+    assert sample(own, "fastpoll_scheduler_devices") == 3
+    assert sample(own, "fastpoll_scheduler_overrun_skips_total") == 4
+    assert sample(own, "fastpoll_scheduler_polls_in_flight") == 0
+
+
+def test_writer_queue_and_errors_are_read_at_scrape_time():
+    own = SelfMetrics()
+    writer = _idle_writer()
+    own.attach_writer(writer)
+    polled = result(1)
+    polled.device["uptime"] = 3600
+    writer.submit(polled)
+    writer.stats.failures = 2
+    writer.stats.connected = False
+    assert sample(own, "fastpoll_writer_queue_depth", kind="devices") == 1
+    assert sample(own, "fastpoll_writer_db_errors_total") == 2
+    assert sample(own, "fastpoll_writer_connected") == 0
+
+
+@pytest.mark.snmpsim
+async def test_snmp_requests_timeouts_and_retries_by_device_from_the_engine(shared_snmpsim: Agent):
+    from dataclasses import replace
+
+    from poller.model import Credentials, Target
+    from poller.snmp.errors import SnmpTimeout
+
+    good = replace(
+        device(1),
+        target=Target(shared_snmpsim.host, shared_snmpsim.port, credentials=Credentials("2c", "linux_ntc")),
+    )
+    silent = replace(
+        device(2),
+        target=Target(
+            shared_snmpsim.host,
+            shared_snmpsim.port,
+            credentials=Credentials("2c", "nosuch"),
+            timeout=0.2,
+            retries=1,
+        ),
+    )
+    own = SelfMetrics()
+    async with SnmpEngine() as engine:
+        own.attach_engine(engine, lambda: [good, silent])
+        await engine.get(good.target, ["1.3.6.1.2.1.1.3.0"])
+        with pytest.raises(SnmpTimeout):
+            await engine.get(silent.target, ["1.3.6.1.2.1.1.3.0"])
+        assert sample(own, "fastpoll_snmp_requests_total", device_id="1") == 1
+        assert sample(own, "fastpoll_snmp_timeouts_total", device_id="1") == 0
+        assert sample(own, "fastpoll_snmp_requests_total", device_id="2") == 2
+        assert sample(own, "fastpoll_snmp_retries_total", device_id="2") == 1
+        assert sample(own, "fastpoll_snmp_timeouts_total", device_id="2") == 1
+        assert sample(own, "fastpoll_snmp_packets_received_total") >= 1
+        assert sample(own, "fastpoll_snmp_in_flight_requests") == 0
+        assert sample(own, "fastpoll_snmp_throttle_wait_seconds_total") == 0

@@ -1,0 +1,231 @@
+"""The HTTP endpoint: /metrics, /health, TLS, basic auth, the listen option."""
+
+from __future__ import annotations
+
+import argparse
+import base64
+import hashlib
+import shutil
+import ssl
+import subprocess
+from collections.abc import Iterator
+from pathlib import Path
+
+import bcrypt
+import httpx
+import pytest
+from pydantic import SecretStr
+
+from poller.config import Config, MetricsSettings
+from poller.metrics import FleetState, Heartbeat, SelfMetrics, start_metrics_server
+from poller.metrics.server import BasicAuth, add_listen_argument, health_report, parse_listen
+from tests.support.net import free_tcp_port
+
+from .fleet import populated_state, scrape_text, self_signed_cert
+
+
+def listen() -> str:
+    return f"127.0.0.1:{free_tcp_port()}"
+
+
+@pytest.fixture
+def server() -> Iterator:
+    handle = start_metrics_server(
+        MetricsSettings(listen=listen()), populated_state(), SelfMetrics(), {"scheduler": lambda: True}
+    )
+    yield handle
+    handle.stop()
+
+
+def test_metrics_serves_fleet_and_self_metrics_as_text_format(server):
+    response = httpx.get(f"{server.url}/metrics")
+    assert response.status_code == 200
+    assert response.headers["content-type"] == "text/plain; version=0.0.4; charset=utf-8"
+    assert "fastpoll_build_info{" in response.text
+    assert 'fastpoll_interface_in_octets_total{device_id="2"' in response.text
+
+
+def test_metrics_is_gzipped_when_the_client_accepts_it(server):
+    response = httpx.get(f"{server.url}/metrics", headers={"Accept-Encoding": "gzip"})
+    assert response.headers["content-encoding"] == "gzip"
+    assert "fastpoll_device_up{" in response.text  # httpx decompressed it
+
+
+def test_unknown_path_is_404(server):
+    assert httpx.get(f"{server.url}/nope").status_code == 404
+
+
+@pytest.mark.prometheus
+def test_promtool_check_metrics_is_clean_on_a_real_scrape():
+    promtool = shutil.which("promtool") or "/usr/bin/promtool"
+    if not Path(promtool).exists():
+        pytest.skip("promtool not installed")
+    text = scrape_text()
+    done = subprocess.run(
+        [promtool, "check", "metrics"], input=text.encode(), capture_output=True, timeout=60
+    )
+    assert done.returncode == 0, done.stdout.decode() + done.stderr.decode()
+    assert done.stdout.decode().strip() == "" and done.stderr.decode().strip() == ""
+
+
+def test_health_is_200_with_json_when_every_part_is_alive():
+    handle = start_metrics_server(
+        MetricsSettings(listen=listen()),
+        FleetState(),
+        None,
+        {"scheduler": lambda: True, "writer": lambda: True},
+    )
+    try:
+        response = httpx.get(f"{handle.url}/health")
+    finally:
+        handle.stop()
+    assert response.status_code == 200
+    assert response.json() == {"status": "ok", "checks": {"scheduler": "alive", "writer": "alive"}}
+
+
+def test_health_is_503_when_a_part_is_dead():
+    handle = start_metrics_server(
+        MetricsSettings(listen=listen()),
+        FleetState(),
+        None,
+        {"scheduler": lambda: True, "writer": lambda: False},
+    )
+    try:
+        response = httpx.get(f"{handle.url}/health")
+    finally:
+        handle.stop()
+    assert response.status_code == 503
+    assert response.json()["checks"]["writer"] == "dead"
+
+
+def test_a_liveness_callable_that_raises_counts_as_dead():
+    def broken() -> bool:
+        raise RuntimeError("boom")
+
+    healthy, report = health_report({"scheduler": broken})
+    assert not healthy and report["checks"]["scheduler"] == "error: RuntimeError"
+
+
+def test_heartbeat_is_alive_only_while_beaten():
+    now = [0.0]
+    beat = Heartbeat(5.0, clock=lambda: now[0])
+    now[0] = 4.0
+    assert beat()
+    now[0] = 6.0
+    assert not beat()
+    beat.beat()
+    assert beat()
+
+
+def test_config_object_and_listen_override_are_accepted():
+    port = free_tcp_port()
+    handle = start_metrics_server(Config(), FleetState(), None, {}, listen=f"127.0.0.1:{port}")
+    try:
+        assert handle.address == ("127.0.0.1", port)
+        assert httpx.get(f"{handle.url}/health").status_code == 200
+    finally:
+        handle.stop()
+
+
+def test_listen_default_is_loopback():
+    assert parse_listen(MetricsSettings().listen) == ("127.0.0.1", 9877)
+
+
+def test_metrics_listen_option_parses_and_rejects():
+    parser = argparse.ArgumentParser()
+    add_listen_argument(parser)
+    assert parser.parse_args(["--metrics-listen", "[::1]:9100"]).metrics_listen == "[::1]:9100"
+    assert parser.parse_args([]).metrics_listen is None
+    with pytest.raises(SystemExit):
+        parser.parse_args(["--metrics-listen", "nonsense"])
+    assert parse_listen("[::1]:9100") == ("::1", 9100)
+
+
+def test_ipv6_loopback_listens():
+    port = free_tcp_port("127.0.0.1")
+    try:
+        handle = start_metrics_server(MetricsSettings(listen=f"[::1]:{port}"), FleetState(), None, {})
+    except OSError:
+        pytest.skip("no IPv6 loopback here")
+    try:
+        assert httpx.get(f"{handle.url}/health").status_code == 200
+    finally:
+        handle.stop()
+
+
+# ---------------------------------------------------------------------------------------- auth and TLS
+
+
+PASSWORD = "s3cret-pass"
+
+
+def _basic(user: str, password: str) -> str:
+    return "Basic " + base64.b64encode(f"{user}:{password}".encode()).decode()
+
+
+@pytest.mark.parametrize(
+    "stored",
+    [
+        bcrypt.hashpw(PASSWORD.encode(), bcrypt.gensalt(rounds=4)).decode(),
+        "sha256:" + hashlib.sha256(PASSWORD.encode()).hexdigest(),
+        PASSWORD,
+    ],
+    ids=["bcrypt", "sha256", "plain"],
+)
+def test_basic_auth_accepts_the_password_in_each_stored_form(stored):
+    auth = BasicAuth("prometheus", stored)
+    assert auth.allows(_basic("prometheus", PASSWORD))
+    assert auth.allows(_basic("prometheus", PASSWORD))  # second time from the verified cache
+    assert not auth.allows(_basic("prometheus", PASSWORD + "x"))
+    assert not auth.allows(_basic("someone", PASSWORD))
+    assert not auth.allows(None)
+    assert not auth.allows("Basic !!!notbase64")
+    assert not auth.allows("Bearer abc")
+
+
+def test_a_malformed_hash_is_refused_at_start():
+    with pytest.raises(ValueError, match="64 hex digits"):
+        BasicAuth("u", "sha256:abcd")
+
+
+@pytest.fixture
+def secured(tmp_path: Path) -> Iterator:
+    cert, key = self_signed_cert(tmp_path)
+    settings = MetricsSettings(
+        listen=listen(),
+        tls_cert=cert,
+        tls_key=key,
+        basic_auth_user="prometheus",
+        basic_auth_password=SecretStr(bcrypt.hashpw(PASSWORD.encode(), bcrypt.gensalt(rounds=4)).decode()),
+    )
+    handle = start_metrics_server(settings, populated_state(), SelfMetrics(), {"scheduler": lambda: True})
+    yield handle, ssl.create_default_context(cafile=str(cert))
+    handle.stop()
+
+
+def test_tls_with_basic_auth_serves_an_authenticated_scrape(secured):
+    handle, tls = secured
+    assert handle.url.startswith("https://")
+    response = httpx.get(f"{handle.url}/metrics", verify=tls, auth=("prometheus", PASSWORD))
+    assert response.status_code == 200 and "fastpoll_device_up{" in response.text
+
+
+def test_unauthenticated_scrape_is_refused_with_401(secured):
+    handle, tls = secured
+    for path in ("/metrics", "/health"):
+        response = httpx.get(f"{handle.url}{path}", verify=tls)
+        assert response.status_code == 401
+        assert response.headers["www-authenticate"] == 'Basic realm="fastpoll"'
+        assert "fastpoll_" not in response.text
+
+
+def test_wrong_password_is_refused_with_401(secured):
+    handle, tls = secured
+    assert httpx.get(f"{handle.url}/metrics", verify=tls, auth=("prometheus", "wrong")).status_code == 401
+
+
+def test_plain_http_to_the_tls_port_gets_no_metrics(secured):
+    handle, _ = secured
+    host, port = handle.address
+    with pytest.raises(httpx.HTTPError):
+        httpx.get(f"http://{host}:{port}/metrics", auth=("prometheus", PASSWORD), timeout=5)
