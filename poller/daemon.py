@@ -1,0 +1,406 @@
+"""The fastpoll daemon: startup, main loop, shutdown (the shape of uvicorn's Server).
+
+    startup    database engine, writer thread, inventory + per-device state, scheduler, membership
+    main loop  the scheduler starts polls; inventory is re-read every `inventory_refresh` seconds
+    shutdown   first SIGTERM/SIGINT: no new polls, in-flight polls get `shutdown_grace` seconds, the
+               writer is flushed, exit 0. A second signal skips the waiting. SIGHUP reloads the config.
+
+Data flows one way: inventory -> scheduler -> poll_device (SNMP engine + checks) -> PollResult ->
+the writer, then every ResultSink (metrics state, crisis events, the demo's live view). A sink
+that fails is logged and never stops polling.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import signal
+import time
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, replace
+from pathlib import Path
+from typing import Any, Protocol
+
+from sqlalchemy import Engine, create_engine
+
+from .checks.results import PollResult
+from .cluster import LocalMembership, RedisMembership, membership
+from .config import Config, database_url, load_config
+from .logs import RedactionFilter, device_logger, setup_logging
+from .metrics import FleetState, Heartbeat, MetricsServer, SelfMetrics, start_metrics_server
+from .model import Device
+from .poll import DeviceState, load_state, new_state, poll_device
+from .scheduler import Clock, Scheduler, WallClock
+from .snmp.client import SnmpEngine
+from .store.inventory import DeviceRecord, load_devices
+from .store.librenms import LibreNMSWriter
+
+log = logging.getLogger("fastpoll.daemon")
+
+INVENTORY_REFRESH = 60.0  # seconds between re-reads of the devices table
+SHUTDOWN_GRACE = 10.0  # seconds in-flight polls get on the first signal
+WRITER_FLUSH_TIMEOUT = 30.0  # seconds the writer gets to flush at shutdown
+DEADLINE_SHARE = 0.9  # a poll must finish within this share of the device's interval
+
+
+class ResultSink(Protocol):
+    """Something that wants every poll result (metrics state, crisis events, a live view)."""
+
+    def on_result(self, device: Device, result: PollResult) -> None: ...
+
+    def on_remove(self, device_id: int) -> None: ...
+
+
+@dataclass
+class DaemonStats:
+    polls: int = 0
+    polls_failed: int = 0  # device unreachable (timeout, auth, ...)
+    inventory_reloads: int = 0
+    inventory_errors: int = 0
+    sink_errors: int = 0
+    started_at: float = 0.0
+
+
+class Daemon:
+    def __init__(
+        self,
+        config: Config,
+        *,
+        config_path: Path | None = None,
+        env: Mapping[str, str] | None = None,
+        clock: Clock | None = None,
+        snmp: SnmpEngine | None = None,
+        sinks: Sequence[ResultSink] = (),
+        inventory_refresh: float = INVENTORY_REFRESH,
+        shutdown_grace: float = SHUTDOWN_GRACE,
+        db: Engine | None = None,
+        serve_metrics: bool = True,
+        metrics_listen: str | None = None,
+        redaction: RedactionFilter | None = None,
+    ) -> None:
+        self.config = config
+        self._config_path = config_path
+        self._env = dict(env or {})
+        self.clock = clock or WallClock()
+        self.snmp = snmp or SnmpEngine(max_rate=config.polling.rate_limit or None)
+        self.sinks: list[ResultSink] = list(sinks)
+        self.inventory_refresh = inventory_refresh
+        self.shutdown_grace = shutdown_grace
+        self.db = db
+        self.redaction = redaction
+        self.serve_metrics = serve_metrics
+        self.metrics_listen = metrics_listen
+        self.metrics_server: MetricsServer | None = None
+        self.fleet = FleetState(interval_of=lambda d: self.config.polling.interval_for(d))
+        self.own_metrics = SelfMetrics(enabled=config.metrics.families.poller)
+        self.heartbeat = Heartbeat(max_age=10.0)
+        self.stats = DaemonStats()
+        self.devices: dict[int, Device] = {}
+        self.states: dict[int, DeviceState] = {}
+        self.writer: LibreNMSWriter | None = None
+        self.scheduler: Scheduler | None = None
+        self.membership: LocalMembership | RedisMembership | None = None
+        self.should_exit = asyncio.Event()
+        self.force_exit = False
+        self._tasks: list[asyncio.Task[Any]] = []
+        self._started = asyncio.Event()
+        self._stopping: asyncio.Future[None] | None = None
+
+    # ------------------------------------------------------------------ lifecycle
+
+    async def serve(self, *, install_signals: bool = True) -> int:
+        """Run until told to stop; return the process exit status."""
+        if install_signals:
+            self._install_signal_handlers()
+        await self.startup()
+        try:
+            await self.main_loop()
+        finally:
+            await self.shutdown()
+        return 0
+
+    async def startup(self) -> None:
+        cfg = self.config
+        self.stats.started_at = time.time()
+        if self.db is None:
+            self.db = create_engine(database_url(cfg.database), pool_pre_ping=True, pool_recycle=3600)
+        self.writer = LibreNMSWriter(self.db, write_set=cfg.database.write_set).start()
+        self.membership = membership(
+            cfg.cluster.redis_url.get_secret_value() if cfg.cluster.redis_url else None,
+            cfg.polling.poller_groups,
+            instance_name=cfg.cluster.instance_name,
+            lease_ttl=cfg.cluster.lease_ttl,
+            prefix=cfg.cluster.key_prefix,
+        )
+        # Through self.config, so a SIGHUP reload changes intervals from each device's next start.
+        self.scheduler = Scheduler(
+            self.clock,
+            self._poll,
+            lambda d: self.config.polling.interval_for(d),
+            on_start=self.own_metrics.on_poll_start,
+        )
+        self.own_metrics.attach_engine(self.snmp, self.fleet.devices)
+        self.own_metrics.attach_scheduler(self.scheduler)
+        self.own_metrics.attach_writer(self.writer)
+        await self.refresh_inventory()
+        if self.serve_metrics:
+            self.metrics_server = start_metrics_server(
+                cfg, self.fleet, self.own_metrics, self._health_checks(), listen=self.metrics_listen
+            )
+        self._tasks = [
+            asyncio.create_task(self._heartbeat(), name="heartbeat"),
+            asyncio.create_task(self.scheduler.run(), name="scheduler"),
+            asyncio.create_task(self._inventory_loop(), name="inventory"),
+            asyncio.create_task(self.membership.run(self._membership_changed), name="membership"),
+        ]
+        log.info(
+            "fastpoll started: %d devices, default interval %gs, database %s",
+            len(self.devices),
+            cfg.polling.default_interval,
+            database_url(cfg.database),  # str() of the URL hides the password
+        )
+        self._started.set()
+
+    async def main_loop(self) -> None:
+        """Wait for a stop request; a background task that fails (or the scheduler ending) stops us too."""
+        watch = asyncio.ensure_future(self.should_exit.wait())
+        pending: set[asyncio.Future[Any]] = {watch, *self._tasks}
+        try:
+            while not self.should_exit.is_set():
+                done, pending = await asyncio.wait(pending, return_when=asyncio.FIRST_COMPLETED)
+                for task in done:
+                    if task is watch or task.cancelled():
+                        continue
+                    if task.exception() is not None:
+                        log.error("%s failed; stopping", task.get_name(), exc_info=task.exception())
+                        return
+                    if task.get_name() == "scheduler":
+                        return
+        finally:
+            watch.cancel()
+
+    async def shutdown(self) -> None:
+        log.info("shutting down: no new polls")
+        if self.scheduler is not None:
+            grace = 0.0 if self.force_exit else self.shutdown_grace
+            self._stopping = asyncio.ensure_future(self.scheduler.stop(grace))
+            try:
+                await self._stopping
+            except asyncio.CancelledError:
+                if not self.force_exit:
+                    raise
+                await self.scheduler.stop(0.0)  # a second signal: cancel the polls still running
+        for task in self._tasks:
+            task.cancel()
+        await asyncio.gather(*self._tasks, return_exceptions=True)
+        if self.membership is not None:
+            with contextlib.suppress(Exception):
+                await self.membership.leave()
+        if self.writer is not None:
+            timeout = 1.0 if self.force_exit else WRITER_FLUSH_TIMEOUT
+            if not await asyncio.to_thread(self.writer.close, timeout):
+                log.error(
+                    "the writer could not flush everything before exit: %s", self.writer.pending_counts()
+                )
+        await self.snmp.close()
+        if self.metrics_server is not None:
+            self.metrics_server.stop()
+        log.info("stopped after %d polls", self.stats.polls)
+
+    def request_stop(self) -> None:
+        """First call: graceful stop. Second call: stop without waiting for polls or the writer."""
+        if self.should_exit.is_set():
+            self.force_exit = True
+            log.warning("second signal: stopping without waiting")
+            if self._stopping is not None:
+                self._stopping.cancel()
+        self.should_exit.set()
+
+    def _install_signal_handlers(self) -> None:
+        loop = asyncio.get_running_loop()
+        for sig in (signal.SIGTERM, signal.SIGINT):
+            loop.add_signal_handler(sig, self.request_stop)
+        loop.add_signal_handler(signal.SIGHUP, lambda: asyncio.ensure_future(self.reload()))
+
+    # ------------------------------------------------------------------ polling
+
+    async def _poll(self, device: Device) -> None:
+        assert self.membership is not None and self.writer is not None
+        interval = self.config.polling.interval_for(device)
+        if not await self.membership.claim(device, interval):
+            return
+        state = self.states.get(device.device_id)
+        if state is None:  # removed from the inventory since it was scheduled
+            return
+        loop = asyncio.get_running_loop()
+        result = await poll_device(
+            self.snmp,
+            device,
+            state,
+            now=time.time(),
+            down_threshold=self.config.polling.down_after,
+            deadline=loop.time() + interval * DEADLINE_SHARE,
+        )
+        self.stats.polls += 1
+        if result.metrics is not None and not result.metrics.reachable:
+            self.stats.polls_failed += 1
+        self.writer.submit(result)
+        self.fleet.update(device, result)
+        self.own_metrics.observe_poll(result)
+        if result.events:
+            dlog = device_logger(log, device)
+            for event in result.events:
+                # device transitions (down, up, reboot) for people; per-interface changes at debug level
+                level = logging.DEBUG if event.type == "interface" else logging.INFO
+                dlog.log(level, "%s", event.message, extra={"event_type": event.type})
+        for sink in self.sinks:
+            try:
+                sink.on_result(device, result)
+            except Exception:
+                self.stats.sink_errors += 1
+                log.exception("result sink %s failed", type(sink).__name__)
+
+    # ------------------------------------------------------------------ inventory
+
+    async def _inventory_loop(self) -> None:
+        while True:
+            await asyncio.sleep(self.inventory_refresh)
+            await self.refresh_inventory()
+
+    async def refresh_inventory(self) -> None:
+        """Re-read the devices table: added, removed, disabled devices and new credentials take effect now."""
+        try:
+            records, problems, new_states = await asyncio.to_thread(self._read_inventory)
+        except Exception as exc:  # the database may be away: keep polling what we have
+            self.stats.inventory_errors += 1
+            log.warning("inventory not re-read (%s); polling the devices already known", type(exc).__name__)
+            if not self.devices:
+                log.debug("inventory error", exc_info=True)
+            return
+        for problem in problems:
+            log.warning("%s", problem)
+        self._apply_inventory(records, new_states)
+        self.stats.inventory_reloads += 1
+
+    def _read_inventory(self) -> tuple[list[DeviceRecord], list[str], dict[int, DeviceState]]:
+        """Devices from the database, and the stored state of those not polled yet (in a thread)."""
+        assert self.db is not None
+        polling = self.config.polling
+        with self.db.connect() as conn:
+            records, problems = load_devices(
+                conn,
+                poller_groups=polling.poller_groups,
+                default_timeout=polling.snmp_timeout,
+                default_retries=polling.snmp_retries,
+            )
+            new = [r for r in records if r.device.device_id not in self.states]
+            return records, problems, load_state(conn, new, down_threshold=polling.down_after)
+
+    def _apply_inventory(self, records: list[DeviceRecord], new_states: dict[int, DeviceState]) -> None:
+        cap = self.config.polling.max_in_flight_per_device
+        fresh = {
+            r.device.device_id: replace(r.device, target=replace(r.device.target, max_in_flight=cap))
+            for r in records
+        }
+        for device_id in self.devices.keys() - fresh.keys():
+            old = self.devices.pop(device_id)
+            self.states.pop(device_id, None)
+            self.snmp.forget(old.target)
+            self.fleet.remove(device_id)
+            for sink in self.sinks:
+                with contextlib.suppress(Exception):
+                    sink.on_remove(device_id)
+        if self.redaction is not None:  # communities and v3 passwords never reach a log line
+            for device in fresh.values():
+                self.redaction.register(*device.target.credentials.secrets())
+        for device_id, device in fresh.items():
+            old = self.devices.get(device_id)
+            if old is not None and old.target != device.target:
+                self.snmp.forget(old.target)  # new credentials: new session, new v3 discovery
+            self.devices[device_id] = device
+            if device_id not in self.states:
+                self.states[device_id] = new_states.get(device_id) or new_state(
+                    True, "", threshold=self.config.polling.down_after
+                )
+        self._reschedule()
+
+    def _reschedule(self) -> None:
+        if self.scheduler is None or self.membership is None:
+            return
+        self.scheduler.update_inventory(self.membership.select(self.devices.values()))
+
+    def _membership_changed(self) -> None:
+        self._reschedule()
+
+    # ------------------------------------------------------------------ reload
+
+    async def reload(self) -> None:
+        """SIGHUP: read the configuration again; polling settings and logging apply at once."""
+        try:
+            new = load_config(self._config_path, self._env)
+        except Exception as exc:
+            log.error("configuration not reloaded: %s", exc)
+            return
+        restart_needed = [
+            name
+            for name in ("database", "metrics", "cluster")
+            if getattr(new, name) != getattr(self.config, name)
+        ]
+        if restart_needed:
+            log.warning("changes to [%s] take effect after a restart", "], [".join(restart_needed))
+            new = new.model_copy(update={name: getattr(self.config, name) for name in restart_needed})
+        self.config = new
+        self.redaction = setup_logging(new.logging.level, new.logging.format, secrets=new.secrets())
+        await self.refresh_inventory()  # re-reads intervals too
+        log.info("configuration reloaded")
+
+    # ------------------------------------------------------------------ health
+
+    def _health_checks(self) -> dict[str, Callable[[], bool]]:
+        """Liveness of the parts that must keep running (for /health, read from the server's thread)."""
+
+        def scheduler_alive() -> bool:
+            task = next((t for t in self._tasks if t.get_name() == "scheduler"), None)
+            return task is not None and not task.done() and self.heartbeat()
+
+        def writer_alive() -> bool:
+            thread = getattr(self.writer, "_thread", None)
+            return thread is not None and thread.is_alive()
+
+        return {"scheduler": scheduler_alive, "writer": writer_alive}
+
+    async def _heartbeat(self) -> None:
+        """Beats while the event loop runs; a stalled loop turns /health to 503."""
+        while True:
+            self.heartbeat.beat()
+            await asyncio.sleep(1.0)
+
+    async def wait_started(self) -> None:
+        await self._started.wait()
+
+
+def run_daemon(config: Config, *, config_path: Path | None, env: Mapping[str, str], **kwargs: Any) -> int:
+    """Set up logging and run the daemon in a fresh event loop (what `fastpoll run` does)."""
+    redaction = setup_logging(config.logging.level, config.logging.format, secrets=config.secrets())
+    for warning in config.warnings:
+        log.warning("%s", warning)
+
+    async def main() -> int:
+        daemon = Daemon(config, config_path=config_path, env=env, redaction=redaction, **kwargs)
+        return await daemon.serve()
+
+    return asyncio.run(main())
+
+
+def on_result(fn: Callable[[Device, PollResult], None]) -> ResultSink:
+    """A ResultSink from a function (for small consumers and tests)."""
+
+    class _FnSink:
+        def on_result(self, device: Device, result: PollResult) -> None:
+            fn(device, result)
+
+        def on_remove(self, device_id: int) -> None:
+            return None
+
+    return _FnSink()

@@ -1,0 +1,174 @@
+"""The daemon end to end: snmpsim agents, the real LibreNMS schema in MariaDB, signals."""
+
+from __future__ import annotations
+
+import asyncio
+import itertools
+import logging
+import os
+import signal
+import subprocess
+import sys
+import time
+
+import pytest
+
+from poller.config import load_config
+from poller.daemon import Daemon, on_result
+from tests.support.librenms_rows import discovery_ports, execute, insert_device, query
+from tests.support.net import free_tcp_port, free_udp_port
+
+pytestmark = [pytest.mark.mariadb, pytest.mark.snmpsim]
+
+
+def config_for(url: str, **polling):
+    env = {
+        "FASTPOLL_DATABASE__URL": url,
+        "FASTPOLL_POLLING__DOWN_AFTER": "1",
+        "FASTPOLL_METRICS__LISTEN": f"127.0.0.1:{free_tcp_port()}",
+    }
+    env.update({f"FASTPOLL_POLLING__{k.upper()}": str(v) for k, v in polling.items()})
+    return load_config(None, env)
+
+
+async def run_for(daemon: Daemon, seconds: float) -> None:
+    task = asyncio.create_task(daemon.serve(install_signals=False))
+    await asyncio.sleep(seconds)
+    daemon.request_stop()
+    assert await asyncio.wait_for(task, 30) == 0
+
+
+async def test_the_daemon_polls_every_device_on_its_interval_and_writes_librenms_rows(
+    shared_snmpsim, librenms_url
+):
+    good = insert_device(
+        librenms_url, community="linux_ntc", port=shared_snmpsim.port, ports_rows=discovery_ports("linux_ntc")
+    )
+    dead = insert_device(librenms_url, community="x", port=free_udp_port(), timeout=1, retries=0)
+    polls: list[tuple[int, float]] = []
+    daemon = Daemon(
+        config_for(librenms_url, default_interval=2),
+        sinks=[on_result(lambda d, r: polls.append((d.device_id, time.monotonic())))],
+    )
+    await run_for(daemon, 4.5)
+
+    assert {d for d, _ in polls} == {good, dead}
+    good_polls = [t for d, t in polls if d == good]
+    assert len(good_polls) >= 2
+    assert all(b - a == pytest.approx(2, abs=0.3) for a, b in itertools.pairwise(good_polls))
+    rows = {
+        r["device_id"]: r
+        for r in query(librenms_url, "SELECT device_id, status, status_reason, last_polled FROM devices")
+    }
+    assert rows[good]["status"] == 1 and rows[good]["last_polled"] is not None
+    assert rows[dead]["status"] == 0 and rows[dead]["status_reason"] == "snmp"
+    events = query(librenms_url, "SELECT message, type FROM eventlog WHERE device_id = :d", d=dead)
+    assert {"message": "Device status changed to Down from snmp check.", "type": "down"} in events
+    assert (
+        query(
+            librenms_url,
+            "SELECT COUNT(*) AS n FROM device_outages WHERE device_id = :d AND up_again IS NULL",
+            d=dead,
+        )[0]["n"]
+        == 1
+    )
+
+
+async def test_every_port_of_a_device_carries_the_same_poll_time_after_a_stop(shared_snmpsim, librenms_url):
+    device = insert_device(
+        librenms_url, community="routeros", port=shared_snmpsim.port, ports_rows=discovery_ports("routeros")
+    )
+    daemon = Daemon(config_for(librenms_url, default_interval=2))
+    await run_for(daemon, 3.5)
+    times = query(
+        librenms_url, "SELECT DISTINCT poll_time FROM ports WHERE device_id = :d AND deleted = 0", d=device
+    )
+    assert len(times) == 1 and times[0]["poll_time"] is not None  # no half-written batch
+
+
+async def test_inventory_changes_take_effect_without_a_restart(shared_snmpsim, librenms_url):
+    first = insert_device(librenms_url, community="linux_ntc", port=shared_snmpsim.port)
+    seen: set[int] = set()
+    daemon = Daemon(
+        config_for(librenms_url, default_interval=1),
+        sinks=[on_result(lambda d, r: seen.add(d.device_id))],
+        inventory_refresh=0.5,
+    )
+    task = asyncio.create_task(daemon.serve(install_signals=False))
+    await asyncio.sleep(1.5)
+    second = insert_device(librenms_url, community="routeros", port=shared_snmpsim.port)
+    execute(librenms_url, "UPDATE devices SET disabled = 1 WHERE device_id = :d", d=first)
+    await asyncio.sleep(0.6)
+    seen.clear()
+    await asyncio.sleep(2.0)
+    daemon.request_stop()
+    await asyncio.wait_for(task, 30)
+    assert seen == {second}
+
+
+def test_sigterm_stops_the_daemon_cleanly_with_exit_status_0(shared_snmpsim, librenms_url):
+    insert_device(librenms_url, community="linux_ntc", port=shared_snmpsim.port)
+    env = dict(
+        os.environ,
+        FASTPOLL_DATABASE__URL=librenms_url,
+        FASTPOLL_POLLING__DEFAULT_INTERVAL="1",
+        FASTPOLL_METRICS__LISTEN=f"127.0.0.1:{free_tcp_port()}",
+    )
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "poller.cli", "run"], env=env, stderr=subprocess.PIPE, text=True
+    )
+    time.sleep(3)
+    proc.send_signal(signal.SIGTERM)
+    _, err = proc.communicate(timeout=30)
+    assert proc.returncode == 0, err
+    assert "fastpoll started" in err and "stopped after" in err
+    assert query(librenms_url, "SELECT last_polled FROM devices")[0]["last_polled"] is not None
+
+
+async def test_metrics_and_health_are_served_while_the_daemon_runs(shared_snmpsim, librenms_url):
+    import httpx
+
+    device = insert_device(
+        librenms_url, community="linux_ntc", port=shared_snmpsim.port, ports_rows=discovery_ports("linux_ntc")
+    )
+    config = config_for(librenms_url, default_interval=1)
+    daemon = Daemon(config)
+    task = asyncio.create_task(daemon.serve(install_signals=False))
+    await asyncio.sleep(2.5)
+    async with httpx.AsyncClient(base_url=f"http://{config.metrics.listen}") as client:
+        metrics = (await client.get("/metrics")).text
+        health = await client.get("/health")
+    daemon.request_stop()
+    await asyncio.wait_for(task, 30)
+    assert f'fastpoll_device_up{{device_id="{device}"' in metrics
+    assert 'ifname="eth0"' in metrics
+    assert health.status_code == 200
+    assert health.json() == {"status": "ok", "checks": {"scheduler": "alive", "writer": "alive"}}
+
+
+async def test_device_communities_never_reach_the_log(shared_snmpsim, librenms_url):
+    import io
+
+    from poller.logs import setup_logging
+
+    secret = "s3cr3t-c0mmunity-XYZ"
+    insert_device(librenms_url, community=secret, port=shared_snmpsim.port, timeout=1, retries=0)
+    stream = io.StringIO()
+    redaction = setup_logging("DEBUG", "json", stream=stream)
+    try:
+        daemon = Daemon(config_for(librenms_url, default_interval=1), redaction=redaction)
+        original = daemon._poll
+
+        async def poll_and_log(device):
+            logging.getLogger("test").warning(
+                "polling %s with %s", device.hostname, device.target.credentials.community
+            )
+            await original(device)
+
+        daemon._poll = poll_and_log
+        await run_for(daemon, 2.5)
+    finally:
+        setup_logging("WARNING", "text")
+    output = stream.getvalue()
+    assert "polling 127.0.0.1 with ***" in output
+    assert secret not in output
