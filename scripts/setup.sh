@@ -11,6 +11,9 @@ command -v redis-server >/dev/null 2>&1 || need_pkgs+=(redis-server)
 [ -x /usr/sbin/snmpd ] || need_pkgs+=(snmpd)
 command -v snmpget >/dev/null 2>&1 || need_pkgs+=(snmp)
 command -v promtool >/dev/null 2>&1 || need_pkgs+=(prometheus)
+command -v docker-compose >/dev/null 2>&1 || need_pkgs+=(docker-compose)   # validates compose.yml (no engine needed)
+command -v systemd-analyze >/dev/null 2>&1 || need_pkgs+=(systemd)          # verifies the systemd unit
+command -v node >/dev/null 2>&1 || need_pkgs+=(nodejs npm)                  # the Payload CMS used by sync tests
 if [ "${#need_pkgs[@]}" -gt 0 ]; then
   if [ "$(id -u)" = 0 ]; then
     echo "setup: installing ${need_pkgs[*]} from Debian" >&2
