@@ -19,10 +19,11 @@
 from __future__ import annotations
 
 import logging
+import operator
 import threading
 import time
 from collections import deque
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from enum import StrEnum
@@ -115,6 +116,7 @@ class LibreNMSWriter:
         self._stopping = threading.Event()  # set by close(): ends a retry back-off
         self._thread: threading.Thread | None = None
         self._is_mysql = self.engine.dialect.name in ("mysql", "mariadb")
+        self._column_sets: dict[tuple[str, tuple[str, ...]], tuple[str, ...]] = {}
 
     # ------------------------------------------------------------------ public API
 
@@ -292,11 +294,11 @@ class LibreNMSWriter:
                 return ref.port_id if ref.port_id is not None else assigned.get(id(ref))
 
             # 2. devices
-            dev_rows = [{"device_id": d, **cols} for d, cols in batch.devices.items()]
+            dev_rows = [(d, cols) for d, cols in batch.devices.items()]
             rows += self._bulk_update(conn, devices.name, "device_id", dev_rows)
             # 3. ports / ports_statistics updates
-            port_rows: list[dict[str, Any]] = []
-            stat_rows: list[dict[str, Any]] = []
+            port_rows: list[tuple[int, dict[str, Any]]] = []
+            stat_rows: list[tuple[int, dict[str, Any]]] = []
             for w in batch.ports.values():
                 if w.insert and id(w.ref) in assigned:
                     continue  # inserted with these values
@@ -304,9 +306,9 @@ class LibreNMSWriter:
                 if port_id is None:
                     continue
                 if w.ports:
-                    port_rows.append({"port_id": port_id, **_owned(w.ports, "ports")})
+                    port_rows.append((port_id, w.ports))
                 if w.statistics:
-                    stat_rows.append({"port_id": port_id, **_owned(w.statistics, "ports_statistics")})
+                    stat_rows.append((port_id, w.statistics))
             rows += self._bulk_update(conn, ports.name, "port_id", port_rows)
             rows += self._bulk_update(conn, ports_statistics.name, "port_id", stat_rows)
             # 4. transitions, in order (consecutive events become one multi-row INSERT)
@@ -347,10 +349,21 @@ class LibreNMSWriter:
             "severity": e.severity,
         }
 
-    @staticmethod
-    def _insert_events(conn: Connection, rows: list[dict[str, Any]]) -> int:
-        if rows:
+    def _insert_events(self, conn: Connection, rows: list[dict[str, Any]]) -> int:
+        if not rows:
+            return 0
+        escape = _pymysql_escape(conn) if self._is_mysql else None
+        if escape is None:
             conn.execute(eventlog.insert(), rows)
+            return len(rows)
+        # One multi-row INSERT per chunk, values rendered as in update_join_sql (PyMySQL's escape for text).
+        cols = tuple(rows[0])
+        head = f"INSERT INTO `{eventlog.name}` (" + ", ".join(f"`{c}`" for c in cols) + ") VALUES ("
+        get = operator.itemgetter(*cols)
+        for start in range(0, len(rows), self.chunk_rows):
+            chunk = rows[start : start + self.chunk_rows]
+            sql = head + "), (".join([sql_values(get(r), escape) for r in chunk]) + ")"
+            conn.exec_driver_sql(sql, execution_options={"no_parameters": True})
         return len(rows)
 
     def _outage(self, conn: Connection, t: OutageOpen | OutageClose) -> int:
@@ -377,20 +390,49 @@ class LibreNMSWriter:
         conn.execute(stmt)
         return 1
 
-    def _bulk_update(self, conn: Connection, table: str, key: str, rows: Sequence[dict[str, Any]]) -> int:
-        """UPDATE many rows by primary key. Rows are grouped by column set; on MariaDB each group is sent
-        as multi-row ``UPDATE t JOIN (SELECT .. UNION ALL SELECT ..) v`` statements (one round trip per
-        ``chunk_rows`` rows); elsewhere as an executemany."""
-        groups: dict[tuple[str, ...], list[dict[str, Any]]] = {}
+    def _columns(self, table: str, keys: tuple[str, ...]) -> tuple[str, ...]:
+        """The owned columns among ``keys``, in a canonical order (so equal column sets share a group).
+        Cached: the check emits the same few key tuples over and over."""
+        cache = self._column_sets
+        cols = cache.get((table, keys))
+        if cols is None:
+            owned = OWNED_COLUMNS[table]
+            cols = tuple(sorted(k for k in keys if k in owned))
+            if len(cache) >= 4096:  # column sets are few in practice; a pathological mix must not grow it
+                cache.clear()
+            cache[(table, keys)] = cols
+        return cols
+
+    def _bulk_update(
+        self, conn: Connection, table: str, key: str, rows: Sequence[tuple[int, dict[str, Any]]]
+    ) -> int:
+        """UPDATE many rows by primary key: ``rows`` are (key value, {column: value}); columns fastpoll does
+        not own are left out. Rows are grouped by column set; on MariaDB each group is sent as multi-row
+        ``UPDATE t JOIN (SELECT .. UNION ALL SELECT ..) v`` statements (one round trip per ``chunk_rows``
+        rows); elsewhere as an executemany."""
+        by_keys: dict[tuple[str, ...], list[tuple[int, dict[str, Any]]]] = {}
         for row in rows:
-            cols = tuple(sorted(c for c in row if c != key))
+            same = by_keys.get(keys := tuple(row[1]))
+            if same is None:
+                by_keys[keys] = [row]
+            else:
+                same.append(row)
+        groups: dict[tuple[str, ...], list[tuple[Any, ...]]] = {}
+        for keys, same in by_keys.items():
+            cols = self._columns(table, keys)
             if cols:
-                groups.setdefault(cols, []).append(row)
+                get = operator.itemgetter(*cols) if len(cols) > 1 else (lambda d, c=cols[0]: (d[c],))
+                groups.setdefault(cols, []).extend([(key_value, *get(values)) for key_value, values in same])
+        if not groups:
+            return len(rows)
+        literal = _pymysql_escape(conn) if self._is_mysql else None
         for cols, group in groups.items():
             for start in range(0, len(group), self.chunk_rows):
                 chunk = group[start : start + self.chunk_rows]
-                if self._is_mysql:
-                    # straight to the driver: compiling ~10k binds in SQLAlchemy costs more than the SQL
+                if literal is not None:  # values rendered here, not by the driver: see update_join_sql
+                    sql = update_join_sql(table, key, cols, chunk, literal)
+                    conn.exec_driver_sql(sql, execution_options={"no_parameters": True})
+                elif self._is_mysql:
                     conn.exec_driver_sql(*_mysql_update_join(table, key, cols, chunk))
                 else:
                     tbl = {"devices": devices, "ports": ports, "ports_statistics": ports_statistics}[table]
@@ -399,7 +441,7 @@ class LibreNMSWriter:
                         .where(tbl.c[key] == bindparam("_key"))
                         .values({c: bindparam(c) for c in cols})
                     )
-                    conn.execute(stmt, [{"_key": r[key], **{c: r[c] for c in cols}} for r in chunk])
+                    conn.execute(stmt, [{"_key": r[0], **dict(zip(cols, r[1:], strict=True))} for r in chunk])
         return len(rows)
 
 
@@ -408,15 +450,60 @@ def _owned(cols: dict[str, Any], table: str) -> dict[str, Any]:
     return {k: v for k, v in cols.items() if k in owned}
 
 
+_INT_OR_NONE = frozenset({int, type(None)})
+
+
+def _pymysql_escape(conn: Connection) -> Callable[[Any], str] | None:
+    """PyMySQL's escape for this connection (charset / NO_BACKSLASH_ESCAPES aware); None for other drivers."""
+    driver = conn.connection.driver_connection
+    escape = getattr(driver, "escape", None)
+    return escape if type(driver).__module__.startswith("pymysql") and escape else None
+
+
+def sql_literal(value: Any, escape: Callable[[Any], str]) -> str:
+    """One SQL literal: an int as decimal text, None as NULL, anything else as ``escape`` renders it."""
+    if value is None:
+        return "NULL"
+    return str(value) if type(value) is int else escape(value)
+
+
+def sql_values(values: Sequence[Any], escape: Callable[[Any], str]) -> str:
+    """``1, NULL, 'x'``: a row of SQL literals (see ``sql_literal``) separated by ", "."""
+    if len(values) > 1 and set(map(type, values)) <= _INT_OR_NONE:
+        # The common row: only ints and NULLs. The repr of such a tuple is built in C, "(1, None, 3)", and
+        # no other text in it can contain "None".
+        return repr(tuple(values))[1:-1].replace("None", "NULL")
+    return ", ".join([sql_literal(v, escape) for v in values])
+
+
+def update_join_sql(
+    table: str, key: str, cols: tuple[str, ...], rows: Sequence[Sequence[Any]], escape: Callable[[Any], str]
+) -> str:
+    """``UPDATE t JOIN (SELECT .. UNION ALL SELECT ..) v ON key SET ..`` with the values as literals.
+
+    Each row is the key value, then ``cols`` in order. The same SQL text as ``_mysql_update_join`` once
+    PyMySQL has substituted its parameters, built without PyMySQL's per-value escaping (most of the writer's
+    CPU before): ints become text in C, anything else still goes through PyMySQL's ``escape``.
+    """
+    names = (key, *cols)
+    head = "SELECT " + ", ".join(
+        [f"{sql_literal(v, escape)} AS `{c}`" for v, c in zip(rows[0], names, strict=True)]
+    )
+    derived = " UNION ALL SELECT ".join([head, *[sql_values(r, escape) for r in rows[1:]]])
+    sets = ", ".join([f"t.`{c}` = v.`{c}`" for c in cols])
+    return f"UPDATE `{table}` AS t JOIN ({derived}) AS v ON t.`{key}` = v.`{key}` SET {sets}"
+
+
 def _mysql_update_join(
-    table: str, key: str, cols: tuple[str, ...], rows: Sequence[dict[str, Any]]
+    table: str, key: str, cols: tuple[str, ...], rows: Sequence[Sequence[Any]]
 ) -> tuple[str, tuple[Any, ...]]:
-    """``UPDATE t JOIN (SELECT .. UNION ALL SELECT ..) v USING key SET ..`` with positional %s params."""
+    """``UPDATE t JOIN (SELECT .. UNION ALL SELECT ..) v USING key SET ..`` with positional %s params
+    (for MySQL drivers other than PyMySQL; each row is the key value, then ``cols`` in order)."""
     names = (key, *cols)
     first = "SELECT " + ", ".join(f"%s AS `{c}`" for c in names)
     other = " UNION ALL SELECT " + ", ".join("%s" for _ in names)
     derived = first + other * (len(rows) - 1)
     sets = ", ".join(f"t.`{c}` = v.`{c}`" for c in cols)
     sql = f"UPDATE `{table}` AS t JOIN ({derived}) AS v ON t.`{key}` = v.`{key}` SET {sets}"
-    params = tuple(row[c] for row in rows for c in names)
+    params = tuple(v for row in rows for v in row)
     return sql, params

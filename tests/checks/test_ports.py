@@ -1,3 +1,7 @@
+from hypothesis import given
+from hypothesis import strategies as st
+
+from poller.checks.counters import CounterKind, counter_update
 from poller.checks.ifmib import IF_COLUMNS, IF_X_COLUMNS
 from poller.checks.ports import PortState, parse_port_descr, poll_ports, port_values, rows_from_table
 from poller.checks.results import PortRef
@@ -125,3 +129,73 @@ def test_rows_from_table_maps_columns_and_pvid():
         "1.3.6.1.2.1.17.7.1.4.5.1.1": {(3,): 20},
     }
     assert rows_from_table(table) == {3: {"ifDescr": b"eth0", "ifName": b"eth0", "dot1qPvid": 20}}
+
+
+# ---- the fast paths of poll_ports (inlined counter arithmetic, the unchanged-data memo)
+
+
+@given(
+    previous=st.none() | st.integers(0, 2**64 - 1),
+    hc=st.none() | st.integers(0, 2**64 - 1),
+    low=st.none() | st.integers(0, 2**32 - 1),
+    period=st.integers(1, 3600),
+    rebooted=st.booleans(),
+)
+def test_counter_columns_are_what_counter_update_computes(previous, hc, low, period, rebooted):
+    r = raw(ifHCInOctets=hc, ifInOctets=low)
+    s = stored(ifInOctets=previous, poll_time=T0 - period)
+    out = poll_ports(9, s, {1: r}, polled=T0, rebooted=rebooted)
+    current, bits = (hc, 64) if hc else (low, 32)
+    want = counter_update(previous, current, period=period, bits=bits, rebooted=rebooted)
+    w = out.writes[0].ports
+    assert (w["ifInOctets"], w["ifInOctets_prev"], w["ifInOctets_delta"], w["ifInOctets_rate"]) == (
+        want.value,
+        want.prev,
+        want.delta,
+        want.rate,
+    )
+    rate = out.metrics[0].rates["ifInOctets"]
+    assert rate == (None if want.kind is CounterKind.FIRST else want.rate_exact)
+
+
+def _observable(out):
+    return (
+        [(w.ref.port_id, w.ports, w.statistics, w.insert, w.counters) for w in out.writes],
+        [(e.message, e.severity) for e in out.events],
+        out.metrics,
+        {k: s.row for k, s in out.states.items()},
+    )
+
+
+def test_unchanged_data_gives_the_same_outcome_with_or_without_the_memo():
+    first = poll_ports(9, stored(), {1: raw()}, polled=T0)
+    bare = {k: PortState(s.ref, dict(s.row)) for k, s in first.states.items()}  # as loaded from the database
+    sample = {1: raw(ifHCInOctets=9000)}
+    with_memo = poll_ports(9, first.states, sample, polled=T0 + 60)
+    without = poll_ports(9, bare, sample, polled=T0 + 60)
+    assert first.states[1].memo is not None
+    assert _observable(with_memo) == _observable(without)
+
+
+def test_a_row_edited_between_polls_is_compared_again():
+    first = poll_ports(9, stored(), {1: raw()}, polled=T0)
+    first.states[1].row["ifAlias"] = "edited elsewhere"
+    second = poll_ports(9, first.states, {1: raw()}, polled=T0 + 60)
+    assert second.writes[0].ports["ifAlias"] == "uplink"
+    assert [e.message for e in second.events] == ["ifAlias: edited elsewhere -> uplink"]
+
+
+def test_changed_data_after_an_unchanged_poll_is_still_eventlogged():
+    first = poll_ports(9, stored(), {1: raw()}, polled=T0)
+    second = poll_ports(9, first.states, {1: raw()}, polled=T0 + 60)
+    third = poll_ports(9, second.states, {1: raw(ifOperStatus=2)}, polled=T0 + 120)
+    assert not second.events
+    assert [e.message for e in third.events] == ["ifOperStatus: up -> down"]
+    assert third.writes[0].ports["ifOperStatus_prev"] == "up"
+
+
+def test_null_prev_is_filled_on_the_poll_after_a_change_from_null():
+    first = poll_ports(9, stored(), {1: raw()}, polled=T0)  # ifOperStatus NULL -> up: _prev stays NULL
+    assert first.writes[0].ports["ifOperStatus_prev"] is None
+    second = poll_ports(9, first.states, {1: raw()}, polled=T0 + 60)
+    assert second.writes[0].ports["ifOperStatus_prev"] == "up"
