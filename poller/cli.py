@@ -171,7 +171,7 @@ def _plugins() -> list[Callable[[argparse._SubParsersAction], None]]:
     return found
 
 
-PLUGIN_MODULES: tuple[str, ...] = ("poller.poll", "poller.discovery", "sync.cli")
+PLUGIN_MODULES: tuple[str, ...] = ("poller.poll", "poller.discovery", "poller.demo.run", "sync.cli")
 
 
 def main(argv: Sequence[str] | None = None) -> int:

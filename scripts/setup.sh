@@ -11,6 +11,7 @@ command -v redis-server >/dev/null 2>&1 || need_pkgs+=(redis-server)
 [ -x /usr/sbin/snmpd ] || need_pkgs+=(snmpd)
 command -v snmpget >/dev/null 2>&1 || need_pkgs+=(snmp)
 command -v promtool >/dev/null 2>&1 || need_pkgs+=(prometheus)
+[ -x /usr/bin/prometheus-snmp-exporter ] || need_pkgs+=(prometheus-snmp-exporter)  # a benchmark baseline
 command -v docker-compose >/dev/null 2>&1 || need_pkgs+=(docker-compose)   # validates compose.yml (no engine needed)
 command -v systemd-analyze >/dev/null 2>&1 || need_pkgs+=(systemd)          # verifies the systemd unit
 command -v node >/dev/null 2>&1 || need_pkgs+=(nodejs npm)                  # the Payload CMS used by sync tests
@@ -22,6 +23,7 @@ if [ "${#need_pkgs[@]}" -gt 0 ]; then
     # Debian's packages start their own daemons; fastpoll's tests start what they need themselves.
     service snmpd stop >/dev/null 2>&1 || true
     service prometheus stop >/dev/null 2>&1 || true
+    service prometheus-snmp-exporter stop >/dev/null 2>&1 || true
   else
     echo "setup: missing ${need_pkgs[*]} (run as root to install them); tests that need them will skip" >&2
   fi

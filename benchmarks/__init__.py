@@ -1,0 +1,1 @@
+"""fastpoll benchmarks: the harness (`python -m benchmarks run`), drivers per system, reports."""

@@ -1,0 +1,60 @@
+"""``python -m benchmarks run --devices N --ports P --interval S --duration S [...]``"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+
+from .drivers import SYSTEMS
+from .harness import REPO, Options, run
+
+
+def _ints(text: str) -> list[int]:
+    return [int(x) for x in text.split(",") if x.strip()]
+
+
+def parser() -> argparse.ArgumentParser:
+    ap = argparse.ArgumentParser(prog="python -m benchmarks")
+    sub = ap.add_subparsers(dest="command", required=True)
+    r = sub.add_parser("run", help="run the systems on one simulated fleet")
+    r.add_argument("--devices", type=_ints, default=[1000], help="loads for fastpoll/pipeline: 1000,3000")
+    r.add_argument("--baseline-devices", type=_ints, default=[50], help="loads for pysnmp/netsnmp/exporter")
+    r.add_argument("--ports", type=int, default=48)
+    r.add_argument("--interval", type=float, default=60.0)
+    r.add_argument("--duration", type=float, default=60.0)
+    r.add_argument("--systems", default="fastpoll,pysnmp,netsnmp,snmp_exporter,pipeline")
+    r.add_argument("--seed", type=int, default=1)
+    r.add_argument("--sim-workers", type=int, default=2)
+    r.add_argument("--base-address", default="127.21.0.1")
+    r.add_argument("--snmpsim", action="store_true", help="also poll the recordings via snmpsim/ours")
+    r.add_argument("--snmpsim-duration", type=float, default=20.0)
+    r.add_argument("--uvloop", action="store_true", help="drivers use uvloop")
+    r.add_argument("--out", type=Path, default=REPO / "benchmarks" / "results")
+    r.add_argument("--quiet", action="store_true")
+    r.add_argument("--smoke", action="store_true", help="a few devices, seconds (for CI)")
+    return ap
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = parser().parse_args(argv)
+    systems = [s.strip() for s in args.systems.split(",") if s.strip()]
+    unknown = set(systems) - set(SYSTEMS)
+    if unknown:
+        raise SystemExit(f"unknown systems: {', '.join(sorted(unknown))}; choose from {', '.join(SYSTEMS)}")
+    opts = Options(
+        systems=systems, devices=args.devices, baseline_devices=args.baseline_devices, ports=args.ports,
+        interval=args.interval, duration=args.duration, seed=args.seed, sim_workers=args.sim_workers,
+        base_address=args.base_address, out=args.out, snmpsim=args.snmpsim,
+        snmpsim_duration=args.snmpsim_duration, uvloop=args.uvloop, quiet=args.quiet,
+    )  # fmt: skip
+    if args.smoke:
+        opts.devices = opts.baseline_devices = [3]
+        opts.ports, opts.interval, opts.duration, opts.sim_workers = 8, 1.0, 2.0, 1
+    report = run(opts)
+    failed = [r for r in report["results"] if r.get("status") == "error"]
+    return 1 if failed else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

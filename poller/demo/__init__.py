@@ -1,0 +1,1 @@
+"""`fastpoll demo`: the whole pipeline on one machine with nothing installed but fastpoll."""
