@@ -106,6 +106,7 @@ class Daemon:
         self._tasks: list[asyncio.Task[Any]] = []
         self._started = asyncio.Event()
         self._stopping: asyncio.Future[None] | None = None
+        self._crisis: Any = None  # (PayloadClient, CrisisNotifier) when Payload is configured
 
     # ------------------------------------------------------------------ lifecycle
 
@@ -143,6 +144,7 @@ class Daemon:
         self.own_metrics.attach_engine(self.snmp, self.fleet.devices)
         self.own_metrics.attach_scheduler(self.scheduler)
         self.own_metrics.attach_writer(self.writer)
+        self._start_crisis_events()
         await self.refresh_inventory()
         if self.serve_metrics:
             self.metrics_server = start_metrics_server(
@@ -197,6 +199,10 @@ class Daemon:
         if self.membership is not None:
             with contextlib.suppress(Exception):
                 await self.membership.leave()
+        if self._crisis is not None:
+            client, notifier = self._crisis
+            await notifier.close(drain_seconds=0.0 if self.force_exit else 5.0)
+            await client.aclose()
         if self.writer is not None:
             timeout = 1.0 if self.force_exit else WRITER_FLUSH_TIMEOUT
             if not await asyncio.to_thread(self.writer.close, timeout):
@@ -222,6 +228,23 @@ class Daemon:
         for sig in (signal.SIGTERM, signal.SIGINT):
             loop.add_signal_handler(sig, self.request_stop)
         loop.add_signal_handler(signal.SIGHUP, lambda: asyncio.ensure_future(self.reload()))
+
+    def _start_crisis_events(self) -> None:
+        """With Payload configured, device outages (and uplink ports, if enabled) open crisis events."""
+        payload = self.config.payload
+        if payload.url is None or payload.api_key is None:
+            return
+        from sync.crisis import CrisisConfig, CrisisNotifier  # only deployments with Payload import httpx
+        from sync.events import CrisisSink
+        from sync.payload import PayloadClient
+
+        client = PayloadClient(str(payload.url), payload.api_key)
+        uplinks = payload.uplink_pattern if payload.crisis_events else None
+        notifier = CrisisNotifier(client, CrisisConfig(uplink_pattern=uplinks))
+        notifier.start()
+        self._crisis = (client, notifier)
+        self.sinks.append(CrisisSink(notifier))
+        log.info("crisis events go to Payload at %s", payload.url)
 
     # ------------------------------------------------------------------ polling
 
