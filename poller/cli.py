@@ -171,7 +171,13 @@ def _plugins() -> list[Callable[[argparse._SubParsersAction], None]]:
     return found
 
 
-PLUGIN_MODULES: tuple[str, ...] = ("poller.poll", "poller.discovery", "poller.demo.run", "sync.cli")
+PLUGIN_MODULES: tuple[str, ...] = (
+    "poller.poll",
+    "poller.discovery",
+    "poller.validate",
+    "poller.demo.run",
+    "sync.cli",
+)
 
 
 def main(argv: Sequence[str] | None = None) -> int:

@@ -199,7 +199,9 @@ class MetricFamilies(_Section):
     """Prometheus metric families, each on or off. Costs are series per device or per exported port: at
     10,000 devices x 48 ports every series per port is 480,000 samples a scrape, so the defaults are lean."""
 
-    device: bool = Field(True, description="Device up, uptime, last poll, poll duration, failures (6/device).")
+    device: bool = Field(
+        True, description="Device up, uptime, last poll, poll duration, failures (6/device)."
+    )
     ports: bool = Field(True, description="Port octets and unicast packets in/out (4/port).")
     port_errors: bool = Field(False, description="Port errors and discards in/out (4/port).")
     port_status: bool = Field(True, description="Port admin/oper status and speed (3/port).")
@@ -297,6 +299,28 @@ class LibrenmsApiSettings(_Section):
     token_file: Path | None = Field(None, description="File holding the API token.")
 
 
+class ApiSettings(_Section):
+    """The live JSON API and the LibreNMS alert relay (served only when a token or relay secret is set)."""
+
+    listen: str = Field("127.0.0.1:9878", description="`host:port` of the API and relay.")
+    token: SecretStr | None = Field(None, description="Bearer token of the read-only JSON API.")
+    token_file: Path | None = Field(None, description="File holding that token.")
+    relay_secret: SecretStr | None = Field(
+        None, description="Shared secret of `POST /hooks/librenms` (bearer, or basic-auth password)."
+    )
+    relay_secret_file: Path | None = Field(None, description="File holding that secret.")
+    queue_path: Path = Field(
+        Path("/var/lib/fastpoll/alert-queue.sqlite3"),
+        description="Durable queue of accepted alerts (SQLite); keep it on persistent storage.",
+    )
+
+    @field_validator("listen")
+    @classmethod
+    def _host_port(cls, value: str) -> str:
+        _split_listen(value)
+        return value
+
+
 class ClusterSettings(_Section):
     """Scale-out over several instances (needs Redis)."""
 
@@ -355,6 +379,7 @@ class Config(BaseSettings):
     metrics: MetricsSettings = Field(default_factory=MetricsSettings)
     payload: PayloadSettings = Field(default_factory=PayloadSettings)
     librenms_api: LibrenmsApiSettings = Field(default_factory=LibrenmsApiSettings)
+    api: ApiSettings = Field(default_factory=ApiSettings)
     cluster: ClusterSettings = Field(default_factory=ClusterSettings)
     logging: LoggingSettings = Field(default_factory=LoggingSettings)
 
@@ -517,13 +542,30 @@ def _with_librenms_env(data: dict[str, Any], origins: dict[tuple[str, ...], str]
     return {**data, "database": filled}
 
 
+# Variables read by single commands, not settings of the daemon: `fastpoll get/walk` (SNMP secrets),
+# `fastpoll sync` (Payload and LibreNMS API). One environment file may hold them beside the settings.
+COMMAND_VARIABLES = frozenset(
+    {
+        "FASTPOLL_COMMUNITY",
+        "FASTPOLL_AUTH_PASSWORD",
+        "FASTPOLL_PRIV_PASSWORD",
+        "FASTPOLL_DB_URL",
+        "FASTPOLL_PAYLOAD_URL",
+        "FASTPOLL_PAYLOAD_API_KEY",
+        "FASTPOLL_PAYLOAD_API_KEY_FILE",
+        "FASTPOLL_LIBRENMS_API_TOKEN",
+        "FASTPOLL_LIBRENMS_API_TOKEN_FILE",
+    }
+)
+
+
 def _unknown_env_sections(env: Mapping[str, str]) -> list[str]:
     """FASTPOLL_* variables that name no section (pydantic-settings would silently ignore them)."""
     sections = set(Config.model_fields)
     problems = []
     for name in sorted(env):
         upper = name.upper()
-        if not upper.startswith(ENV_PREFIX) or upper == CONFIG_PATH_VAR:
+        if not upper.startswith(ENV_PREFIX) or upper == CONFIG_PATH_VAR or upper in COMMAND_VARIABLES:
             continue
         section = upper[len(ENV_PREFIX) :].split(ENV_NESTED)[0].lower()
         if section not in sections:

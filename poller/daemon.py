@@ -107,6 +107,7 @@ class Daemon:
         self._started = asyncio.Event()
         self._stopping: asyncio.Future[None] | None = None
         self._crisis: Any = None  # (PayloadClient, CrisisNotifier) when Payload is configured
+        self.api: Any = None  # the JSON API / alert relay when a token or relay secret is set
 
     # ------------------------------------------------------------------ lifecycle
 
@@ -145,6 +146,7 @@ class Daemon:
         self.own_metrics.attach_scheduler(self.scheduler)
         self.own_metrics.attach_writer(self.writer)
         self._start_crisis_events()
+        await self._start_api()
         await self.refresh_inventory()
         if self.serve_metrics:
             self.metrics_server = start_metrics_server(
@@ -199,6 +201,8 @@ class Daemon:
         if self.membership is not None:
             with contextlib.suppress(Exception):
                 await self.membership.leave()
+        if self.api is not None:  # before the Payload client it delivers alerts with is closed
+            await self.api.stop(grace=1.0 if self.force_exit else 5.0)
         if self._crisis is not None:
             client, notifier = self._crisis
             await notifier.close(drain_seconds=0.0 if self.force_exit else 5.0)
@@ -245,6 +249,16 @@ class Daemon:
         self._crisis = (client, notifier)
         self.sinks.append(CrisisSink(notifier))
         log.info("crisis events go to Payload at %s", payload.url)
+
+    async def _start_api(self) -> None:
+        """The live JSON API and LibreNMS alert relay, served on this event loop when configured."""
+        from .api import ApiServer, ApiSettings
+
+        settings = ApiSettings.from_config(self.config.api)
+        if settings.token is None and settings.relay_secret is None:
+            return
+        self.api = ApiServer(settings, self.fleet, self._crisis[0] if self._crisis else None)
+        await self.api.start()
 
     # ------------------------------------------------------------------ polling
 
@@ -367,7 +381,7 @@ class Daemon:
             return
         restart_needed = [
             name
-            for name in ("database", "metrics", "cluster")
+            for name in ("database", "metrics", "cluster", "api")
             if getattr(new, name) != getattr(self.config, name)
         ]
         if restart_needed:

@@ -172,3 +172,35 @@ async def test_device_communities_never_reach_the_log(shared_snmpsim, librenms_u
     output = stream.getvalue()
     assert "polling 127.0.0.1 with ***" in output
     assert secret not in output
+
+
+async def test_the_json_api_serves_the_latest_polls_when_a_token_is_set(shared_snmpsim, librenms_url):
+    import httpx
+
+    device = insert_device(
+        librenms_url, community="linux_ntc", port=shared_snmpsim.port, ports_rows=discovery_ports("linux_ntc")
+    )
+    listen = f"127.0.0.1:{free_tcp_port()}"
+    env = {
+        "FASTPOLL_DATABASE__URL": librenms_url,
+        "FASTPOLL_POLLING__DEFAULT_INTERVAL": "1",
+        "FASTPOLL_METRICS__LISTEN": f"127.0.0.1:{free_tcp_port()}",
+        "FASTPOLL_API__LISTEN": listen,
+        "FASTPOLL_API__TOKEN": "t0ken-for-test",
+        "FASTPOLL_PAYLOAD_API_KEY": "read by fastpoll sync only: must not stop the daemon",
+    }
+    daemon = Daemon(load_config(None, env))
+    task = asyncio.create_task(daemon.serve(install_signals=False))
+    await asyncio.sleep(3.0)
+    async with httpx.AsyncClient(base_url=f"http://{listen}") as client:
+        refused = await client.get("/api/v1/devices")
+        ports = await client.get(
+            f"/api/v1/devices/{device}/ports", headers={"Authorization": "Bearer t0ken-for-test"}
+        )
+    daemon.request_stop()
+    await asyncio.wait_for(task, 30)
+    assert refused.status_code == 401
+    assert ports.status_code == 200
+    body = ports.json()
+    rows = body["ports"] if isinstance(body, dict) else body
+    assert "eth0" in {p["name"] for p in rows}
