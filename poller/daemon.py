@@ -24,6 +24,7 @@ from typing import Any, Protocol
 
 from sqlalchemy import Engine, create_engine
 
+from .checks.discovered import DiscoveredWrites, SensorsCheck
 from .checks.results import PollResult
 from .cluster import LocalMembership, RedisMembership, membership
 from .config import Config, database_url, load_config
@@ -33,6 +34,8 @@ from .model import Device
 from .poll import DeviceState, load_state, new_state, poll_device
 from .scheduler import Clock, Scheduler, WallClock
 from .snmp.client import SnmpEngine
+from .snmp.errors import SnmpError
+from .store.discovered_writer import write_discovered
 from .store.inventory import DeviceRecord, load_devices
 from .store.librenms import LibreNMSWriter
 
@@ -42,6 +45,8 @@ INVENTORY_REFRESH = 60.0  # seconds between re-reads of the devices table
 SHUTDOWN_GRACE = 10.0  # seconds in-flight polls get on the first signal
 WRITER_FLUSH_TIMEOUT = 30.0  # seconds the writer gets to flush at shutdown
 DEADLINE_SHARE = 0.9  # a poll must finish within this share of the device's interval
+DISCOVERED_FLUSH = 5.0  # seconds between writes of sensor/processor/mempool updates
+DISCOVERED_KEEP = 10_000  # device-polls with threshold events kept while the database is away
 
 
 class ResultSink(Protocol):
@@ -108,6 +113,8 @@ class Daemon:
         self._stopping: asyncio.Future[None] | None = None
         self._crisis: Any = None  # (PayloadClient, CrisisNotifier) when Payload is configured
         self.api: Any = None  # the JSON API / alert relay when a token or relay secret is set
+        self.sensors: SensorsCheck | None = None  # sensors/processors/mempools LibreNMS discovered
+        self._discovered: list[DiscoveredWrites] = []
 
     # ------------------------------------------------------------------ lifecycle
 
@@ -128,6 +135,8 @@ class Daemon:
         if self.db is None:
             self.db = create_engine(database_url(cfg.database), pool_pre_ping=True, pool_recycle=3600)
         self.writer = LibreNMSWriter(self.db, write_set=cfg.database.write_set).start()
+        if cfg.database.write_set == "full":
+            self.sensors = SensorsCheck(self.db)
         self.membership = membership(
             cfg.cluster.redis_url.get_secret_value() if cfg.cluster.redis_url else None,
             cfg.polling.poller_groups,
@@ -154,6 +163,7 @@ class Daemon:
             )
         self._tasks = [
             asyncio.create_task(self._heartbeat(), name="heartbeat"),
+            asyncio.create_task(self._discovered_loop(), name="discovered-writer"),
             asyncio.create_task(self.scheduler.run(), name="scheduler"),
             asyncio.create_task(self._inventory_loop(), name="inventory"),
             asyncio.create_task(self.membership.run(self._membership_changed), name="membership"),
@@ -207,6 +217,7 @@ class Daemon:
             client, notifier = self._crisis
             await notifier.close(drain_seconds=0.0 if self.force_exit else 5.0)
             await client.aclose()
+        await self._flush_discovered()
         if self.writer is not None:
             timeout = 1.0 if self.force_exit else WRITER_FLUSH_TIMEOUT
             if not await asyncio.to_thread(self.writer.close, timeout):
@@ -283,6 +294,8 @@ class Daemon:
         if result.metrics is not None and not result.metrics.reachable:
             self.stats.polls_failed += 1
         self.writer.submit(result)
+        if self.sensors is not None and result.metrics is not None and result.metrics.reachable:
+            await self._poll_discovered(device)
         self.fleet.update(device, result)
         self.own_metrics.observe_poll(result)
         if result.events:
@@ -297,6 +310,48 @@ class Daemon:
             except Exception:
                 self.stats.sink_errors += 1
                 log.exception("result sink %s failed", type(sink).__name__)
+
+    # ------------------------------------------------------------------ discovered entities
+
+    async def _poll_discovered(self, device: Device) -> None:
+        """The stored OIDs of the sensors, processors and mempools LibreNMS discovered on the device."""
+        assert self.sensors is not None
+        try:
+            writes = await self.sensors.poll(self.snmp, device, now=time.time())
+        except SnmpError as exc:
+            device_logger(log, device).debug("sensors not polled: %s", exc.kind)
+            return
+        except Exception as exc:  # e.g. the database user may not read the sensors table
+            log.warning("sensors polling switched off: %s", type(exc).__name__)
+            log.debug("sensors error", exc_info=True)
+            self.sensors = None
+            return
+        if not writes.empty:
+            self._discovered.append(writes)
+
+    async def _discovered_loop(self) -> None:
+        while True:
+            await asyncio.sleep(DISCOVERED_FLUSH)
+            await self._flush_discovered()
+
+    async def _flush_discovered(self) -> None:
+        """Write the collected sensor/processor/mempool updates in one transaction, off the loop."""
+        batch, self._discovered = self._discovered, []
+        if not batch or self.db is None:
+            return
+        db = self.db
+
+        def write() -> None:
+            with db.begin() as conn:
+                write_discovered(conn, batch)
+
+        try:
+            await asyncio.to_thread(write)
+        except Exception as exc:
+            # Values are gauges (the next poll brings fresh ones); threshold events are kept for the next try.
+            kept = [w for w in batch if w.events][:DISCOVERED_KEEP]
+            self._discovered[:0] = kept
+            log.warning("sensor updates not written (%s); %d with events kept", type(exc).__name__, len(kept))
 
     # ------------------------------------------------------------------ inventory
 
@@ -345,6 +400,8 @@ class Daemon:
             self.states.pop(device_id, None)
             self.snmp.forget(old.target)
             self.fleet.remove(device_id)
+            if self.sensors is not None:
+                self.sensors.forget(device_id)
             for sink in self.sinks:
                 with contextlib.suppress(Exception):
                     sink.on_remove(device_id)

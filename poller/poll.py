@@ -231,6 +231,8 @@ async def poll_once(
 
     Returns (results, problems); problems name devices that were skipped or not found.
     """
+    from poller.checks.discovered import DiscoveredWrites, SensorsCheck
+    from poller.store.discovered_writer import write_discovered
     from poller.store.inventory import load_devices
     from poller.store.librenms import LibreNMSWriter
 
@@ -246,6 +248,8 @@ async def poll_once(
         snmp = engine or SnmpEngine()
         sem = asyncio.Semaphore(concurrency)
         results: list[PollResult] = []
+        sensors = SensorsCheck(db)
+        discovered: list[DiscoveredWrites] = []
 
         async def one(rec: Any) -> None:
             async with sem:
@@ -256,6 +260,11 @@ async def poll_once(
                     now=time.time(),
                     down_threshold=down_threshold,
                 )
+                if write_set == "full" and res.metrics is not None and res.metrics.reachable:
+                    try:
+                        discovered.append(await sensors.poll(snmp, rec.device, now=time.time()))
+                    except SnmpError as err:
+                        log.warning("device %s: sensors poll failed (%s)", rec.device.device_id, err.kind)
             writer.submit(res)
             results.append(res)
 
@@ -265,6 +274,13 @@ async def poll_once(
             if own_engine:
                 await snmp.close()
             flushed = await asyncio.to_thread(writer.close, 60.0)
+            if discovered:
+
+                def write_sensors() -> None:
+                    with db.begin() as conn:
+                        write_discovered(conn, discovered)
+
+                await asyncio.to_thread(write_sensors)
         if not flushed:
             problems.append("some results could not be written to the database (see log)")
         return results, problems

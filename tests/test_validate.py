@@ -215,7 +215,18 @@ def test_sync_and_get_variables_are_kept_out_of_the_settings():
 
 
 def test_needed_columns_cover_every_table_fastpoll_uses():
-    assert set(needed_columns()) == {"devices", "ports", "ports_statistics", "eventlog", "device_outages"}
+    assert set(needed_columns()) == {
+        "devices",
+        "ports",
+        "ports_statistics",
+        "eventlog",
+        "device_outages",
+        "sensors",
+        "sensors_to_state_indexes",
+        "state_translations",
+        "processors",
+        "mempools",
+    }
 
 
 # ---------------------------------------------------------------------------------------- real MariaDB

@@ -31,3 +31,16 @@ GRANT INSERT (`device_id`, `datetime`, `message`, `type`, `reference`, `username
 GRANT SELECT (`id`, `device_id`, `going_down`, `up_again`) ON `device_outages` TO 'fastpoll'@'%';
 GRANT INSERT (`device_id`, `going_down`, `up_again`) ON `device_outages` TO 'fastpoll'@'%';
 GRANT UPDATE (`up_again`) ON `device_outages` TO 'fastpoll'@'%';
+
+GRANT SELECT (`sensor_id`, `sensor_deleted`, `sensor_class`, `device_id`, `poller_type`, `sensor_oid`, `sensor_descr`, `sensor_divisor`, `sensor_multiplier`, `sensor_current`, `sensor_limit`, `sensor_limit_warn`, `sensor_limit_low`, `sensor_limit_low_warn`, `sensor_alert`, `lastupdate`, `sensor_prev`, `user_func`) ON `sensors` TO 'fastpoll'@'%';
+GRANT UPDATE (`sensor_current`, `sensor_prev`, `lastupdate`) ON `sensors` TO 'fastpoll'@'%';
+
+GRANT SELECT (`sensors_to_state_translations_id`, `sensor_id`, `state_index_id`) ON `sensors_to_state_indexes` TO 'fastpoll'@'%';
+
+GRANT SELECT (`state_translation_id`, `state_index_id`, `state_descr`, `state_value`) ON `state_translations` TO 'fastpoll'@'%';
+
+GRANT SELECT (`processor_id`, `device_id`, `processor_oid`, `processor_descr`, `processor_usage`, `processor_precision`) ON `processors` TO 'fastpoll'@'%';
+GRANT UPDATE (`processor_usage`) ON `processors` TO 'fastpoll'@'%';
+
+GRANT SELECT (`mempool_id`, `device_id`, `mempool_class`, `mempool_precision`, `mempool_deleted`, `mempool_perc`, `mempool_perc_oid`, `mempool_used`, `mempool_used_oid`, `mempool_free`, `mempool_free_oid`, `mempool_total`, `mempool_total_oid`) ON `mempools` TO 'fastpoll'@'%';
+GRANT UPDATE (`mempool_total`, `mempool_used`, `mempool_free`, `mempool_perc`) ON `mempools` TO 'fastpoll'@'%';

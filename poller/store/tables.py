@@ -24,6 +24,7 @@ from sqlalchemy import (
 )
 
 from poller.checks.ports import ALL_COUNTERS, DATA_COLUMNS, DESCR_ATTRIBS, PORTS_COUNTERS, STATISTICS_COUNTERS
+from poller.store import discovered
 
 metadata = MetaData()
 
@@ -145,6 +146,9 @@ device_outages = Table(
 )
 
 TABLES = {t.name: t for t in (devices, ports, ports_statistics, eventlog, device_outages)}
+# The sensors, processors and mempools LibreNMS discovered (their own MetaData: not created in the
+# embedded SQLite); listed here too so the grants and `fastpoll validate` cover them.
+TABLES.update({t.name: t for t in discovered.TABLES})
 
 
 def _counter_names(names: tuple[str, ...] | list[str]) -> tuple[str, ...]:
@@ -174,6 +178,7 @@ OWNED_COLUMNS: dict[str, tuple[str, ...]] = {
     "device_outages": ("device_id", "going_down", "up_again"),
 }
 # Tables fastpoll's poller INSERTs rows into (new ports, their statistics, events, outages).
+OWNED_COLUMNS.update(discovered.OWNED_COLUMNS)
 INSERT_TABLES: tuple[str, ...] = ("ports", "ports_statistics", "eventlog", "device_outages")
 # Columns the poller only reads.
 READ_COLUMNS: dict[str, tuple[str, ...]] = {

@@ -1,0 +1,259 @@
+"""Declarative check profiles (``mibs/profiles/*.yaml``): which OIDs a check reads, how values are scaled,
+which metric each exports. Loaded and validated with pydantic; every error names file, line and field.
+
+A profile::
+
+    name: ucd_load                      # unique, [a-z][a-z0-9_]*
+    description: Load averages (UCD-SNMP-MIB)
+    scalars:                            # GET, one value each
+      - oid: 1.3.6.1.2.1.25.1.6.0
+        metric: host_processes
+        help: Processes loaded or running
+    table:                              # optional: columns walked together, one sample per row
+      index_label: index                # label carrying the row index (dotted)
+      labels:                           # extra labels read from (string) columns of the same row
+        name: 1.3.6.1.4.1.2021.10.1.2
+      columns:
+        - oid: 1.3.6.1.4.1.2021.10.1.5
+          metric: load_average
+          scale: 0.01                   # value * scale (default 1)
+          type: gauge                   # gauge | counter
+
+Symbolic names (IF-MIB::ifHCInOctets) are not resolved yet: OIDs are numeric (see the report of issue 8).
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Literal
+
+import yaml
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+
+from poller.model import Target
+from poller.snmp.client import SnmpEngine
+from poller.snmp.values import Tag, Value
+
+PROFILE_DIR = Path(__file__).resolve().parents[2] / "mibs" / "profiles"
+_OID = re.compile(r"^\.?[0-2](\.\d+)+$")
+_NAME = re.compile(r"^[a-z][a-z0-9_]*$")
+_MISSING = (Tag.NO_SUCH_OBJECT, Tag.NO_SUCH_INSTANCE, Tag.END_OF_MIB_VIEW, Tag.NULL)
+
+
+class ProfileError(ValueError):
+    """A profile file that cannot be used; the message names file, line and field."""
+
+
+def _oid(value: str) -> str:
+    if not _OID.match(value):
+        raise ValueError(f"not a numeric OID: {value!r} (symbolic names are not supported yet)")
+    return value.lstrip(".")
+
+
+class _Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class MetricField(_Strict):
+    oid: str
+    metric: str
+    help: str = ""
+    scale: float = 1.0
+    type: Literal["gauge", "counter"] = "gauge"
+
+    @field_validator("oid")
+    @classmethod
+    def _oid(cls, v: str) -> str:
+        return _oid(v)
+
+    @field_validator("metric")
+    @classmethod
+    def _metric(cls, v: str) -> str:
+        if not _NAME.match(v):
+            raise ValueError(f"metric name must match [a-z][a-z0-9_]*: {v!r}")
+        return v
+
+
+class TableSpec(_Strict):
+    index_label: str = "index"
+    labels: dict[str, str] = Field(default_factory=dict)
+    columns: list[MetricField] = Field(min_length=1)
+
+    @field_validator("labels")
+    @classmethod
+    def _labels(cls, v: dict[str, str]) -> dict[str, str]:
+        return {k: _oid(o) for k, o in v.items()}
+
+
+class Profile(_Strict):
+    name: str
+    description: str = ""
+    scalars: list[MetricField] = Field(default_factory=list)
+    table: TableSpec | None = None
+
+    @field_validator("name")
+    @classmethod
+    def _name(cls, v: str) -> str:
+        if not _NAME.match(v):
+            raise ValueError(f"profile name must match [a-z][a-z0-9_]*: {v!r}")
+        return v
+
+    @model_validator(mode="after")
+    def _something(self) -> Profile:
+        if not self.scalars and self.table is None:
+            raise ValueError("a profile needs 'scalars' or 'table'")
+        return self
+
+
+# ---------------------------------------------------------------------------------------------- loading
+
+
+def _to_python(node: yaml.Node) -> Any:
+    """Plain data from a composed node (safe: only scalars, sequences and mappings)."""
+    return yaml.safe_load(yaml.serialize(node)) if node is not None else None
+
+
+def _line_of(root: yaml.Node | None, loc: Sequence[int | str]) -> int | None:
+    """1-based line of the YAML node at pydantic's error location (the deepest node that exists)."""
+    node = root
+    line = node.start_mark.line + 1 if node is not None else None
+    for part in loc:
+        nxt = None
+        if isinstance(node, yaml.MappingNode):
+            for key, value in node.value:
+                if key.value == part:
+                    nxt = value if value is not None else key
+                    line = key.start_mark.line + 1
+                    break
+        elif isinstance(node, yaml.SequenceNode) and isinstance(part, int) and part < len(node.value):
+            nxt = node.value[part]
+        if nxt is None:
+            break
+        node = nxt
+        line = node.start_mark.line + 1
+    return line
+
+
+def _field(loc: Sequence[int | str]) -> str:
+    out = ""
+    for part in loc:
+        out += f"[{part}]" if isinstance(part, int) else (f".{part}" if out else str(part))
+    return out or "(top level)"
+
+
+def load_profile_text(text: str, source: str) -> Profile:
+    """Parse and validate one profile; ProfileError names ``source``, the line and the field."""
+    try:
+        root = yaml.compose(text, Loader=yaml.SafeLoader)
+    except yaml.YAMLError as err:
+        mark = getattr(err, "problem_mark", None)
+        where = f"{source}:{mark.line + 1}" if mark is not None else source
+        raise ProfileError(f"{where}: not valid YAML: {getattr(err, 'problem', err)}") from None
+    data = _to_python(root)
+    if not isinstance(data, dict):
+        raise ProfileError(f"{source}:1: a profile is a mapping (name, scalars, table)")
+    try:
+        return Profile.model_validate(data)
+    except ValidationError as err:
+        lines = []
+        for e in err.errors():
+            loc = tuple(p for p in e["loc"] if not (isinstance(p, str) and p.startswith("function-")))
+            lines.append(f"{source}:{_line_of(root, loc)}: {_field(loc)}: {e['msg']}")
+        raise ProfileError("\n".join(lines)) from None
+
+
+def load_profiles(paths: Iterable[Path]) -> list[Profile]:
+    """Load every ``*.yaml`` under the given files/directories; names must be unique across them."""
+    out: dict[str, tuple[Profile, Path]] = {}
+    errors: list[str] = []
+    for base in paths:
+        files = sorted(base.glob("*.yaml")) if base.is_dir() else [base]
+        for path in files:
+            try:
+                profile = load_profile_text(path.read_text(), str(path))
+            except ProfileError as err:
+                errors.append(str(err))
+                continue
+            if profile.name in out:
+                errors.append(f"{path}:1: name: {profile.name!r} already defined in {out[profile.name][1]}")
+                continue
+            out[profile.name] = (profile, path)
+    if errors:
+        raise ProfileError("\n".join(errors))
+    return [p for p, _ in out.values()]
+
+
+# ---------------------------------------------------------------------------------------------- polling
+
+
+@dataclass(frozen=True, slots=True)
+class Sample:
+    """One metric value a profile produced."""
+
+    profile: str
+    metric: str
+    type: str
+    labels: Mapping[str, str]
+    value: float
+
+
+def _number(value: Value) -> float | None:
+    if isinstance(value, int):
+        return float(value)
+    if isinstance(value, bytes):
+        try:
+            return float(value.decode("ascii").strip().strip('"'))
+        except ValueError:
+            return None
+    return None
+
+
+def _text(value: Value) -> str:
+    if isinstance(value, bytes):
+        return value.decode("utf-8", errors="replace")
+    return "" if value is None else str(value)
+
+
+def evaluate(
+    profile: Profile,
+    scalars: Mapping[str, tuple[Tag, Value]],
+    table: Mapping[str, Mapping[tuple[int, ...], Value]],
+) -> list[Sample]:
+    """Pure: samples from GET answers (oid -> (tag, value)) and walked columns (oid -> {index: value})."""
+    out: list[Sample] = []
+    for f in profile.scalars:
+        tag, value = scalars.get(f.oid, (Tag.NO_SUCH_OBJECT, None))
+        number = None if tag in _MISSING else _number(value)
+        if number is not None:
+            out.append(Sample(profile.name, f.metric, f.type, {}, number * f.scale))
+    if profile.table is not None:
+        spec = profile.table
+        for f in spec.columns:
+            for index, value in sorted(table.get(f.oid, {}).items()):
+                number = _number(value)
+                if number is None:
+                    continue
+                labels = {spec.index_label: ".".join(map(str, index))}
+                for label, oid in spec.labels.items():
+                    labels[label] = _text(table.get(oid, {}).get(index))
+                out.append(Sample(profile.name, f.metric, f.type, labels, number * f.scale))
+    return out
+
+
+async def poll_profile(
+    engine: SnmpEngine, target: Target, profile: Profile, *, deadline: float | None = None
+) -> list[Sample]:
+    """One GET for the scalars, one walk_table for the table columns and labels."""
+    scalars: dict[str, tuple[Tag, Value]] = {}
+    if profile.scalars:
+        oids = [f.oid for f in profile.scalars]
+        varbinds = await engine.get(target, oids, deadline=deadline)
+        scalars = {oid: (vb.tag, vb.value) for oid, vb in zip(oids, varbinds, strict=True)}
+    table: dict[str, dict[tuple[int, ...], Value]] = {}
+    if profile.table is not None:
+        columns = [f.oid for f in profile.table.columns] + list(profile.table.labels.values())
+        table = await engine.walk_table(target, list(dict.fromkeys(columns)), deadline=deadline)
+    return evaluate(profile, scalars, table)
