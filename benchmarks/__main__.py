@@ -33,11 +33,38 @@ def parser() -> argparse.ArgumentParser:
     r.add_argument("--out", type=Path, default=REPO / "benchmarks" / "results")
     r.add_argument("--quiet", action="store_true")
     r.add_argument("--smoke", action="store_true", help="a few devices, seconds (for CI)")
+    m = sub.add_parser("merge", help="one table + plots from several runs' results.json")
+    m.add_argument(
+        "inputs", type=Path, nargs="+", help="results.json files; the first one's settings head it"
+    )
+    m.add_argument("--out", type=Path, default=REPO / "benchmarks" / "results")
     return ap
+
+
+def merge(inputs: list[Path], out: Path) -> dict:
+    import json
+
+    from .harness import add_ratios
+    from .report import write_markdown, write_plots
+
+    reports = [json.loads(p.read_text()) for p in inputs]
+    results = [dict(r) for rep in reports for r in rep["results"]]
+    for r in results:
+        r.pop("cpu_vs_fastpoll", None)
+    add_ratios(results)
+    merged = {"meta": reports[0]["meta"], "merged": [rep["meta"] for rep in reports[1:]], "results": results}
+    out.mkdir(parents=True, exist_ok=True)
+    (out / "results.json").write_text(json.dumps(merged, indent=2) + "\n")
+    write_markdown(merged, out / "results.md")
+    write_plots(merged, out)
+    return merged
 
 
 def main(argv: list[str] | None = None) -> int:
     args = parser().parse_args(argv)
+    if args.command == "merge":
+        merge(args.inputs, args.out)
+        return 0
     systems = [s.strip() for s in args.systems.split(",") if s.strip()]
     unknown = set(systems) - set(SYSTEMS)
     if unknown:

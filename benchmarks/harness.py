@@ -225,6 +225,8 @@ def run(opts: Options) -> dict[str, Any]:
                         "duration": opts.duration,
                         "concurrency": CONCURRENCY.get(system, 100),
                         "uvloop": opts.uvloop,
+                        "ports": opts.ports,  # the pipeline rebuilds the fleet to insert its ports
+                        "seed": opts.seed,
                     }
                     label = f"{system:<14} {n:>6} devices"
                     results.append(run_driver(system, spec, sim, progress, label))

@@ -1,20 +1,371 @@
-"""HOOK for the full fastpoll pipeline (scheduler -> engine -> checks -> writer) in the benchmark.
+"""The full fastpoll pipeline in the benchmark: engine -> checks -> LibreNMS writer -> metrics state.
 
-The lead connects this once the writer/daemon land: `build_pipeline_poller(spec)` must return
-(poll, close) where `await poll(device)` runs ONE complete device-poll through the real pipeline
-for a DeviceRef(host, port, community) (engine + ports/availability checks + the store writer
-into the database named in spec.get("database_url"), or the embedded SQLite) and returns the
-number of varbinds received, raising on failure; `await close()` flushes and stops it. The
-harness then measures it exactly like the engine alone (process CPU, latency, RSS).
+`build_pipeline_poller(spec)` returns (poll, close) for the harness (benchmarks.workload.run_load):
+
+setup (not measured)  a fresh MariaDB database with LibreNMS's real schema (tests.support.mariadb, the
+                      same loader the test-suite uses; dropped at close), the simulated fleet's devices and
+                      their ports bulk-inserted as LibreNMS's discovery leaves them (ifIndex, ifDescr,
+                      ifName, ifAlias, ifType; one empty ports_statistics row each), then the daemon's own
+                      start path: load_devices + load_state from that database, a LibreNMSWriter thread,
+                      FleetState + SelfMetrics, and a "scraper" thread rendering the FleetCollector and the
+                      self metrics every `scrape_interval` s (15 by default, as Prometheus would).
+poll(device)          what Daemon._poll does: poll_device (deadline 0.9 x interval) -> writer.submit ->
+                      FleetState.update -> SelfMetrics.observe_poll (+ the schedule lag the load loop
+                      measured); raises when the device was unreachable or its ports walk failed (after
+                      the result went through the pipeline, as the daemon would have written it).
+close()               flush the writer (its time and CPU are counted), read per-thread and MariaDB CPU,
+                      stop everything, drop the database. `Pipeline.report()` adds those figures to the
+                      driver's result.
+
+MariaDB CPU is the whole mariadbd process (psutil): anything else using that server during the run
+(other test-suites) is counted too; the report says so.
 """
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable
-from typing import Any
+import asyncio
+import contextlib
+import threading
+import time
+from collections.abc import Awaitable, Callable, Sequence
+from contextvars import ContextVar
+from typing import Any, cast
 
-from .workload import PollFn
+import psutil
+
+from .workload import SCHEDULE_LAG, DeviceRef, PollFn
+
+DEADLINE_SHARE = 0.9  # as poller.daemon: a poll must finish within this share of the interval
+SCRAPE_INTERVAL = 15.0
+BACKLOG_SAMPLE = 0.5  # seconds between samples of the writer's pending rows
+INSERT_CHUNK = 5000
+_RECEIVED: ContextVar[list[int]] = ContextVar("fastpoll_bench_received")
+
+
+class PipelineUnavailable(RuntimeError):
+    """The pipeline cannot run here (no MariaDB, no schema): the harness reports it as skipped."""
+
+
+class PollFailed(RuntimeError):
+    def __init__(self, kind: str) -> None:
+        super().__init__(kind)
+        self.kind = kind
+
+
+class CountingEngine:
+    """Delegates to the SnmpEngine and counts the varbinds each poll received (per task, via a ContextVar)."""
+
+    def __init__(self, engine: Any) -> None:
+        self.engine = engine
+
+    async def get(self, target: Any, oids: Sequence[str], *, deadline: float | None = None) -> list[Any]:
+        vbs = await self.engine.get(target, oids, deadline=deadline)
+        _count(len(vbs))
+        return cast(list[Any], vbs)
+
+    async def walk_table(
+        self, target: Any, columns: Sequence[str], *, max_repetitions: int = 25, deadline: float | None = None
+    ) -> dict[str, dict[tuple[int, ...], Any]]:
+        table = await self.engine.walk_table(
+            target, columns, max_repetitions=max_repetitions, deadline=deadline
+        )
+        _count(sum(len(c) for c in table.values()))
+        return cast(dict[str, dict[tuple[int, ...], Any]], table)
+
+    async def walk(self, target: Any, roots: Sequence[str], **kw: Any) -> list[Any]:
+        vbs = await self.engine.walk(target, roots, **kw)
+        _count(len(vbs))
+        return cast(list[Any], vbs)
+
+
+def _count(n: int) -> None:
+    box = _RECEIVED.get(None)
+    if box is not None:
+        box[0] += n
+
+
+def device_rows(fleet: Sequence[Any], *, timeout: float, retries: int) -> list[dict[str, Any]]:
+    """`devices` rows for the simulated fleet (v2c, ids 1..N in fleet order)."""
+    return [
+        {
+            "device_id": i, "hostname": d.host, "community": d.community, "port": d.port, "snmpver": "v2c",
+            "transport": "udp", "status": 1, "status_reason": "", "timeout": int(timeout), "retries": retries,
+            "sysName": d.sys_name, "sysDescr": d.sys_descr, "sysObjectID": d.sys_object_id, "os": "generic",
+        }
+        for i, d in enumerate(fleet, start=1)
+    ]  # fmt: skip
+
+
+def port_rows(fleet: Sequence[Any]) -> list[dict[str, Any]]:
+    """`ports` rows as LibreNMS's discovery creates them: identity columns only, the poller fills the rest."""
+    from poller.checks.ifmib import IANA_IFTYPE
+
+    rows = []
+    port_id = 0
+    for device_id, d in enumerate(fleet, start=1):
+        for p in d.ports():
+            port_id += 1
+            if_type = IANA_IFTYPE.get(p.if_type, str(p.if_type))
+            rows.append(
+                {
+                    "port_id": port_id, "device_id": device_id, "ifIndex": p.if_index, "ifDescr": p.descr,
+                    "ifName": p.name, "ifAlias": p.alias, "ifType": if_type,
+                    "ignore": 0, "disabled": 0, "deleted": 0,
+                }
+            )  # fmt: skip
+    return rows
+
+
+def _mariadb_process() -> psutil.Process | None:
+    for p in psutil.process_iter(["name"]):
+        if p.info["name"] in ("mariadbd", "mysqld"):
+            return p
+    return None
+
+
+def _proc_cpu(p: psutil.Process | None) -> float | None:
+    if p is None:
+        return None
+    try:
+        t = p.cpu_times()
+        return float(t.user + t.system)
+    except psutil.Error:
+        return None
+
+
+def _thread_cpu() -> dict[int, float]:
+    return {t.id: t.user_time + t.system_time for t in psutil.Process().threads()}
+
+
+class Pipeline:
+    def __init__(self, spec: dict[str, Any]) -> None:
+        self.spec = spec
+        self.interval = float(spec["interval"])
+        duration = float(spec.get("duration") or 60.0)
+        self.scrape_interval = float(
+            spec.get("scrape_interval") or min(SCRAPE_INTERVAL, max(0.5, duration / 4))
+        )
+        self.stack = contextlib.ExitStack()
+        self.by_ref: dict[tuple[str, int], Any] = {}
+        self.states: dict[int, Any] = {}
+        self.stop = threading.Event()
+        self.backlog_max = {"ports": 0, "devices": 0, "transitions": 0}
+        self.scrapes = 0
+        self.scrape_seconds: list[float] = []
+        self.scrape_bytes = 0
+        self.scrape_errors = 0
+        self.unreachable = 0
+        self.port_walk_failed = 0
+        self.figures: dict[str, Any] = {}
+        self.scrape_cpu = 0.0
+
+    # ------------------------------------------------------------------ setup (not measured)
+
+    async def setup(self) -> None:
+        t0 = time.perf_counter()
+        await asyncio.to_thread(self._database)
+        self.figures["setup_s"] = round(time.perf_counter() - t0, 2)
+
+        from poller.config import MetricsSettings
+        from poller.metrics import FleetState, SelfMetrics
+        from poller.metrics.collector import FleetCollector
+        from poller.snmp.client import SnmpEngine
+        from poller.store.librenms import LibreNMSWriter
+
+        self.snmp = SnmpEngine()
+        self.engine = CountingEngine(self.snmp)
+        self.writer = LibreNMSWriter(self.db).start()
+        self.fleet = FleetState(interval_of=lambda d: self.interval)
+        self.own_metrics = SelfMetrics()
+        self.own_metrics.attach_engine(self.snmp, self.fleet.devices)
+        self.own_metrics.attach_writer(self.writer)
+        self.collector = FleetCollector(self.fleet, MetricsSettings())
+        self.scraper = threading.Thread(target=self._scrape_loop, name="bench-scraper", daemon=True)
+        self.scraper.start()
+        self.mariadb = _mariadb_process()
+        self.mariadb_cpu0 = _proc_cpu(self.mariadb)
+        self.threads0 = _thread_cpu()
+        self.process_cpu0 = _proc_cpu(psutil.Process()) or 0.0
+        self.t_start = time.perf_counter()
+
+    def _database(self) -> None:
+        from sqlalchemy import create_engine
+
+        from poller.poll import load_state
+        from poller.sim.generate import generate_fleet
+        from poller.store.inventory import load_devices
+        from poller.store.tables import devices, ports, ports_statistics
+
+        try:
+            from tests.support import mariadb
+        except ImportError as exc:  # the schema loader lives with the tests (run from the repository)
+            raise PipelineUnavailable(f"tests.support.mariadb not importable: {exc}") from None
+        if not mariadb.available():
+            raise PipelineUnavailable(f"no MariaDB at {mariadb.HOST}:{mariadb.PORT}")
+        if not mariadb.SCHEMA_SQL.is_file():
+            raise PipelineUnavailable(f"LibreNMS schema not found: {mariadb.SCHEMA_SQL}")
+        refs = [DeviceRef(h, int(p), c) for h, p, c in self.spec["devices"]]
+        fleet = generate_fleet(
+            len(refs), int(self.spec.get("ports") or 48), seed=int(self.spec.get("seed") or 1),
+            base_address=refs[0].host, port=refs[0].port,
+        )  # fmt: skip
+        if [(d.host, d.port, d.community) for d in fleet] != [(r.host, r.port, r.community) for r in refs]:
+            raise RuntimeError(
+                "the spec's devices are not the simulated fleet (seed/ports/base address differ)"
+            )
+        name = self.stack.enter_context(mariadb.librenms_database(prefix="fastpoll_bench"))
+        self.figures["database"] = name
+        self.db = create_engine(mariadb.url(name), pool_pre_ping=True, pool_recycle=3600)
+        self.stack.callback(self.db.dispose)
+        from .drivers import RETRIES, TIMEOUT
+
+        port_list = port_rows(fleet)
+        with self.db.begin() as conn:
+            conn.execute(devices.insert(), device_rows(fleet, timeout=TIMEOUT, retries=RETRIES))
+            for i in range(0, len(port_list), INSERT_CHUNK):
+                chunk = port_list[i : i + INSERT_CHUNK]
+                conn.execute(ports.insert(), chunk)
+                conn.execute(ports_statistics.insert(), [{"port_id": r["port_id"]} for r in chunk])
+        self.figures["ports_inserted"] = len(port_list)
+        # the daemon's start path: inventory and per-device state from the database
+        with self.db.connect() as conn:
+            records, problems = load_devices(conn, default_timeout=TIMEOUT, default_retries=RETRIES)
+            self.states = load_state(conn, records)
+        if problems or len(records) != len(refs):
+            raise RuntimeError(f"inventory: {len(records)} of {len(refs)} devices loaded; {problems[:3]}")
+        self.by_ref = {(r.device.target.host, r.device.target.port): r.device for r in records}
+
+    # ------------------------------------------------------------------ the measured path
+
+    async def poll(self, ref: DeviceRef) -> int:
+        from poller.poll import poll_device
+
+        device = self.by_ref[(ref.host, ref.port)]
+        box = [0]
+        _RECEIVED.set(box)
+        lag = SCHEDULE_LAG.get(None)
+        if lag is not None:
+            self.own_metrics.observe_schedule_lag(lag)
+        loop = asyncio.get_running_loop()
+        result = await poll_device(
+            cast(Any, self.engine), device, self.states[device.device_id], now=time.time(),
+            deadline=loop.time() + self.interval * DEADLINE_SHARE,
+        )  # fmt: skip
+        self.writer.submit(result)
+        self.fleet.update(device, result)
+        self.own_metrics.observe_poll(result)
+        m = result.metrics
+        if m is not None and not m.reachable:
+            self.unreachable += 1
+            raise PollFailed(m.error or "unreachable")
+        if m is not None and m.error:
+            self.port_walk_failed += 1
+            raise PollFailed(m.error)
+        return box[0]
+
+    def _scrape_loop(self) -> None:
+        next_scrape = time.monotonic() + self.scrape_interval
+        try:
+            while not self.stop.wait(BACKLOG_SAMPLE):
+                self._sample_backlog()
+                if time.monotonic() >= next_scrape:
+                    self._scrape()
+                    next_scrape += self.scrape_interval
+        finally:
+            self.scrape_cpu = time.thread_time()  # this thread's CPU (psutil no longer sees it once it ends)
+
+    def _sample_backlog(self) -> None:
+        for k, v in self.writer.pending_counts().items():
+            self.backlog_max[k] = max(self.backlog_max.get(k, 0), v)
+
+    def _scrape(self) -> None:
+        t0 = time.perf_counter()
+        try:
+            body = self.collector.render().encode() + self.own_metrics.render()
+        except Exception:
+            self.scrape_errors += 1
+            return
+        self.scrape_seconds.append(time.perf_counter() - t0)
+        self.scrape_bytes = len(body)
+        self.scrapes += 1
+
+    async def close(self) -> None:
+        try:
+            if hasattr(self, "writer"):
+                await self._finish()
+        finally:
+            await asyncio.to_thread(self.stack.close)  # drops the database
+
+    async def _finish(self) -> None:
+        pending = self.writer.pending_counts()
+        t0 = time.perf_counter()
+        flushed = await asyncio.to_thread(self.writer.flush, 120.0)
+        flush_s = time.perf_counter() - t0
+        threads = _thread_cpu()  # while the writer thread lives
+        self.stop.set()
+        self.scraper.join(timeout=30)
+        self._scrape()  # the scrape after the last poll (main thread): every device rendered at least once
+        wall = time.perf_counter() - self.t_start
+        main_tid = threading.main_thread().native_id
+        threads[main_tid] = _thread_cpu().get(main_tid, 0.0)
+        writer_tid = self.writer._thread.native_id if self.writer._thread else None
+
+        def delta(tid: int | None) -> float:
+            return threads.get(tid, 0.0) - self.threads0.get(tid, 0.0) if tid is not None else 0.0
+
+        total = (_proc_cpu(psutil.Process()) or 0.0) - self.process_cpu0
+        main, writer, scraper = delta(main_tid), delta(writer_tid), self.scrape_cpu
+        db_cpu0, db_cpu = self.mariadb_cpu0, _proc_cpu(self.mariadb)
+        self.figures.update(await asyncio.to_thread(self._written))
+        stats = self.writer.stats
+        self.writer.close(timeout=30.0)
+        await self.snmp.close()
+        renders = sorted(self.scrape_seconds)
+        self.figures.update(
+            {
+                "pipeline_wall_s": round(wall, 2),
+                "cpu_main_s": round(main, 3),
+                "cpu_writer_s": round(writer, 3),
+                "cpu_scrape_s": round(scraper, 3),
+                "cpu_other_threads_s": round(max(0.0, total - main - writer - scraper), 3),
+                "mariadb_cpu_s": round(db_cpu - db_cpu0, 3)
+                if db_cpu is not None and db_cpu0 is not None
+                else None,
+                "writer_pending_at_end": pending,
+                "writer_backlog_max": dict(self.backlog_max),
+                "writer_flush_s": round(flush_s, 3),
+                "writer_flushed": flushed,
+                "writer_batches": stats.batches,
+                "writer_rows": stats.rows,
+                "writer_failures": stats.failures,
+                "writer_last_error": stats.last_error,
+                "unreachable": self.unreachable,
+                "port_walk_failed": self.port_walk_failed,
+                "scrapes": self.scrapes,
+                "scrape_errors": self.scrape_errors,
+                "scrape_render_max_ms": round(renders[-1] * 1000, 1) if renders else None,
+                "scrape_bytes": self.scrape_bytes,
+            }
+        )
+
+    def _written(self) -> dict[str, int]:
+        """What reached the database (read after the flush, outside the measured CPU window)."""
+        from sqlalchemy import text
+
+        with self.db.connect() as conn:
+            polled = conn.execute(text("SELECT COUNT(*) FROM devices WHERE last_polled IS NOT NULL")).scalar()
+            ported = conn.execute(text("SELECT COUNT(*) FROM ports WHERE ifInOctets IS NOT NULL")).scalar()
+        return {"db_devices_polled": int(polled or 0), "db_ports_with_counters": int(ported or 0)}
+
+    def report(self) -> dict[str, Any]:
+        return dict(self.figures)
 
 
 async def build_pipeline_poller(spec: dict[str, Any]) -> tuple[PollFn, Callable[[], Awaitable[None]]]:
-    raise NotImplementedError("full pipeline not wired into the benchmark yet (benchmarks/pipeline.py)")
+    pipe = Pipeline(spec)
+    try:
+        await pipe.setup()
+    except BaseException:
+        await pipe.close()
+        raise
+    return pipe.poll, pipe.close

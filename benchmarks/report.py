@@ -18,6 +18,8 @@ COLUMNS = (
     ("cpu_vs_fastpoll", "x fastpoll"),
     ("p50_ms", "p50 ms"),
     ("p99_ms", "p99 ms"),
+    ("lag_p99_ms", "sched lag p99 ms"),
+    ("polls_missed", "missed"),
     ("peak_rss_mb", "peak RSS MB"),
     ("sim_cpu_s_per_1000_polls", "sim CPU-s / 1000 polls"),
 )
@@ -41,6 +43,12 @@ def render_markdown(report: dict[str, Any]) -> str:
         "CPU = process CPU (user+system; children included for the net-snmp CLI; the exporter's own "
         "process for snmp_exporter), never wall time.",
         "",
+        *(
+            f"Also merged: the run of {m['when']} (devices {m['devices']}, interval {m['interval_s']} s, "
+            f"{m['duration_s']} s per run, {m['ports']} ports)."
+            for m in report.get("merged", ())
+        ),
+        "",
         "| " + " | ".join(h for _, h in COLUMNS) + " | errors / status |",
         "|" + "---|" * (len(COLUMNS) + 1),
     ]
@@ -51,7 +59,76 @@ def render_markdown(report: dict[str, Any]) -> str:
             continue
         errors = ", ".join(f"{k}: {v}" for k, v in sorted(r.get("errors", {}).items())) or "none"
         lines.append("| " + " | ".join(_cell(r.get(k)) for k, _ in COLUMNS) + f" | {errors} |")
+    lines += render_pipeline(report["results"])
     return "\n".join(lines) + "\n"
+
+
+PIPELINE_HEADERS = (
+    "devices", "fastpoll CPU-s (main / writer / scrape / other)", "fastpoll cores", "MariaDB CPU-s",
+    "CPU-s / 1000 polls (fastpoll + MariaDB)", "sched lag p50 / p99 / max ms",
+    "writer backlog max (ports / devices)",
+    "writer flush at end s", "batches / rows / failures", "missed", "kept up", "scrapes (max render ms)",
+    "setup s",
+)  # fmt: skip
+KEPT_UP_LAG_SHARE = 0.1  # kept up = p99 schedule lag under 10% of the interval
+
+
+def _per_1000(seconds: float | None, polls: int) -> str:
+    return _cell(round(seconds / polls * 1000, 2)) if seconds is not None and polls else "-"
+
+
+def kept_up(r: dict[str, Any]) -> str:
+    """ "missed" counts only overruns (a device still busy at its next slot); a saturated poller starts
+    every poll late instead, which the p99 schedule lag shows."""
+    lag, interval = r.get("lag_p99_ms"), r.get("interval_s")
+    if lag is None or not interval:
+        return "-"
+    if lag < KEPT_UP_LAG_SHARE * interval * 1000:
+        return "yes"
+    return f"no: p99 start {lag / 1000:,.0f} s late"
+
+
+def render_pipeline(results: list[dict[str, Any]]) -> list[str]:
+    """The full pipeline's own figures (poll -> LibreNMS writer -> metrics), one row per run."""
+    runs = [r for r in results if r.get("system") == "pipeline" and r.get("status") == "ok"]
+    if not runs:
+        return []
+    lines = [
+        "",
+        "## Full pipeline (engine -> checks -> LibreNMS writer into MariaDB -> metrics state + scrapes)",
+        "",
+        "fastpoll CPU is the driver process (all its threads; `cores` = CPU-s / wall-s); MariaDB CPU is "
+        "the whole mariadbd process over the same window (other clients of that server during the run "
+        "count too). Every device's ports were inserted as discovery leaves them, so each device's first "
+        "poll writes every column (the heaviest case); later polls write counters only.",
+        "",
+        "| " + " | ".join(PIPELINE_HEADERS) + " |",
+        "|" + "---|" * len(PIPELINE_HEADERS),
+    ]
+    for r in runs:
+        polls = (r.get("polls_ok") or 0) + (r.get("polls_failed") or 0)
+        cpu = r.get("cpu_s")
+        db = r.get("mariadb_cpu_s")
+        wall = r.get("pipeline_wall_s") or r.get("wall_s")
+        backlog = r.get("writer_backlog_max") or {}
+        cells = [
+            _cell(r.get("devices")),
+            f"{_cell(cpu)} ({_cell(r.get('cpu_main_s'))} / {_cell(r.get('cpu_writer_s'))} / "
+            f"{_cell(r.get('cpu_scrape_s'))} / {_cell(r.get('cpu_other_threads_s'))})",
+            _cell(round(cpu / wall, 2)) if cpu is not None and wall else "-",
+            _cell(db),
+            f"{_per_1000(cpu, polls)} + {_per_1000(db, polls)}",
+            f"{_cell(r.get('lag_p50_ms'))} / {_cell(r.get('lag_p99_ms'))} / {_cell(r.get('lag_max_ms'))}",
+            f"{_cell(backlog.get('ports'))} / {_cell(backlog.get('devices'))}",
+            _cell(r.get("writer_flush_s")),
+            " / ".join(_cell(r.get(k)) for k in ("writer_batches", "writer_rows", "writer_failures")),
+            _cell(r.get("polls_missed")),
+            kept_up(r),
+            f"{_cell(r.get('scrapes'))} ({_cell(r.get('scrape_render_max_ms'))})",
+            _cell(r.get("setup_s")),
+        ]
+        lines.append("| " + " | ".join(cells) + " |")
+    return lines
 
 
 def write_markdown(report: dict[str, Any], path: Path) -> str:

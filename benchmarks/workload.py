@@ -13,6 +13,7 @@ import statistics
 import time
 from collections import Counter
 from collections.abc import Awaitable, Callable
+from contextvars import ContextVar
 from dataclasses import dataclass, field
 
 SCALARS = ("1.3.6.1.2.1.1.3.0", "1.3.6.1.2.1.1.2.0", "1.3.6.1.2.1.1.5.0")
@@ -32,6 +33,8 @@ COLUMN_NAMES = (
 )  # fmt: skip
 SCALAR_NAMES = ("sysUpTime", "sysObjectID", "sysName")
 MAX_REPETITIONS = 25
+# Seconds the running poll started after its slot (set in the poll's task before `poll` is called).
+SCHEDULE_LAG: ContextVar[float] = ContextVar("fastpoll_bench_schedule_lag")
 
 
 @dataclass(frozen=True, slots=True)
@@ -46,16 +49,24 @@ class LoadStats:
     ok: int = 0
     failed: int = 0
     skipped: int = 0  # overruns
+    scheduled: int = 0  # slots that came due (ok + failed + skipped once the polls in flight finish)
     varbinds: int = 0
     errors: Counter[str] = field(default_factory=Counter)
     latencies: list[float] = field(default_factory=list)
+    lags: list[float] = field(default_factory=list)  # schedule lag: start of the poll - its slot
 
-    def percentile(self, q: float) -> float | None:
-        if not self.latencies:
+    @property
+    def missed(self) -> int:
+        """Slots without a successful poll (failed or skipped)."""
+        return self.scheduled - self.ok
+
+    def percentile(self, q: float, values: list[float] | None = None) -> float | None:
+        data = self.latencies if values is None else values
+        if not data:
             return None
-        if len(self.latencies) == 1:
-            return self.latencies[0]
-        return statistics.quantiles(self.latencies, n=1000, method="inclusive")[int(q * 1000) - 1]
+        if len(data) == 1:
+            return data[0]
+        return statistics.quantiles(data, n=1000, method="inclusive")[int(q * 1000) - 1]
 
 
 PollFn = Callable[[DeviceRef], Awaitable[int]]  # returns the varbinds received; raises on failure
@@ -80,9 +91,12 @@ async def run_load(
     n = len(devices)
     start = loop.time()
 
-    async def one(k: int) -> None:
+    async def one(k: int, due: float) -> None:
         try:
             async with gate:
+                lag = max(0.0, loop.time() - due)
+                stats.lags.append(lag)
+                SCHEDULE_LAG.set(lag)  # this task's context only
                 t0 = time.perf_counter()
                 try:
                     received = await poll(devices[k])  # not `+= await`: that loses concurrent updates
@@ -105,11 +119,12 @@ async def run_load(
         delay = due - loop.time()
         if delay > 0:
             await asyncio.sleep(delay)
+        stats.scheduled += 1
         if k in busy:
             stats.skipped += 1
         else:
             busy.add(k)
-            task = loop.create_task(one(k))
+            task = loop.create_task(one(k, due))
             tasks.add(task)
             task.add_done_callback(tasks.discard)
         slot += 1

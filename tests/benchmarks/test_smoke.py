@@ -1,5 +1,5 @@
-"""The benchmark harness keeps working: a few devices for seconds, every system, the outputs'
-shape and that polls succeeded. Never a speed."""
+"""The benchmark harness keeps working: a few devices for seconds, every system (the full pipeline
+into a fresh MariaDB when one is running), the outputs' shape and that polls succeeded. Never a speed."""
 
 from __future__ import annotations
 
@@ -11,9 +11,14 @@ from pathlib import Path
 
 import pytest
 
+from benchmarks.__main__ import merge
 from benchmarks.drivers import snmp_exporter_config
 from benchmarks.harness import add_ratios
-from benchmarks.report import render_markdown
+from benchmarks.pipeline import device_rows, port_rows
+from benchmarks.report import render_markdown, render_pipeline
+from poller.checks.ifmib import IANA_IFTYPE
+from poller.sim.generate import generate_fleet
+from tests.support import mariadb
 from tests.support.shared import REPO
 
 pytestmark = pytest.mark.slow
@@ -57,12 +62,71 @@ def test_every_measured_system_polled_all_devices_without_failures(smoke: tuple[
     assert fast["cpu_vs_fastpoll"] == 1.0
 
 
-def test_the_pipeline_hook_is_reported_as_not_wired_until_the_lead_connects_it(
-    smoke: tuple[dict, Path],
-) -> None:
+def test_the_pipeline_polls_every_device_through_the_writer_into_mariadb(smoke: tuple[dict, Path]) -> None:
     report, _ = smoke
     (pipeline,) = [r for r in report["results"] if r["system"] == "pipeline"]
-    assert pipeline["status"] in ("not_wired", "ok")
+    if not mariadb.available():
+        assert pipeline["status"] == "skipped" and "MariaDB" in pipeline["reason"], pipeline
+        return
+    assert pipeline["status"] == "ok", pipeline
+    assert pipeline["polls_ok"] >= 3 and pipeline["polls_failed"] == 0 and pipeline["polls_missed"] == 0
+    assert pipeline["varbinds"] >= pipeline["polls_ok"] * (5 + 8 * 8), pipeline  # device GET + >= 8 columns
+    assert pipeline["writer_flushed"] and pipeline["writer_failures"] == 0 and pipeline["writer_rows"] > 0
+    assert pipeline["db_devices_polled"] == 3, pipeline  # last_polled set on every device row
+    assert pipeline["db_ports_with_counters"] == 3 * 8, pipeline  # every discovered port got its counters
+    assert pipeline["scrapes"] >= 1 and pipeline["scrape_errors"] == 0, pipeline
+    for key in ("cpu_main_s", "cpu_writer_s", "mariadb_cpu_s", "lag_p99_ms", "writer_flush_s"):
+        assert isinstance(pipeline[key], (int, float)), (key, pipeline)
+
+
+@pytest.mark.mariadb
+def test_the_pipeline_drops_its_database_at_close(smoke: tuple[dict, Path]) -> None:
+    report, _ = smoke
+    (pipeline,) = [r for r in report["results"] if r["system"] == "pipeline"]
+    if pipeline["status"] != "ok":
+        pytest.skip(f"pipeline did not run: {pipeline.get('reason')}")
+    conn = mariadb.root_connect()
+    try:
+        with conn.cursor() as cur:
+            cur.execute("SHOW DATABASES LIKE %s", (pipeline["database"],))
+            assert cur.fetchall() == ()
+    finally:
+        conn.close()
+
+
+def test_pipeline_inserts_ports_with_the_identity_columns_discovery_sets() -> None:
+    fleet = generate_fleet(2, 4, seed=3, base_address="127.24.0.1", port=1161)
+    rows = port_rows(fleet)
+    assert [r["port_id"] for r in rows] == list(range(1, 9))
+    assert [r["device_id"] for r in rows] == [1] * 4 + [2] * 4
+    first = fleet[0].ports()[0]
+    assert rows[0]["ifIndex"] == first.if_index and rows[0]["ifName"] == first.name
+    assert rows[0]["ifDescr"] == first.descr and rows[0]["ifType"] == IANA_IFTYPE[first.if_type]
+    assert "ifInOctets" not in rows[0]  # counters are the poller's to fill
+
+
+def test_pipeline_devices_are_v2c_rows_at_the_simulated_addresses() -> None:
+    fleet = generate_fleet(2, 4, seed=3, base_address="127.24.0.1", port=1161)
+    rows = device_rows(fleet, timeout=2.0, retries=1)
+    assert [(r["device_id"], r["hostname"], r["port"]) for r in rows] == [
+        (1, "127.24.0.1", 1161),
+        (2, "127.24.0.2", 1161),
+    ]
+    assert {(r["snmpver"], r["timeout"], r["retries"]) for r in rows} == {("v2c", 2, 1)}
+
+
+def test_markdown_has_a_pipeline_section_with_cpu_split_and_mariadb() -> None:
+    run = {
+        "system": "pipeline", "status": "ok", "devices": 1000, "polls_ok": 1000, "polls_failed": 0,
+        "cpu_s": 30.0,
+        "cpu_main_s": 20.0, "cpu_writer_s": 8.0, "cpu_scrape_s": 1.0, "cpu_other_threads_s": 1.0,
+        "mariadb_cpu_s": 12.0, "pipeline_wall_s": 60.0, "writer_backlog_max": {"ports": 480, "devices": 10},
+        "interval_s": 60.0, "lag_p99_ms": 9000.0,
+    }  # fmt: skip
+    lines = render_pipeline([run])
+    row = lines[-1]
+    assert row.startswith("| 1000 | 30.00 (20.00 / 8.00 / 1.00 / 1.00) | 0.50 | 12.00 | 30.00 + 12.00 |"), row
+    assert "| 480 / 10 |" in row and "| no: p99 start 9 s late |" in row
 
 
 def test_ratios_compare_cpu_per_poll_with_fastpoll_at_the_same_load() -> None:
@@ -89,3 +153,23 @@ def test_snmp_exporter_module_walks_the_eight_columns_and_gets_the_scalars() -> 
     module = yaml.safe_load(snmp_exporter_config("public"))["fastpoll_bench"]
     assert len(module["walk"]) == 8 and len(module["get"]) == 3
     assert module["auth"] == {"community": "public"} and module["max_repetitions"] == 25
+
+
+def test_merge_puts_the_runs_of_several_invocations_in_one_table(tmp_path: Path) -> None:
+    meta = {"when": "t1", "devices": [10], "ports": 8, "interval_s": 60, "duration_s": 60, "cpus": 2,
+            "python": "3.11", "sim_workers": 1}  # fmt: skip
+    first = {"meta": meta, "results": [
+        {"system": "fastpoll", "status": "ok", "devices": 10, "offered_polls_per_min": 10.0,
+         "cpu_s_per_1000_polls": 2.0, "p50_ms": 5.0, "p99_ms": 9.0}]}  # fmt: skip
+    second = {"meta": {**meta, "when": "t2", "devices": [30]}, "results": [
+        {"system": "pipeline", "status": "ok", "devices": 30, "offered_polls_per_min": 30.0,
+         "cpu_s_per_1000_polls": 8.0, "p50_ms": 9.0, "p99_ms": 20.0}]}  # fmt: skip
+    paths = []
+    for name, rep in (("a.json", first), ("b.json", second)):
+        (tmp_path / name).write_text(json.dumps(rep))
+        paths.append(tmp_path / name)
+    merged = merge(paths, tmp_path / "out")
+    assert [r["system"] for r in merged["results"]] == ["fastpoll", "pipeline"]
+    assert merged["results"][1]["cpu_vs_fastpoll"] == 4.0
+    md = (tmp_path / "out" / "results.md").read_text()
+    assert "| pipeline | 30 |" in md and "Also merged: the run of t2 (devices [30]" in md
