@@ -3,7 +3,8 @@
 Replies are matched to requests by the message's demultiplexing id (request-id for v1/v2c,
 msgID for v3) AND by the address the request went to: a datagram from anywhere else, or for an
 id nobody is waiting for, is dropped and counted (spoofing and late replies look alike here).
-Timeouts are loop timers, one per attempt, cancelled on the reply: no task per request.
+Timeouts are loop timers, one per attempt, cancelled on the reply: no task per request. The socket
+is read with loop.add_reader (drained until EAGAIN per wake-up) rather than an asyncio transport.
 """
 
 from __future__ import annotations
@@ -39,29 +40,52 @@ class _Pending:
 
 
 @dataclass
-class UdpEndpoint(asyncio.DatagramProtocol):
+class UdpEndpoint:
+    """A non-blocking UDP socket read with loop.add_reader (no asyncio transport in between).
+
+    Each wake-up drains the socket until EAGAIN, so a burst of replies costs one trip through the
+    event loop, and sendto goes straight to the socket: this is the engine's per-request path.
+    """
+
     family: int
     stats: TransportStats = field(default_factory=TransportStats)
     _pending: dict[int, _Pending] = field(default_factory=dict)
-    _transport: asyncio.DatagramTransport | None = None
+    _sock: socket.socket | None = None
+    _loop: asyncio.AbstractEventLoop | None = None
 
     @classmethod
     async def open(cls, family: int, stats: TransportStats) -> UdpEndpoint:
         loop = asyncio.get_running_loop()
         sock = socket.socket(family, socket.SOCK_DGRAM)
         try:
-            sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, RECV_BUFFER)
-        except OSError:
-            pass
-        sock.bind(("::", 0) if family == socket.AF_INET6 else ("0.0.0.0", 0))
-        sock.setblocking(False)
-        endpoint = cls(family, stats)
-        await loop.create_datagram_endpoint(lambda: endpoint, sock=sock)
+            try:
+                sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, RECV_BUFFER)
+            except OSError:
+                pass
+            sock.bind(("::", 0) if family == socket.AF_INET6 else ("0.0.0.0", 0))
+            sock.setblocking(False)
+        except BaseException:
+            sock.close()
+            raise
+        endpoint = cls(family, stats, _sock=sock, _loop=loop)
+        loop.add_reader(sock.fileno(), endpoint._read_ready)
         return endpoint
 
-    # -- asyncio.DatagramProtocol
-    def connection_made(self, transport: asyncio.BaseTransport) -> None:
-        self._transport = transport  # type: ignore[assignment]
+    def _read_ready(self) -> None:
+        sock = self._sock
+        if sock is None:
+            return
+        recvfrom = sock.recvfrom
+        received = self.datagram_received
+        while True:
+            try:
+                data, addr = recvfrom(65535)
+            except (BlockingIOError, InterruptedError):
+                return
+            except OSError:  # ICMP port unreachable and the like, reported on a later read
+                self.stats.send_errors += 1
+                return  # level-triggered: the loop calls again if datagrams are waiting
+            received(data, addr)
 
     def datagram_received(self, data: bytes, addr: tuple) -> None:
         stats = self.stats
@@ -83,13 +107,12 @@ class UdpEndpoint(asyncio.DatagramProtocol):
         if not pending.future.done():
             pending.future.set_result(data)
 
-    def error_received(self, exc: Exception) -> None:  # ICMP port unreachable etc.
-        self.stats.send_errors += 1
-
-    def connection_lost(self, exc: Exception | None) -> None:
+    def _fail_all(self, exc: Exception) -> None:
         for pending in self._pending.values():
+            if pending.timer is not None:
+                pending.timer.cancel()
             if not pending.future.done():
-                pending.future.set_exception(SnmpError("SNMP socket closed"))
+                pending.future.set_exception(exc)
         self._pending.clear()
 
     # -- requests
@@ -107,9 +130,17 @@ class UdpEndpoint(asyncio.DatagramProtocol):
         pending = _Pending(future, addr)
         pending.timer = loop.call_later(timeout, self._expire, msg_id, future)
         self._pending[msg_id] = pending
-        assert self._transport is not None
+        sock = self._sock
+        if sock is None:
+            self._forget(msg_id)
+            future.set_exception(SnmpError("SNMP socket closed"))
+            return future
         try:
-            self._transport.sendto(data, addr)
+            sock.sendto(data, addr)
+        except (BlockingIOError, InterruptedError):
+            # Send buffer full: asyncio's transport would have queued the datagram; here it is
+            # treated as lost on the wire, so the attempt's timeout and the retries deal with it.
+            self.stats.send_errors += 1
         except OSError as exc:
             self.stats.send_errors += 1
             self._forget(msg_id)
@@ -135,5 +166,11 @@ class UdpEndpoint(asyncio.DatagramProtocol):
         self._forget(msg_id)
 
     def close(self) -> None:
-        if self._transport is not None:
-            self._transport.close()
+        sock = self._sock
+        if sock is None:
+            return
+        self._sock = None
+        if self._loop is not None and not self._loop.is_closed():
+            self._loop.remove_reader(sock.fileno())
+        sock.close()
+        self._fail_all(SnmpError("SNMP socket closed"))
