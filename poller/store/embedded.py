@@ -10,6 +10,8 @@ from pathlib import Path
 
 from sqlalchemy import Engine, create_engine, event
 
+from poller.store import discovered
+
 from .tables import metadata
 
 
@@ -38,4 +40,5 @@ def create_embedded(url_or_path: str | Path) -> Engine:
         cur.close()
 
     metadata.create_all(engine)
+    discovered.metadata.create_all(engine)  # sensors/processors/mempools: empty until something fills them
     return engine
