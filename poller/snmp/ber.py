@@ -153,21 +153,12 @@ def read_integer(buf: bytes, pos: int, end: int, limit: int = 8) -> tuple[int, i
 def decode_oid_content(buf: bytes, start: int, stop: int) -> tuple[int, ...]:
     if stop <= start:
         raise SnmpDecodeError("empty OID")
-    subs: list[int] = []
-    acc = 0
-    for i in range(start, stop):
-        b = buf[i]
-        acc = (acc << 7) | (b & 0x7F)
-        if not b & 0x80:
-            subs.append(acc)
-            acc = 0
-    if buf[stop - 1] & 0x80:
-        raise SnmpDecodeError("OID ends inside a sub-identifier")
+    subs = decode_index(buf, start, stop)
     if len(subs) > MAX_OID_SUBIDS:
         raise SnmpDecodeError("OID too long")
     first = subs[0]
     head = (first // 40, first % 40) if first < 80 else (2, first - 80)
-    return head + tuple(subs[1:])
+    return head + subs[1:]
 
 
 def decode_index(buf: bytes, start: int, stop: int) -> tuple[int, ...]:
