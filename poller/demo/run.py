@@ -22,7 +22,7 @@ from typing import Any
 
 from rich.console import Console
 from rich.live import Live
-from sqlalchemy import func, select
+from sqlalchemy import func, select, update
 
 from ..config import load_config
 from ..daemon import Daemon
@@ -74,16 +74,23 @@ def fault_plan(devices: int, interval: float) -> FaultPlan:
 
 
 async def populate(db_url: str, fleet: list[Any]) -> int:
-    """Add every simulated device the way `fastpoll device add` does (SNMP discovery into the database)."""
+    """Add every simulated device the way `fastpoll device add` does (SNMP discovery into the database).
+
+    A database from an earlier demo run keeps its history: its devices are pointed at this run's
+    simulator port (a free port, so it changes from run to run) and only devices it lacks are discovered.
+    """
     db = create_embedded(db_url)
     try:
-        with db.connect() as conn:
-            if conn.execute(select(func.count()).select_from(devices)).scalar():
-                return 0  # a database from an earlier demo run: keep its history
+        hosts = [dev.host for dev in fleet]
+        port = fleet[0].port if fleet else None
+        with db.begin() as conn:
+            known = set(conn.scalars(select(devices.c.hostname).where(devices.c.hostname.in_(hosts))))
+            if known:
+                conn.execute(update(devices).where(devices.c.hostname.in_(known)).values(port=port))
         added = 0
         async with SnmpEngine() as engine:
             for dev in fleet:
-                if dev.fault is not None and dev.fault.kind in ("timeout", "garbage"):
+                if dev.host in known or (dev.fault is not None and dev.fault.kind in ("timeout", "garbage")):
                     continue
                 found = await discover(engine, dev.target())
                 store(db, dev.host, dev.target(), found)
