@@ -24,7 +24,7 @@ from asyncio_throttle import Throttler
 
 from ..model import Target
 from .ber import oid_content
-from .errors import SnmpConfigError, SnmpErrorStatus, SnmpProtocolError, SnmpTimeout
+from .errors import SnmpConfigError, SnmpDecodeError, SnmpErrorStatus, SnmpProtocolError, SnmpTimeout
 from .pdu import (
     GET,
     GETBULK,
@@ -247,15 +247,29 @@ class SnmpEngine:
             def build(msg_id: int) -> bytes:
                 return session.security.encode(encode_pdu(tag, msg_id, varbinds, a, b), msg_id)
 
-            for _ in range(3):  # notInTimeWindow re-syncs, bounded
+            resyncs = 0
+            rejected = 0
+            while True:
                 data = await self._exchange(session, build, _deadline(session, deadline))
                 try:
                     reply = session.security.decode(data)
-                    session.answered = True
-                    return reply
                 except NeedsResync:
+                    resyncs += 1
+                    if resyncs > 3:  # notInTimeWindow re-syncs, bounded
+                        raise SnmpProtocolError("agent keeps reporting notInTimeWindow") from None
                     await session.security.prepare(self._exchanger(session), _deadline(session, deadline))
-            raise SnmpProtocolError("agent keeps reporting notInTimeWindow")
+                    continue
+                except SnmpDecodeError:
+                    # A datagram carrying our request-id that is not a valid answer (corrupted on the
+                    # way, or not for us): dropped and counted like any malformed datagram, and the
+                    # request is asked again, at most `retries` times, rather than failing the poll.
+                    self.stats.dropped_malformed += 1
+                    rejected += 1
+                    if rejected > session.target.retries:
+                        raise
+                    continue
+                session.answered = True
+                return reply
 
     def _exchanger(self, session: Session):
         async def exchange(build: Callable[[int], bytes], deadline: float) -> bytes:

@@ -218,6 +218,29 @@ async def test_duplicated_datagrams_give_the_right_values_and_the_extra_replies_
     assert proxy.stats.duplicated == 3 * requests  # each request, and both answers to it
 
 
+async def test_corrupted_replies_are_dropped_and_counted_and_the_poll_still_gets_the_right_values(
+    hosts: list[SimHost],
+) -> None:
+    # Flips within the envelope (length, version, community, PDU tag, request-id): what SNMP can notice.
+    # A flip inside a value passes unnoticed in v2c (no integrity check): UDP's checksum is the guard there.
+    host = hosts[0]
+    loop = asyncio.get_running_loop()
+    faults = Faults(corrupt=0.4, corrupt_span=22, direction="reply")
+    async with UdpFaultProxy([host.address], faults, seed=9) as proxy, SnmpEngine() as engine:
+        target = host.target(proxy.address(), timeout=0.2, retries=5)
+        outcomes = []
+        for _ in range(5):
+            try:
+                outcomes.append(await poll_static(engine, target, loop.time() + 5) == host.expected())
+            except SnmpTimeout:
+                outcomes.append("timeout")
+        assert engine.in_flight == 0
+        dropped = engine.stats.dropped_malformed + engine.stats.dropped_unknown_id
+    assert proxy.stats.corrupted > 0
+    assert dropped == proxy.stats.corrupted  # every corrupted reply was dropped, none accepted
+    assert all(o is True for o in outcomes), outcomes
+
+
 async def test_random_corruption_either_way_never_lets_anything_but_an_snmp_error_escape(
     hosts: list[SimHost],
 ) -> None:
