@@ -45,6 +45,7 @@ from pydantic_settings.sources.utils import parse_env_vars
 from sqlalchemy.engine import URL, make_url
 from sqlalchemy.exc import ArgumentError
 
+from poller.checks.intervals import CHECKS
 from poller.model import Device
 
 ENV_PREFIX = "FASTPOLL_"
@@ -161,6 +162,12 @@ class PollingSettings(_Section):
     device_intervals: dict[int, Interval] = Field(
         default_factory=dict, description="Interval per device_id; wins over the group and inventory value."
     )
+    check_intervals: dict[str, Annotated[float, Field(gt=0, le=86400)]] = Field(
+        default_factory=dict,
+        description="Seconds between runs of a check on a device, per check (`sensors`, `processors`, "
+        "`mempools`, `bgp`): `{ bgp = 15, sensors = 30, processors = 60 }`. A check runs on a device poll "
+        "once at least its interval passed since it last ran there; unset = every poll.",
+    )
     down_after: int = Field(3, ge=1, le=100, description="Consecutive failed polls before a device is down.")
     snmp_timeout: float = Field(1.0, gt=0, le=60, description="Seconds per SNMP request attempt.")
     snmp_retries: int = Field(2, ge=0, le=10, description="Extra attempts after the first.")
@@ -181,6 +188,16 @@ class PollingSettings(_Section):
         # LibreNMS's distributed_poller_group is written "0,2"; accept the same here.
         if isinstance(value, str) and not value.strip().startswith("["):
             return [part.strip() for part in value.split(",") if part.strip()]
+        return value
+
+    @field_validator("check_intervals")
+    @classmethod
+    def _known_checks(cls, value: dict[str, float]) -> dict[str, float]:
+        unknown = sorted(set(value) - set(CHECKS))
+        if unknown:
+            raise ValueError(
+                f"unknown check {', '.join(repr(u) for u in unknown)}; known checks: {', '.join(CHECKS)}"
+            )
         return value
 
     def interval_for(self, device: Device) -> float:
@@ -722,6 +739,7 @@ librenms_env = "/opt/librenms/.env"
 [polling]
 default_interval = 30
 poller_groups = [0]
+check_intervals = { bgp = 15, sensors = 30, processors = 60, mempools = 60 }
 
 [cluster]
 redis_url = "redis://127.0.0.1:6379/0"

@@ -24,7 +24,10 @@ from typing import Any, Protocol
 
 from sqlalchemy import Engine, create_engine
 
-from .checks.discovered import DiscoveredWrites, SensorsCheck
+from .checks.bgp import BgpWrites
+from .checks.discovered import DiscoveredWrites
+from .checks.fastpath import DiscoveredChecks
+from .checks.intervals import due_checks
 from .checks.results import PollResult
 from .cluster import LocalMembership, RedisMembership, membership
 from .config import Config, database_url, load_config
@@ -45,7 +48,8 @@ INVENTORY_REFRESH = 60.0  # seconds between re-reads of the devices table
 SHUTDOWN_GRACE = 10.0  # seconds in-flight polls get on the first signal
 WRITER_FLUSH_TIMEOUT = 30.0  # seconds the writer gets to flush at shutdown
 DEADLINE_SHARE = 0.9  # a poll must finish within this share of the device's interval
-DISCOVERED_FLUSH = 5.0  # seconds between writes of sensor/processor/mempool updates
+DISCOVERED_FLUSH = 5.0  # seconds between writes of sensor/processor/mempool/BGP peer updates
+DUE_SLACK = 1.0  # seconds a per-check interval forgives, so scheduler jitter never skips a whole poll
 DISCOVERED_KEEP = 10_000  # device-polls with threshold events kept while the database is away
 
 
@@ -113,8 +117,10 @@ class Daemon:
         self._stopping: asyncio.Future[None] | None = None
         self._crisis: Any = None  # (PayloadClient, CrisisNotifier) when Payload is configured
         self.api: Any = None  # the JSON API / alert relay when a token or relay secret is set
-        self.sensors: SensorsCheck | None = None  # sensors/processors/mempools LibreNMS discovered
-        self._discovered: list[DiscoveredWrites] = []
+        # sensors/processors/mempools/BGP peers LibreNMS discovered, each check at its own interval
+        self.sensors: DiscoveredChecks | None = None
+        self._check_runs: dict[int, dict[str, float]] = {}  # device_id -> check -> when it last ran
+        self._discovered: list[DiscoveredWrites | BgpWrites] = []
 
     # ------------------------------------------------------------------ lifecycle
 
@@ -136,7 +142,7 @@ class Daemon:
             self.db = create_engine(database_url(cfg.database), pool_pre_ping=True, pool_recycle=3600)
         self.writer = LibreNMSWriter(self.db, write_set=cfg.database.write_set).start()
         if cfg.database.write_set == "full":
-            self.sensors = SensorsCheck(self.db)
+            self.sensors = DiscoveredChecks(self.db)
         self.membership = membership(
             cfg.cluster.redis_url.get_secret_value() if cfg.cluster.redis_url else None,
             cfg.polling.poller_groups,
@@ -314,10 +320,16 @@ class Daemon:
     # ------------------------------------------------------------------ discovered entities
 
     async def _poll_discovered(self, device: Device) -> None:
-        """The stored OIDs of the sensors, processors and mempools LibreNMS discovered on the device."""
+        """The stored OIDs of the sensors, processors, mempools and BGP peers LibreNMS discovered on the
+        device, for the checks due on this poll (``[polling] check_intervals``)."""
         assert self.sensors is not None
+        now = time.time()
+        runs = self._check_runs.setdefault(device.device_id, {})
+        due = due_checks(runs, now, self.config.polling.check_intervals, slack=DUE_SLACK)
+        if not due:
+            return
         try:
-            writes = await self.sensors.poll(self.snmp, device, now=time.time())
+            writes = await self.sensors.poll(self.snmp, device, now=now, checks=due)
         except SnmpError as exc:
             device_logger(log, device).debug("sensors not polled: %s", exc.kind)
             return
@@ -326,8 +338,9 @@ class Daemon:
             log.debug("sensors error", exc_info=True)
             self.sensors = None
             return
-        if not writes.empty:
-            self._discovered.append(writes)
+        for name in due:
+            runs[name] = now
+        self._discovered.extend(writes.batch())
 
     async def _discovered_loop(self) -> None:
         while True:
@@ -335,7 +348,7 @@ class Daemon:
             await self._flush_discovered()
 
     async def _flush_discovered(self) -> None:
-        """Write the collected sensor/processor/mempool updates in one transaction, off the loop."""
+        """Write the collected sensor/processor/mempool/BGP updates in one transaction, off the loop."""
         batch, self._discovered = self._discovered, []
         if not batch or self.db is None:
             return
@@ -400,6 +413,7 @@ class Daemon:
             self.states.pop(device_id, None)
             self.snmp.forget(old.target)
             self.fleet.remove(device_id)
+            self._check_runs.pop(device_id, None)
             if self.sensors is not None:
                 self.sensors.forget(device_id)
             for sink in self.sinks:

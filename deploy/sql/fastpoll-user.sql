@@ -44,3 +44,8 @@ GRANT UPDATE (`processor_usage`) ON `processors` TO 'fastpoll'@'%';
 
 GRANT SELECT (`mempool_id`, `device_id`, `mempool_class`, `mempool_precision`, `mempool_deleted`, `mempool_perc`, `mempool_perc_oid`, `mempool_used`, `mempool_used_oid`, `mempool_free`, `mempool_free_oid`, `mempool_total`, `mempool_total_oid`) ON `mempools` TO 'fastpoll'@'%';
 GRANT UPDATE (`mempool_total`, `mempool_used`, `mempool_free`, `mempool_perc`) ON `mempools` TO 'fastpoll'@'%';
+
+GRANT SELECT (`bgpPeer_id`, `device_id`, `vrf_id`, `bgpPeerIdentifier`, `bgpPeerRemoteAs`, `bgpPeerState`, `bgpPeerAdminStatus`, `bgpPeerLastErrorCode`, `bgpPeerLastErrorSubCode`, `bgpPeerIface`, `bgpLocalAddr`, `bgpPeerDescr`, `bgpPeerInUpdates`, `bgpPeerOutUpdates`, `bgpPeerInTotalMessages`, `bgpPeerOutTotalMessages`, `bgpPeerFsmEstablishedTime`, `bgpPeerInUpdateElapsedTime`, `context_name`) ON `bgpPeers` TO 'fastpoll'@'%';
+GRANT UPDATE (`bgpPeerState`, `bgpPeerAdminStatus`, `bgpPeerInUpdates`, `bgpPeerOutUpdates`, `bgpPeerInTotalMessages`, `bgpPeerOutTotalMessages`, `bgpPeerFsmEstablishedTime`, `bgpPeerInUpdateElapsedTime`, `bgpLocalAddr`, `bgpPeerLastErrorCode`, `bgpPeerLastErrorSubCode`, `bgpPeerIface`) ON `bgpPeers` TO 'fastpoll'@'%';
+
+GRANT SELECT (`ipv4_address_id`, `ipv4_address`, `port_id`) ON `ipv4_addresses` TO 'fastpoll'@'%';

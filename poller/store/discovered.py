@@ -1,4 +1,4 @@
-"""What LibreNMS's discovery stored per device (sensors, processors, mempools) and how to load it.
+"""What LibreNMS's discovery stored per device (sensors, processors, mempools, BGP peers) and how to load it.
 
 SQLAlchemy Core tables with only the columns fastpoll reads or writes (types from
 ../shared/librenms/TABLES.md), in their own MetaData so the embedded SQLite set-up is not affected.
@@ -6,11 +6,14 @@ SQLAlchemy Core tables with only the columns fastpoll reads or writes (types fro
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 
-from sqlalchemy import BigInteger, Column, DateTime, Float, Integer, MetaData, String, Table, select
+from sqlalchemy import BigInteger, Column, DateTime, Float, Integer, MetaData, String, Table, Text, select
 from sqlalchemy.engine import Connection
 
+from poller.checks.bgp import UPDATED_COLUMNS as BGP_UPDATED_COLUMNS
+from poller.checks.bgp import BgpPeerRow
 from poller.checks.mempools import MempoolRow
 from poller.checks.processors import ProcessorRow
 from poller.checks.sensors import SensorRow
@@ -82,13 +85,56 @@ mempools = Table(
     Column("mempool_total_oid", String(255)),
 )
 
-TABLES = (sensors, sensors_to_state_indexes, state_translations, processors, mempools)
+bgp_peers = Table(
+    "bgpPeers",
+    metadata,
+    Column("bgpPeer_id", Integer, primary_key=True),
+    Column("device_id", Integer),
+    Column("vrf_id", Integer),
+    Column("bgpPeerIdentifier", Text),
+    Column("bgpPeerRemoteAs", BigInteger),
+    Column("bgpPeerState", Text),
+    Column("bgpPeerAdminStatus", Text),
+    Column("bgpPeerLastErrorCode", Integer),
+    Column("bgpPeerLastErrorSubCode", Integer),
+    Column("bgpPeerIface", Integer),
+    Column("bgpLocalAddr", Text),
+    Column("bgpPeerDescr", String(255)),
+    Column("bgpPeerInUpdates", BigInteger),
+    Column("bgpPeerOutUpdates", BigInteger),
+    Column("bgpPeerInTotalMessages", BigInteger),
+    Column("bgpPeerOutTotalMessages", BigInteger),
+    Column("bgpPeerFsmEstablishedTime", BigInteger),
+    Column("bgpPeerInUpdateElapsedTime", BigInteger),
+    Column("context_name", String(128)),
+)
+# Read for bgpPeerIface: which port holds a peering's local address.
+ipv4_addresses = Table(
+    "ipv4_addresses",
+    metadata,
+    Column("ipv4_address_id", Integer, primary_key=True),
+    Column("ipv4_address", String(32)),
+    Column("port_id", Integer),
+)
+# LibreNMS's ports table, for the join only (its own MetaData: poller/store/tables.py defines ports).
+_ports = Table("ports", MetaData(), Column("port_id", Integer, primary_key=True), Column("ifIndex", Integer))
+
+TABLES = (
+    sensors,
+    sensors_to_state_indexes,
+    state_translations,
+    processors,
+    mempools,
+    bgp_peers,
+    ipv4_addresses,
+)
 
 # What the discovered-entities writer updates (for the least-privilege GRANT list).
 OWNED_COLUMNS: dict[str, tuple[str, ...]] = {
     "sensors": ("sensor_current", "sensor_prev", "lastupdate"),
     "processors": ("processor_usage",),
     "mempools": ("mempool_total", "mempool_used", "mempool_free", "mempool_perc"),
+    "bgpPeers": BGP_UPDATED_COLUMNS,
 }
 
 
@@ -99,6 +145,12 @@ class Discovered:
     sensors: list[SensorRow] = field(default_factory=list)
     processors: list[ProcessorRow] = field(default_factory=list)
     mempools: list[MempoolRow] = field(default_factory=list)
+    bgp_peers: list[BgpPeerRow] = field(default_factory=list)
+    bgp_ifaces: dict[str, int | None] = field(default_factory=dict)  # local address -> ifIndex looked up
+
+    def bgp_oids(self) -> list[str]:
+        """The bgpPeerTable OIDs of every peer BGP4-MIB can index, in a stable order."""
+        return [oid for peer in self.bgp_peers for oid in peer.oids().values()]
 
     def oids(self) -> list[str]:
         """Every stored OID to GET, each once, in a stable order."""
@@ -198,3 +250,40 @@ def load_discovered(conn: Connection, device_id: int) -> Discovered:
             )
         )
     return out
+
+
+def load_bgp_peers(conn: Connection, device_id: int) -> list[BgpPeerRow]:
+    """The device's peers in the default SNMP context (peers LibreNMS polls through a VRF context are left
+    out: fastpoll's engine sends no SNMP context)."""
+    q = select(bgp_peers).where(bgp_peers.c.device_id == device_id).order_by(bgp_peers.c.bgpPeer_id)
+    out = []
+    for r in conn.execute(q).mappings():
+        if r["context_name"]:
+            continue
+        out.append(
+            BgpPeerRow(
+                bgpPeer_id=r["bgpPeer_id"],
+                device_id=r["device_id"],
+                bgpPeerIdentifier=r["bgpPeerIdentifier"] or "",
+                bgpPeerRemoteAs=int(r["bgpPeerRemoteAs"] or 0),
+                bgpPeerDescr=r["bgpPeerDescr"] or "",
+                values={name: r[name] for name in BGP_UPDATED_COLUMNS},
+            )
+        )
+    return out
+
+
+def lookup_ifaces(conn: Connection, addresses: Iterable[str]) -> dict[str, int | None]:
+    """LibreNMS's bgpPeerIface lookup: the ifIndex of the one port (of any device) that holds each IPv4
+    address in ipv4_addresses; None when no port or more than one does (``->sole()``)."""
+    wanted = sorted(set(addresses))
+    found: dict[str, list[int]] = {a: [] for a in wanted}
+    if wanted:
+        q = (
+            select(ipv4_addresses.c.ipv4_address, _ports.c.ifIndex)
+            .join(_ports, _ports.c.port_id == ipv4_addresses.c.port_id)
+            .where(ipv4_addresses.c.ipv4_address.in_(wanted))
+        )
+        for address, if_index in conn.execute(q):
+            found.setdefault(address, []).append(if_index)
+    return {a: (int(v[0]) if len(v) == 1 and v[0] is not None else None) for a, v in found.items()}

@@ -1,4 +1,5 @@
-"""Apply DiscoveredWrites (sensors/processors/mempools column updates + eventlog rows) to the database.
+"""Apply DiscoveredWrites (sensors/processors/mempools column updates + eventlog rows) and BgpWrites (bgpPeers
+column updates + eventlog rows) to the database.
 
 Kept apart from LibreNMSWriter (ports/devices batching): these are small keyed UPDATEs, one executemany
 per table, in one transaction with the eventlog inserts. Call it from the writer thread (or any thread
@@ -13,8 +14,10 @@ from typing import Any
 from sqlalchemy import bindparam, update
 from sqlalchemy.engine import Connection
 
+from poller.checks.bgp import BgpWrites
 from poller.checks.discovered import DiscoveredWrites
-from poller.store.discovered import mempools, processors, sensors
+from poller.checks.results import EventRow
+from poller.store.discovered import bgp_peers, mempools, processors, sensors
 from poller.store.librenms import epoch_to_db
 from poller.store.tables import eventlog
 
@@ -44,13 +47,35 @@ _MEMPOOL = (
 )
 
 
-def write_discovered(conn: Connection, batch: Iterable[DiscoveredWrites]) -> dict[str, int]:
+def _event(ev: EventRow) -> dict[str, Any]:
+    return {
+        "device_id": ev.device_id,
+        "datetime": epoch_to_db(ev.datetime),
+        "message": ev.message,
+        "type": ev.type,
+        "reference": None if ev.reference is None else str(ev.reference),
+        "username": ev.username,
+        "severity": ev.severity,
+    }
+
+
+def write_discovered(conn: Connection, batch: Iterable[DiscoveredWrites | BgpWrites]) -> dict[str, int]:
     """Execute the updates and inserts of ``batch``; returns rows written per table."""
     s: list[dict[str, Any]] = []
     p: list[dict[str, Any]] = []
     m: list[dict[str, Any]] = []
     e: list[dict[str, Any]] = []
+    bgp = 0
     for w in batch:
+        if isinstance(w, BgpWrites):
+            # one UPDATE per peer: each sets only the columns that changed (as LibreNMS's dbUpdate does)
+            for u in w.peers:
+                conn.execute(
+                    update(bgp_peers).where(bgp_peers.c.bgpPeer_id == u.bgpPeer_id).values(**u.columns)
+                )
+            bgp += len(w.peers)
+            e += [_event(ev) for ev in w.events]
+            continue
         lastupdate = epoch_to_db(w.polled)
         s += [
             {
@@ -72,21 +97,16 @@ def write_discovered(conn: Connection, batch: Iterable[DiscoveredWrites]) -> dic
             }
             for u in w.mempools
         ]
-        e += [
-            {
-                "device_id": ev.device_id,
-                "datetime": epoch_to_db(ev.datetime),
-                "message": ev.message,
-                "type": ev.type,
-                "reference": None if ev.reference is None else str(ev.reference),
-                "username": ev.username,
-                "severity": ev.severity,
-            }
-            for ev in w.events
-        ]
+        e += [_event(ev) for ev in w.events]
     for stmt, rows in ((_SENSOR, s), (_PROCESSOR, p), (_MEMPOOL, m)):
         if rows:
             conn.execute(stmt, rows)
     if e:
         conn.execute(eventlog.insert(), e)
-    return {"sensors": len(s), "processors": len(p), "mempools": len(m), "eventlog": len(e)}
+    return {
+        "sensors": len(s),
+        "processors": len(p),
+        "mempools": len(m),
+        "bgpPeers": bgp,
+        "eventlog": len(e),
+    }

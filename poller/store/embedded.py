@@ -40,5 +40,6 @@ def create_embedded(url_or_path: str | Path) -> Engine:
         cur.close()
 
     metadata.create_all(engine)
-    discovered.metadata.create_all(engine)  # sensors/processors/mempools: empty until something fills them
+    # sensors, processors, mempools, bgpPeers, ipv4_addresses: empty until something fills them
+    discovered.metadata.create_all(engine)
     return engine
