@@ -6,20 +6,25 @@ A profile::
     name: ucd_load                      # unique, [a-z][a-z0-9_]*
     description: Load averages (UCD-SNMP-MIB)
     scalars:                            # GET, one value each
-      - oid: 1.3.6.1.2.1.25.1.6.0
+      - oid: HOST-RESOURCES-MIB::hrSystemProcesses.0
         metric: host_processes
         help: Processes loaded or running
     table:                              # optional: columns walked together, one sample per row
       index_label: index                # label carrying the row index (dotted)
       labels:                           # extra labels read from (string) columns of the same row
-        name: 1.3.6.1.4.1.2021.10.1.2
+        name: UCD-SNMP-MIB::laNames
       columns:
-        - oid: 1.3.6.1.4.1.2021.10.1.5
+        - oid: 1.3.6.1.4.1.2021.10.1.5  # numeric OIDs work everywhere a name does
           metric: load_average
           scale: 0.01                   # value * scale (default 1)
           type: gauge                   # gauge | counter
 
-Symbolic names (IF-MIB::ifHCInOctets) are not resolved yet: OIDs are numeric (see the report of issue 8).
+An OID is numeric (``1.3.6.1.2.1.25.1.6.0``, a leading dot is dropped) or a MIB name, ``MODULE::name`` or
+``MODULE::name.index``, resolved when the profile loads through the index ``python -m mibs.build_index``
+compiled at build time (``mibs/names.py``; no MIB is parsed at run time). The shipped index holds the
+standard MIBs (SNMPv2-MIB, IF-MIB, HOST-RESOURCES-MIB, UCD-SNMP-MIB, SNMPv2-SMI's nodes); a directory of
+profiles may hold its own ``mib-index.json`` (your MIB files, see mibs/build_index.py) whose modules its
+profiles can name too. An unknown name is an error naming file, line, field and the closest known name.
 """
 
 from __future__ import annotations
@@ -28,11 +33,21 @@ import re
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+from pydantic import (
+    AfterValidator,
+    BaseModel,
+    ConfigDict,
+    Field,
+    ValidationError,
+    ValidationInfo,
+    field_validator,
+    model_validator,
+)
 
+from mibs.names import USER_INDEX_NAME, MibIndex, is_symbol, load_index, shipped_index
 from poller.model import Target
 from poller.snmp.client import SnmpEngine
 from poller.snmp.values import Tag, Value
@@ -47,10 +62,22 @@ class ProfileError(ValueError):
     """A profile file that cannot be used; the message names file, line and field."""
 
 
-def _oid(value: str) -> str:
-    if not _OID.match(value):
-        raise ValueError(f"not a numeric OID: {value!r} (symbolic names are not supported yet)")
-    return value.lstrip(".")
+def resolve_oid(value: str, mibs: MibIndex | None = None) -> str:
+    """Dotted numeric OID of a numeric OID or of ``MODULE::name[.index]`` (resolved through ``mibs``, by
+    default the shipped index); ValueError (UnknownName for a name the index lacks) otherwise."""
+    if _OID.match(value):
+        return value.lstrip(".")
+    if is_symbol(value):
+        return (mibs if mibs is not None else shipped_index()).resolve(value)
+    raise ValueError(f"not a numeric OID or a MIB name (MODULE::name[.index]): {value!r}")
+
+
+def _oid_field(value: str, info: ValidationInfo) -> str:
+    context = info.context if isinstance(info.context, dict) else {}
+    return resolve_oid(value, context.get("mibs"))
+
+
+Oid = Annotated[str, AfterValidator(_oid_field)]
 
 
 class _Strict(BaseModel):
@@ -58,16 +85,11 @@ class _Strict(BaseModel):
 
 
 class MetricField(_Strict):
-    oid: str
+    oid: Oid
     metric: str
     help: str = ""
     scale: float = 1.0
     type: Literal["gauge", "counter"] = "gauge"
-
-    @field_validator("oid")
-    @classmethod
-    def _oid(cls, v: str) -> str:
-        return _oid(v)
 
     @field_validator("metric")
     @classmethod
@@ -79,13 +101,8 @@ class MetricField(_Strict):
 
 class TableSpec(_Strict):
     index_label: str = "index"
-    labels: dict[str, str] = Field(default_factory=dict)
+    labels: dict[str, Oid] = Field(default_factory=dict)
     columns: list[MetricField] = Field(min_length=1)
-
-    @field_validator("labels")
-    @classmethod
-    def _labels(cls, v: dict[str, str]) -> dict[str, str]:
-        return {k: _oid(o) for k, o in v.items()}
 
 
 class Profile(_Strict):
@@ -144,8 +161,9 @@ def _field(loc: Sequence[int | str]) -> str:
     return out or "(top level)"
 
 
-def load_profile_text(text: str, source: str) -> Profile:
-    """Parse and validate one profile; ProfileError names ``source``, the line and the field."""
+def load_profile_text(text: str, source: str, mibs: MibIndex | None = None) -> Profile:
+    """Parse and validate one profile, MIB names resolved through ``mibs`` (default: the shipped index);
+    ProfileError names ``source``, the line and the field."""
     try:
         root = yaml.compose(text, Loader=yaml.SafeLoader)
     except yaml.YAMLError as err:
@@ -156,24 +174,44 @@ def load_profile_text(text: str, source: str) -> Profile:
     if not isinstance(data, dict):
         raise ProfileError(f"{source}:1: a profile is a mapping (name, scalars, table)")
     try:
-        return Profile.model_validate(data)
+        return Profile.model_validate(data, context={"mibs": mibs})
     except ValidationError as err:
         lines = []
         for e in err.errors():
             loc = tuple(p for p in e["loc"] if not (isinstance(p, str) and p.startswith("function-")))
-            lines.append(f"{source}:{_line_of(root, loc)}: {_field(loc)}: {e['msg']}")
+            msg = e["msg"].removeprefix("Value error, ")
+            lines.append(f"{source}:{_line_of(root, loc)}: {_field(loc)}: {msg}")
         raise ProfileError("\n".join(lines)) from None
 
 
+def mib_index_for(directory: Path, cache: dict[Path, MibIndex | None] | None = None) -> MibIndex | None:
+    """The shipped index plus ``directory``'s own ``mib-index.json``; None when it has none (the shipped
+    index then applies). ProfileError if that file is not an index."""
+    cache = {} if cache is None else cache
+    if directory not in cache:
+        path = directory / USER_INDEX_NAME
+        if not path.is_file():
+            cache[directory] = None
+        else:
+            try:
+                cache[directory] = shipped_index().merged(load_index(path))
+            except ValueError as err:
+                raise ProfileError(str(err)) from None
+    return cache[directory]
+
+
 def load_profiles(paths: Iterable[Path]) -> list[Profile]:
-    """Load every ``*.yaml`` under the given files/directories; names must be unique across them."""
+    """Load every ``*.yaml`` under the given files/directories; names must be unique across them. A profile
+    resolves MIB names through the shipped index and the ``mib-index.json`` of its own directory."""
     out: dict[str, tuple[Profile, Path]] = {}
     errors: list[str] = []
+    indexes: dict[Path, MibIndex | None] = {}
     for base in paths:
         files = sorted(base.glob("*.yaml")) if base.is_dir() else [base]
         for path in files:
             try:
-                profile = load_profile_text(path.read_text(), str(path))
+                mibs = mib_index_for(path.parent, indexes)
+                profile = load_profile_text(path.read_text(), str(path), mibs)
             except ProfileError as err:
                 errors.append(str(err))
                 continue

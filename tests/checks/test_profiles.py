@@ -1,12 +1,16 @@
-"""Profiles: loading with errors naming file/line/field, and evaluation of answers into samples."""
+"""Profiles: loading with errors naming file/line/field, MIB names resolved through the compiled index,
+and evaluation of answers into samples."""
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 from typing import Any
 
 import pytest
 
+from mibs.names import USER_INDEX_NAME
+from poller.checks.ifmib import IF_COLUMNS, IF_X_COLUMNS
 from poller.checks.profiles import (
     PROFILE_DIR,
     Profile,
@@ -51,10 +55,121 @@ def test_shipped_profiles_load():
 
 
 def test_bad_oid_names_file_line_and_field():
-    text = GOOD.replace("1.3.6.1.2.1.33.1.4.4.1.2", "IF-MIB::ifInOctets")
+    text = GOOD.replace(".1.3.6.1.2.1.33.1.4.4.1.2", "ifInOctets")
     msg = error_of(text)
     assert msg.startswith("mibs/profiles/x.yaml:10: table.columns[0].oid: ")
-    assert "not a numeric OID" in msg
+    assert "not a numeric OID or a MIB name (MODULE::name[.index]): 'ifInOctets'" in msg
+
+
+SYMBOLIC = """\
+name: ports
+scalars:
+  - oid: HOST-RESOURCES-MIB::hrSystemProcesses.0
+    metric: host_processes
+table:
+  labels:
+    name: IF-MIB::ifName
+  columns:
+    - oid: IF-MIB::ifHCInOctets
+      metric: in_octets
+      type: counter
+    - oid: IF-MIB::ifInErrors
+      metric: in_errors
+      type: counter
+"""
+
+
+def test_symbolic_names_resolve_to_the_oids_the_ports_check_polls():
+    p = load_profile_text(SYMBOLIC, "ports.yaml")
+    assert p.table is not None
+    assert p.table.labels == {"name": IF_X_COLUMNS["ifName"]}
+    assert [c.oid for c in p.table.columns] == [IF_X_COLUMNS["ifHCInOctets"], IF_COLUMNS["ifInErrors"]]
+
+
+def test_symbolic_and_numeric_profiles_load_the_same():
+    numeric = (
+        SYMBOLIC.replace("HOST-RESOURCES-MIB::hrSystemProcesses.0", ".1.3.6.1.2.1.25.1.6.0")
+        .replace("IF-MIB::ifName", IF_X_COLUMNS["ifName"])
+        .replace("IF-MIB::ifHCInOctets", IF_X_COLUMNS["ifHCInOctets"])
+        .replace("IF-MIB::ifInErrors", IF_COLUMNS["ifInErrors"])
+    )
+    assert "::" not in numeric
+    assert load_profile_text(SYMBOLIC, "a.yaml") == load_profile_text(numeric, "b.yaml")
+
+
+def test_shipped_profile_names_the_oids_it_used_to_spell_out():
+    (profile,) = [p for p in load_profiles([PROFILE_DIR]) if p.name == "ucd_load"]
+    assert profile.scalars[0].oid == "1.3.6.1.2.1.25.1.6.0"
+    assert profile.table is not None
+    assert profile.table.labels == {"name": "1.3.6.1.4.1.2021.10.1.2"}
+    assert profile.table.columns[0].oid == "1.3.6.1.4.1.2021.10.1.5"
+
+
+def test_unknown_name_names_file_line_field_and_a_close_match():
+    msg = error_of(SYMBOLIC.replace("IF-MIB::ifHCInOctets", "IF-MIB::ifHCInOctet"))
+    assert msg == (
+        "mibs/profiles/x.yaml:9: table.columns[0].oid: "
+        "unknown MIB name IF-MIB::ifHCInOctet (did you mean IF-MIB::ifHCInOctets?)"
+    )
+
+
+def test_unknown_label_name_names_the_label_line():
+    msg = error_of(SYMBOLIC.replace("IF-MIB::ifName", "IF-MIB::ifNam"))
+    assert msg.startswith("mibs/profiles/x.yaml:7: table.labels.name: unknown MIB name IF-MIB::ifNam")
+
+
+def test_name_looked_up_in_the_wrong_module_points_to_the_right_one():
+    msg = error_of(SYMBOLIC.replace("IF-MIB::ifName", "SNMPv2-MIB::ifName"))
+    assert "unknown MIB name SNMPv2-MIB::ifName (did you mean IF-MIB::ifName?)" in msg
+
+
+def test_unknown_module_names_file_line_and_a_close_match():
+    msg = error_of(SYMBOLIC.replace("HOST-RESOURCES-MIB::", "HOST-RESOURCE-MIB::"))
+    assert msg.startswith(
+        "mibs/profiles/x.yaml:3: scalars[0].oid: unknown MIB module 'HOST-RESOURCE-MIB' in "
+        "'HOST-RESOURCE-MIB::hrSystemProcesses.0' (did you mean 'HOST-RESOURCES-MIB'?)"
+    )
+
+
+ACME = """\
+name: acme
+scalars:
+  - oid: ACME-MIB::acmeTemperature.0
+    metric: acme_temperature
+"""
+
+
+def write_acme_index(directory: Path) -> None:
+    index = {
+        "format": 1,
+        "modules": {"ACME-MIB": {"acmeTemperature": ["1.3.6.1.4.1.99999.1.1", "scalar", ""]}},
+    }
+    (directory / USER_INDEX_NAME).write_text(json.dumps(index))
+
+
+def test_a_directory_mib_index_lets_its_profiles_name_their_own_modules(tmp_path: Path):
+    write_acme_index(tmp_path)
+    (tmp_path / "acme.yaml").write_text(ACME)
+    (tmp_path / "ports.yaml").write_text(SYMBOLIC)
+    profiles = {p.name: p for p in load_profiles([tmp_path])}
+    assert profiles["acme"].scalars[0].oid == "1.3.6.1.4.1.99999.1.1.0"
+    assert profiles["ports"].scalars[0].oid == "1.3.6.1.2.1.25.1.6.0"  # the shipped modules still resolve
+
+
+def test_a_directory_mib_index_does_not_leak_into_other_directories(tmp_path: Path):
+    (tmp_path / "with").mkdir()
+    (tmp_path / "without").mkdir()
+    write_acme_index(tmp_path / "with")
+    (tmp_path / "without" / "acme.yaml").write_text(ACME)
+    with pytest.raises(ProfileError, match=r"without/acme.yaml:3: scalars\[0\].oid: unknown MIB module"):
+        load_profiles([tmp_path / "with", tmp_path / "without"])
+
+
+def test_a_broken_directory_mib_index_is_a_profile_error_naming_it(tmp_path: Path):
+    (tmp_path / USER_INDEX_NAME).write_text('{"modules": {}}')
+    (tmp_path / "acme.yaml").write_text(ACME)
+    with pytest.raises(ProfileError, match=rf"{USER_INDEX_NAME}: not a MIB index of format 1"):
+        load_profiles([tmp_path])
 
 
 def test_unknown_key_names_its_line():
