@@ -350,6 +350,29 @@ def test_interval_for_prefers_device_then_inventory_then_group_then_default() ->
     assert polling.interval_for(dev(6, group=2)) == 30
 
 
+def test_check_intervals_come_from_the_file(tmp_path: Path) -> None:
+    path = write(tmp_path / "c.toml", "[polling]\ncheck_intervals = { bgp = 15, sensors = 30 }\n")
+    assert load_config(path, {}).polling.check_intervals == {"bgp": 15.0, "sensors": 30.0}
+
+
+def test_check_intervals_default_to_every_poll() -> None:
+    assert load_config(None, {}).polling.check_intervals == {}
+
+
+def test_an_unknown_check_name_is_named_with_the_known_ones(tmp_path: Path) -> None:
+    path = write(tmp_path / "c.toml", "[polling]\ncheck_intervals = { bgp = 15, optics = 30 }\n")
+    message = error_of(path)
+    assert "polling.check_intervals" in message and "'optics'" in message
+    assert "sensors, processors, mempools, bgp" in message
+
+
+@pytest.mark.parametrize("value", ["0", "-5"])
+def test_a_non_positive_check_interval_names_the_check(tmp_path: Path, value: str) -> None:
+    path = write(tmp_path / "c.toml", f"[polling]\ncheck_intervals = {{ bgp = {value} }}\n")
+    message = error_of(path)
+    assert "polling.check_intervals.bgp" in message and "greater than 0" in message
+
+
 def test_port_selection_filters_by_type_name_and_admin_status() -> None:
     ports = PortSelection(exclude_names=r"^(Vlan|Null)", admin_status="up")
     assert ports.admits("ethernetCsmacd", "xe-0/0/1", "up")

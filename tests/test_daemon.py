@@ -204,3 +204,67 @@ async def test_the_json_api_serves_the_latest_polls_when_a_token_is_set(shared_s
     body = ports.json()
     rows = body["ports"] if isinstance(body, dict) else body
     assert "eth0" in {p["name"] for p in rows}
+
+
+class RecordingChecks:
+    """Stands in for DiscoveredChecks: records which checks each device poll asked for."""
+
+    def __init__(self) -> None:
+        self.asked: list[set[str]] = []
+
+    async def poll(self, engine, device, *, now, checks, deadline=None):
+        from poller.checks.fastpath import FastPathWrites
+
+        self.asked.append(set(checks))
+        return FastPathWrites()
+
+    def forget(self, device_id: int) -> None:
+        return None
+
+
+async def test_each_discovered_check_runs_at_its_own_interval(monkeypatch):
+    from poller.model import Device, Target
+
+    config = load_config(None, {"FASTPOLL_POLLING__CHECK_INTERVALS": '{"bgp": 15, "sensors": 30}'})
+    daemon = Daemon(config, serve_metrics=False)
+    daemon.sensors = RecordingChecks()  # type: ignore[assignment]
+    device = Device(1, "r1", Target("127.0.0.1"))
+    clock = [1000.0]
+    monkeypatch.setattr("poller.daemon.time.time", lambda: clock[0])
+    for second in (0, 10, 20, 30, 40):  # a device polled every 10 s
+        clock[0] = 1000.0 + second
+        await daemon._poll_discovered(device)
+    every_poll = {"processors", "mempools"}
+    assert daemon.sensors.asked == [
+        every_poll | {"bgp", "sensors"},
+        every_poll,
+        every_poll | {"bgp"},
+        every_poll | {"sensors"},
+        every_poll | {"bgp"},
+    ]
+    await daemon.snmp.close()
+
+
+async def test_the_daemon_polls_discovered_bgp_peers_and_logs_the_session_coming_up(
+    shared_snmpsim, librenms_url
+):
+    device_id = insert_device(librenms_url, community="edgeos", port=shared_snmpsim.port, timeout=2)
+    execute(librenms_url, "DELETE FROM bgpPeers")
+    execute(
+        librenms_url,
+        "INSERT INTO bgpPeers (device_id, astext, bgpPeerIdentifier, bgpPeerRemoteAs, bgpPeerState,"
+        " bgpPeerAdminStatus, bgpLocalAddr, bgpPeerRemoteAddr, bgpPeerInUpdates, bgpPeerOutUpdates,"
+        " bgpPeerInTotalMessages, bgpPeerOutTotalMessages, bgpPeerFsmEstablishedTime,"
+        " bgpPeerInUpdateElapsedTime, context_name)"
+        " VALUES (:d, '', '172.16.200.1', 65000, 'idle', 'stop', '0.0.0.0', '0.0.0.0', 0, 0, 0, 0, 0, 0, '')",
+        d=device_id,
+    )
+    daemon = Daemon(config_for(librenms_url, default_interval=1, check_intervals='{"bgp": 2}'))
+    await run_for(daemon, 3.5)
+
+    peer = query(librenms_url, "SELECT bgpPeerState, bgpPeerInTotalMessages FROM bgpPeers")[0]
+    assert (peer["bgpPeerState"], peer["bgpPeerInTotalMessages"]) == ("established", 3134)
+    events = query(
+        librenms_url, "SELECT message FROM eventlog WHERE type = 'bgpPeer' AND device_id = :d", d=device_id
+    )
+    assert [e["message"] for e in events] == ["BGP Session Up: 172.16.200.1 (AS65000 )"]
