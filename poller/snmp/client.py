@@ -46,6 +46,8 @@ TOO_BIG = 1
 NO_SUCH_NAME = 2
 GEN_ERR = 5
 MAX_OIDS_PER_GET = 32  # split bigger GETs over several PDUs (and further on tooBig)
+MAX_REPETITIONS = 50  # the most a session asks for in one GETBULK, before it learns the agent's limit
+REPS_REPROBE_AFTER = 20  # walks without tooBig or silence before a learnt limit is doubled again
 DNS_TTL = 300.0
 
 
@@ -65,7 +67,8 @@ class Session:
     addr_expires: float = 0.0
     prepared: bool = False
     bulk_ok: bool = True
-    max_repetitions: int = 50
+    max_repetitions: int = MAX_REPETITIONS
+    clean_walks: int = 0  # walks since max_repetitions was last lowered
     answered: bool = False  # the agent has answered at least once
     stats: DeviceStats = field(default_factory=DeviceStats)
 
@@ -196,9 +199,13 @@ class SnmpEngine:
     ) -> None:
         reps = max(1, min(max_repetitions, session.max_repetitions))
         use_bulk = session.bulk_ok and session.target.credentials.version != "1"
+        after_silence = False  # the GETBULK in hand was shrunk because a bigger one went unanswered
+        lowered = False
         while True:
             active = [c for c in cols if not c.done]
             if not active:
+                if not lowered:
+                    _walked_without_lowering(session)
                 return
             vbl = varbind_list_raw([continue_oid(c) for c in active])
             if not use_bulk:
@@ -207,16 +214,26 @@ class SnmpEngine:
                 try:
                     pdu = await self._request(session, GETBULK, vbl, 0, reps, deadline)
                 except SnmpTimeout:
-                    # An agent that answered this walk and then goes silent on a GETBULK has usually
-                    # dropped a response too big for it (or for the path): ask for fewer rows.
-                    if not session.answered or reps == 1:
+                    # An agent that answered before and goes silent on a GETBULK has usually dropped
+                    # a response too big for it (or for the path): ask for fewer rows. Time that ran
+                    # out teaches nothing, and the smaller size is learnt only once it is answered
+                    # (a device that went away altogether does not shrink its later walks).
+                    out_of_time = deadline is not None and asyncio.get_running_loop().time() >= deadline
+                    if not session.answered or reps == 1 or out_of_time:
                         raise
-                    reps = session.max_repetitions = max(1, reps // 4)
+                    reps = max(1, reps // 4)
+                    after_silence = lowered = True
                     continue
+                if after_silence:
+                    session.max_repetitions = min(session.max_repetitions, reps)
+                    session.clean_walks = 0
+                    after_silence = False
             status = pdu.error_status
             if status:
                 if status == TOO_BIG and use_bulk and reps > 1:
                     reps = session.max_repetitions = max(1, reps // 2)
+                    session.clean_walks = 0
+                    lowered = True
                     continue
                 if status == NO_SUCH_NAME and not use_bulk and 0 < pdu.error_index <= len(active):
                     active[pdu.error_index - 1].done = True  # v1's way of saying endOfMibView
@@ -353,6 +370,18 @@ class SnmpEngine:
         sockaddr = infos[0][4]
         session.addr = (str(sockaddr[0]), int(sockaddr[1]))
         session.addr_expires = time.monotonic() + DNS_TTL
+
+
+def _walked_without_lowering(session: Session) -> None:
+    """A learnt max-repetitions is probed upwards again now and then: silence that taught it may
+    have been passing loss, and an agent that really drops big answers teaches it again at the cost
+    of one timeout every REPS_REPROBE_AFTER walks."""
+    if session.max_repetitions >= MAX_REPETITIONS:
+        return
+    session.clean_walks += 1
+    if session.clean_walks >= REPS_REPROBE_AFTER:
+        session.max_repetitions = min(MAX_REPETITIONS, session.max_repetitions * 2)
+        session.clean_walks = 0
 
 
 def _deadline(session: Session, deadline: float | None) -> float:

@@ -296,3 +296,66 @@ async def test_black_holed_and_2_second_devices_never_slow_the_good_ones(hosts: 
     assert (
         good_done < start + bad_timeout <= bad_done + 0.05
     )  # every good poll ended before any bad timed out
+
+
+# ---------------------------------------------------------------------------------------- GETBULK size
+
+
+def walk_requests(engine: SnmpEngine, target: Target) -> int:
+    stats = engine.device_stats(target)
+    return stats.requests if stats else 0
+
+
+async def test_behind_a_path_mtu_black_hole_walks_shrink_their_getbulks_and_return_every_row(
+    hosts: list[SimHost],
+) -> None:
+    host = hosts[0]
+    loop = asyncio.get_running_loop()
+    async with (
+        UdpFaultProxy([host.address], Faults(max_size=500, direction="reply")) as proxy,
+        SnmpEngine() as engine,
+    ):
+        target = host.target(proxy.address(), timeout=0.2, retries=1)
+        assert await poll_static(engine, target, loop.time() + 10) == host.expected()
+        assert proxy.stats.dropped > 0  # the big answers did vanish
+
+
+async def test_a_device_gone_silent_mid_walk_teaches_the_engine_nothing_about_getbulk_size(
+    hosts: list[SimHost],
+) -> None:
+    host = hosts[0]
+    loop = asyncio.get_running_loop()
+    async with UdpFaultProxy([host.address]) as proxy, SnmpEngine() as engine:
+        target = host.target(proxy.address(), timeout=0.1, retries=1)
+        before = walk_requests(engine, target)
+        await poll_static(engine, target, loop.time() + 5)
+        clean = walk_requests(engine, target) - before
+        proxy.set_faults(Faults(blackhole=True))
+        with pytest.raises(SnmpTimeout):
+            await engine.walk_table(target, [IF_DESCR, IF_NAME], deadline=loop.time() + 5)
+        proxy.set_faults(Faults())
+        before = walk_requests(engine, target)
+        assert await poll_static(engine, target, loop.time() + 5) == host.expected()
+        assert walk_requests(engine, target) - before == clean
+
+
+async def test_getbulk_size_learnt_behind_a_passing_mtu_black_hole_grows_back_once_it_is_gone(
+    hosts: list[SimHost],
+) -> None:
+    host = hosts[0]
+    loop = asyncio.get_running_loop()
+    async with UdpFaultProxy([host.address]) as proxy, SnmpEngine() as engine:
+        target = host.target(proxy.address(), timeout=0.1, retries=0)
+        before = walk_requests(engine, target)
+        await poll_static(engine, target, loop.time() + 5)
+        clean = walk_requests(engine, target) - before
+        proxy.set_faults(Faults(max_size=300, direction="reply"))
+        await poll_static(engine, target, loop.time() + 5)  # learns small GETBULKs
+        proxy.set_faults(Faults())
+        before = walk_requests(engine, target)
+        await poll_static(engine, target, loop.time() + 5)
+        assert walk_requests(engine, target) - before > clean  # still small right after
+        for _ in range(100):
+            before = walk_requests(engine, target)
+            assert await poll_static(engine, target, loop.time() + 5) == host.expected()
+        assert walk_requests(engine, target) - before == clean  # back to full size

@@ -30,6 +30,12 @@ def test_delay_and_jitter_hold_every_datagram_between_delay_and_delay_plus_jitte
     assert min(delays) >= 2.0 and max(delays) < 2.5 and len(set(delays)) > 100
 
 
+def test_a_size_limit_drops_only_the_datagrams_above_it() -> None:
+    rng = random.Random(1)
+    assert plan_datagram(DATAGRAM, Faults(max_size=64), rng, to_agent=False) == [(0.0, DATAGRAM)]
+    assert plan_datagram(DATAGRAM, Faults(max_size=63), rng, to_agent=False) == []
+
+
 def test_duplication_sends_two_identical_copies() -> None:
     assert all(p == [(0.0, DATAGRAM), (0.0, DATAGRAM)] for p in plans(Faults(duplicate=1.0), 50))
 

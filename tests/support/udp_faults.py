@@ -8,7 +8,8 @@ Each route listens on its own loopback address (an ephemeral port, or a given on
 agent; replies come back from the listening address, so the client sees "the agent" there. Per datagram
 and direction (`Faults.direction`): seeded random loss, a fixed delay plus uniform jitter (datagrams then
 overtake each other), duplication, corruption (bytes flipped, optionally only within the first
-`corrupt_span` bytes, the envelope SNMP can notice), or a black hole. What happens to a datagram is
+`corrupt_span` bytes, the envelope SNMP can notice), a black hole, or one for datagrams above a size
+(a path-MTU black hole: big answers vanish, small ones pass). What happens to a datagram is
 decided by the pure `plan_datagram` (tested without sockets); the proxy only carries it out.
 
 Bounded: the proxy closes itself after `lifetime` seconds, holds at most `max_delayed` datagrams in
@@ -38,6 +39,7 @@ class Faults:
     corrupt_bytes: int = 1
     corrupt_span: int | None = None  # flip only within the first N bytes (None: anywhere)
     blackhole: bool = False  # drop everything
+    max_size: int | None = None  # drop datagrams longer than this (a path-MTU black hole)
     direction: Direction = "both"  # which way these faults apply: to the agent, to the client, or both
 
     def applies(self, to_agent: bool) -> bool:
@@ -64,7 +66,9 @@ def plan_datagram(
     """What to send for one datagram: (delay in seconds, payload) per copy; empty when it is lost."""
     if not faults.applies(to_agent):
         return [(0.0, data)]
-    if faults.blackhole or (faults.loss and rng.random() < faults.loss):
+    if faults.blackhole or (faults.max_size is not None and len(data) > faults.max_size):
+        return []
+    if faults.loss and rng.random() < faults.loss:
         return []
     copies = 2 if faults.duplicate and rng.random() < faults.duplicate else 1
     out = []
