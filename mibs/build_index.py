@@ -151,13 +151,18 @@ def scan_sources(dirs: Iterable[Path]) -> dict[str, Path]:
     return found
 
 
-def compile_modules(names: Sequence[str], sources: Mapping[str, Path]) -> dict[str, dict[str, Any]]:
+def compile_modules(
+    names: Sequence[str], sources: Mapping[str, Path], searched: Sequence[Path] = ()
+) -> dict[str, dict[str, Any]]:
     """pysmi JSON documents of ``names`` and everything they import; BuildError names what failed."""
-    from pysmi.codegen.jsondoc import JsonCodeGen
-    from pysmi.compiler import MibCompiler
-    from pysmi.parser.smiv1compat import SmiV1CompatParser
-    from pysmi.reader.callback import CallbackReader
-    from pysmi.writer.callback import CallbackWriter
+    try:
+        from pysmi.codegen.jsondoc import JsonCodeGen
+        from pysmi.compiler import MibCompiler
+        from pysmi.parser.smiv1compat import SmiV1CompatParser
+        from pysmi.reader.callback import CallbackReader
+        from pysmi.writer.callback import CallbackWriter
+    except ImportError:
+        raise BuildError("compiling MIBs needs pysmi (pip install 'pysmi>=1.4')") from None
 
     docs: dict[str, dict[str, Any]] = {}
 
@@ -174,7 +179,8 @@ def compile_modules(names: Sequence[str], sources: Mapping[str, Path]) -> dict[s
     problems = []
     for mibname, st in sorted(status.items()):
         if str(st) == "missing":
-            problems.append(f"{mibname}: no MIB file defines it")
+            where = f" in {', '.join(map(str, searched))}" if searched else ""
+            problems.append(f"{mibname}: no MIB file defines it{where} (add its file to a --mib-dir)")
         elif str(st) == "failed":
             problems.append(f"{mibname}: {getattr(st, 'error', 'failed')}")
     if problems:
@@ -184,12 +190,13 @@ def compile_modules(names: Sequence[str], sources: Mapping[str, Path]) -> dict[s
 
 def build_index(names: Sequence[str], mib_dirs: Sequence[Path]) -> dict[str, Any]:
     """Compile ``names`` (every module in ``mib_dirs`` when empty) into an index."""
-    sources = scan_sources([*mib_dirs, VENDORED_DIR, *SYSTEM_DIRS])
+    searched = [*mib_dirs, VENDORED_DIR, *SYSTEM_DIRS]
+    sources = scan_sources(searched)
     if not names:
         names = sorted(scan_sources(mib_dirs)) if mib_dirs else list(SHIPPED_MODULES)
     if not names:
         raise BuildError(f"no MIB modules found in {', '.join(map(str, mib_dirs))}")
-    docs = compile_modules(names, sources)
+    docs = compile_modules(names, sources, searched)
     return build(docs, {name: sources[name].read_text(encoding="utf-8", errors="replace") for name in docs})
 
 
