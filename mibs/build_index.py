@@ -32,6 +32,7 @@ the same bytes. Needs pysmi (a dev dependency); the poller itself only reads the
 from __future__ import annotations
 
 import argparse
+import functools
 import json
 import re
 import sys
@@ -151,6 +152,14 @@ def scan_sources(dirs: Iterable[Path]) -> dict[str, Path]:
     return found
 
 
+@functools.cache
+def _parser() -> Any:
+    """pysmi's lenient (SMIv1-tolerant) parser; building its grammar takes seconds, parsing keeps no state."""
+    from pysmi.parser.smiv1compat import SmiV1CompatParser
+
+    return SmiV1CompatParser()
+
+
 def compile_modules(
     names: Sequence[str], sources: Mapping[str, Path], searched: Sequence[Path] = ()
 ) -> dict[str, dict[str, Any]]:
@@ -158,7 +167,6 @@ def compile_modules(
     try:
         from pysmi.codegen.jsondoc import JsonCodeGen
         from pysmi.compiler import MibCompiler
-        from pysmi.parser.smiv1compat import SmiV1CompatParser
         from pysmi.reader.callback import CallbackReader
         from pysmi.writer.callback import CallbackWriter
     except ImportError:
@@ -173,7 +181,7 @@ def compile_modules(
     def write(mibname: str, data: str, _ctx: object) -> None:
         docs[mibname] = json.loads(data)
 
-    compiler = MibCompiler(SmiV1CompatParser(), JsonCodeGen(), CallbackWriter(write))
+    compiler = MibCompiler(_parser(), JsonCodeGen(), CallbackWriter(write))
     compiler.add_sources(CallbackReader(read))
     status = compiler.compile(*names, genTexts=False, rebuild=True, noDeps=False)
     problems = []
