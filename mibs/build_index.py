@@ -12,11 +12,13 @@ Your own MIBs: put the MIB files in a directory (any file names; a module is fou
 ``mib-index.json`` into the directory that holds your profiles. Profiles loaded from that directory can then
 name the objects of those modules (``MY-VENDOR-MIB::fooTemperature.0``); a module in your index replaces the
 shipped module of the same name (so a full IF-MIB in ``DIR`` replaces the shipped abridged one). Modules
-your MIBs import are looked for in ``DIR`` first, then in ``mibs/src`` and ``/usr/share/snmp/mibs``.
+your MIBs import are looked for in ``DIR`` first, then in ``mibs/src`` and ``/usr/share/snmp/mibs``; the
+SNMPv2-SMI/TC/CONF/MIB, IF-MIB, HOST-RESOURCES-MIB and net-snmp modules are there, anything else (SMIv1's
+RFC1155-SMI, RFC-1212, RFC-1215, a vendor's SMI module) must be in ``DIR`` too.
 
-Sources of the shipped index (``SHIPPED_MODULES`` and what they import): ``mibs/src`` (see its README) and
-net-snmp's UCD-SNMP-MIB from ``/usr/share/snmp/mibs`` (Debian's libsnmp-base, pulled in by the ``snmp``
-package scripts/setup.sh installs).
+Sources of the shipped index (``SHIPPED_MODULES`` and what they import): ``mibs/src`` (its README.txt
+says which files are verbatim IETF modules and which are abridged) and net-snmp's UCD-SNMP-MIB from
+``/usr/share/snmp/mibs`` (Debian's libsnmp-base, pulled in by the ``snmp`` package scripts/setup.sh installs).
 
 The index (format 1)::
 
@@ -25,8 +27,9 @@ The index (format 1)::
 
 one entry per OBJECT-TYPE, OBJECT IDENTIFIER, MODULE-IDENTITY, OBJECT-IDENTITY and NOTIFICATION-TYPE:
 numeric OID, kind (scalar, table, row, column, node, notification) and the declared syntax ("" if none).
-Keys are sorted and nothing depends on time, paths or the machine, so a rebuild from the same sources gives
-the same bytes. Needs pysmi (a dev dependency); the poller itself only reads the JSON (``mibs/names.py``).
+Modules are sorted by name, entries by OID, and nothing depends on time, paths or the machine, so a rebuild
+from the same sources gives the same bytes. Needs pysmi (a dev dependency); the poller itself only reads the
+JSON (``mibs/names.py``).
 """
 
 from __future__ import annotations
