@@ -220,7 +220,7 @@ def load_profiles(paths: Iterable[Path]) -> list[Profile]:
                 continue
             out[profile.name] = (profile, path)
     if errors:
-        raise ProfileError("\n".join(errors))
+        raise ProfileError("\n".join(dict.fromkeys(errors)))  # a broken mib-index.json: said once
     return [p for p, _ in out.values()]
 
 
