@@ -418,3 +418,75 @@ def test_an_unset_password_creates_no_user(clean_librenms_db):
         with root.cursor() as cur:
             cur.execute(f"DROP USER IF EXISTS '{name}'@'%'")
         root.close()
+
+
+@pytest.mark.mariadb
+@pytest.mark.snmpsim
+async def test_least_privilege_user_polls_bgp_peers_and_writes_them(fastpoll_user, shared_snmpsim):
+    """edgeos: one discovered peer (idle), its local address on ifIndex 26; the BGP check reads, looks up
+    the interface and writes the peer and its eventlog row as the least-privilege user."""
+    from sqlalchemy import MetaData, Table, delete, insert, text
+
+    from poller.checks.fastpath import DiscoveredChecks
+    from poller.model import Credentials, Device, Target
+    from poller.snmp.client import SnmpEngine
+    from poller.store.discovered import bgp_peers, ipv4_addresses
+    from poller.store.discovered_writer import write_discovered
+
+    admin = create_engine(mariadb.url(fastpoll_user.database))
+    with admin.begin() as c:
+        c.execute(delete(bgp_peers))
+        c.execute(delete(ipv4_addresses))
+        device_id = c.execute(
+            devices.insert().values(
+                hostname="127.0.0.1", community="edgeos", port=shared_snmpsim.port, status=1, status_reason=""
+            )
+        ).inserted_primary_key[0]
+        pid = c.execute(ports.insert().values(device_id=device_id, ifIndex=26)).inserted_primary_key[0]
+        c.execute(
+            text("INSERT INTO ipv4_addresses (ipv4_address, ipv4_prefixlen, port_id) VALUES (:a, 30, :p)"),
+            {"a": "172.16.200.2", "p": pid},
+        )
+        full = Table("bgpPeers", MetaData(), autoload_with=c)  # with discovery's columns too
+        c.execute(
+            insert(full).values(
+                device_id=device_id,
+                astext="",
+                bgpPeerIdentifier="172.16.200.1",
+                bgpPeerRemoteAs=65000,
+                bgpPeerState="idle",
+                bgpPeerAdminStatus="stop",
+                bgpLocalAddr="0.0.0.0",
+                bgpPeerRemoteAddr="0.0.0.0",
+                bgpPeerInUpdates=0,
+                bgpPeerOutUpdates=0,
+                bgpPeerInTotalMessages=0,
+                bgpPeerOutTotalMessages=0,
+                bgpPeerFsmEstablishedTime=0,
+                bgpPeerInUpdateElapsedTime=0,
+                context_name="",
+            )
+        )
+    admin.dispose()
+    device = Device(
+        int(device_id),
+        "127.0.0.1",
+        Target("127.0.0.1", shared_snmpsim.port, credentials=Credentials(community="edgeos"), timeout=2),
+    )
+    db = create_engine(fastpoll_user.url)
+    try:
+        checks = DiscoveredChecks(db)
+        async with SnmpEngine() as engine:
+            writes = await checks.poll(engine, device, now=1_700_000_000, checks={"bgp"})
+        assert checks.bgp_enabled and writes.bgp is not None
+        with db.begin() as conn:
+            write_discovered(conn, writes.batch())
+    finally:
+        db.dispose()
+    row = _one(
+        fastpoll_user.database,
+        select(bgp_peers.c.bgpPeerState, bgp_peers.c.bgpPeerIface).where(bgp_peers.c.device_id == device_id),
+    )
+    assert (row.bgpPeerState, row.bgpPeerIface) == ("established", 26)
+    logged = select(func.count()).select_from(eventlog).where(eventlog.c.device_id == device_id)
+    assert _count(fastpoll_user.database, logged) == 1
