@@ -7,8 +7,9 @@ seconds (int) unless a field says otherwise.
 
 from __future__ import annotations
 
+from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Generic, TypeVar
 
 
 @dataclass(eq=False, slots=True)
@@ -66,9 +67,107 @@ class PortWrite:
     counters: bool = True
 
 
+# The counter columns a port reports, in the order CounterMap packs them (poller/checks/ports.py's
+# ALL_COUNTERS: the ``ports`` counters, then the ``ports_statistics`` ones).
+COUNTER_COLUMNS: tuple[str, ...] = (
+    "ifInOctets",
+    "ifOutOctets",
+    "ifInErrors",
+    "ifOutErrors",
+    "ifInUcastPkts",
+    "ifOutUcastPkts",
+    "ifInNUcastPkts",
+    "ifOutNUcastPkts",
+    "ifInDiscards",
+    "ifOutDiscards",
+    "ifInUnknownProtos",
+    "ifInBroadcastPkts",
+    "ifOutBroadcastPkts",
+    "ifInMulticastPkts",
+    "ifOutMulticastPkts",
+)
+COUNTER_INDEX: dict[str, int] = {name: i for i, name in enumerate(COUNTER_COLUMNS)}
+
+
+class _Missing:
+    __slots__ = ()
+
+    def __repr__(self) -> str:
+        return "MISSING"
+
+
+MISSING: Any = _Missing()  # a CounterMap entry that is absent (None is a value: "no rate yet")
+V = TypeVar("V")
+
+
+class CounterMap(Mapping[str, V], Generic[V]):
+    """A read-only {counter column: value} held as one tuple in COUNTER_COLUMNS order.
+
+    A port keeps two of these between polls (counters and rates) for every port of the fleet: a dict of 15
+    entries costs ~640 bytes, this ~180 (the tuple) and its values are shared with the poll state.
+    ``packed`` is empty (nothing present) or has one entry per column, MISSING where a column is absent.
+    """
+
+    __slots__ = ("packed",)
+
+    def __init__(self, packed: tuple[Any, ...] = ()) -> None:
+        self.packed = packed
+
+    @classmethod
+    def of(cls, values: Mapping[str, V]) -> CounterMap[V]:
+        """From a {column: value} mapping (unknown columns are an error)."""
+        if isinstance(values, CounterMap):
+            return values
+        unknown = values.keys() - COUNTER_INDEX.keys()
+        if unknown:
+            raise KeyError(f"not a counter column: {', '.join(sorted(unknown))}")
+        if not values:
+            return cls()
+        return cls(tuple(values.get(c, MISSING) for c in COUNTER_COLUMNS))
+
+    def __getitem__(self, key: str) -> V:
+        i = COUNTER_INDEX[key]
+        packed = self.packed
+        if not packed or (value := packed[i]) is MISSING:
+            raise KeyError(key)
+        return value  # type: ignore[no-any-return]
+
+    def get(self, key: str, default: Any = None) -> Any:
+        i = COUNTER_INDEX.get(key)
+        packed = self.packed
+        if i is None or not packed or (value := packed[i]) is MISSING:
+            return default
+        return value
+
+    def __contains__(self, key: object) -> bool:
+        i = COUNTER_INDEX.get(key)  # type: ignore[call-overload]
+        return i is not None and bool(self.packed) and self.packed[i] is not MISSING
+
+    def __iter__(self) -> Iterator[str]:
+        if not self.packed:
+            return iter(())
+        return (c for c, v in zip(COUNTER_COLUMNS, self.packed, strict=True) if v is not MISSING)
+
+    def __len__(self) -> int:
+        return sum(1 for v in self.packed if v is not MISSING)
+
+    def __eq__(self, other: object) -> bool:
+        if isinstance(other, Mapping):
+            return dict(self.items()) == dict(other.items())
+        return NotImplemented
+
+    __hash__ = None  # type: ignore[assignment]
+
+    def __repr__(self) -> str:
+        return f"CounterMap({dict(self.items())!r})"
+
+
 @dataclass(frozen=True, slots=True)
 class PortMetrics:
-    """Latest per-port values for metrics (rates are per second, unrounded; None = no rate yet)."""
+    """Latest per-port values for metrics (rates are per second, unrounded; None = no rate yet).
+
+    ``counters`` and ``rates`` may be given as any {column: value} mapping; they are kept as CounterMaps.
+    """
 
     ifIndex: int
     ifName: str | None
@@ -78,9 +177,15 @@ class PortMetrics:
     oper_status: str | None
     admin_status: str | None
     speed: int | None  # bits per second
-    counters: dict[str, int]  # column name (ifInOctets, ...) -> raw value
-    rates: dict[str, float | None]  # column name -> per-second rate
+    counters: Mapping[str, int]  # column name (ifInOctets, ...) -> raw value
+    rates: Mapping[str, float | None]  # column name -> per-second rate
     deleted: bool = False
+
+    def __post_init__(self) -> None:
+        if type(self.counters) is not CounterMap:
+            object.__setattr__(self, "counters", CounterMap.of(self.counters))
+        if type(self.rates) is not CounterMap:
+            object.__setattr__(self, "rates", CounterMap.of(self.rates))
 
 
 @dataclass(slots=True)

@@ -35,7 +35,7 @@ from typing import Literal
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metric
 
 from poller.checks.ifmib import IF_STATUS
-from poller.checks.results import PortMetrics
+from poller.checks.results import COUNTER_INDEX, MISSING, PortMetrics
 from poller.config import MetricsSettings
 from poller.model import Device
 
@@ -330,8 +330,13 @@ class FleetCollector:
         port_series = 0
         for fam in self._port_families:
             name, column, get = fam.name, fam.column, fam.port
-            if column is not None:
-                lines = [f"{name}{lbl}{v}\n" for lbl, p in pairs if (v := p.counters.get(column)) is not None]
+            if column is not None:  # the counter read straight from the CounterMap's tuple
+                i = COUNTER_INDEX[column]
+                lines = [
+                    f"{name}{lbl}{v}\n"
+                    for lbl, p in pairs
+                    if (packed := p.counters.packed) and (v := packed[i]) is not None and v is not MISSING  # type: ignore[attr-defined]
+                ]
             else:
                 lines = [f"{name}{lbl}{v}\n" for lbl, p in pairs if (v := get(p)) is not None]  # type: ignore[misc]
             port_series += len(lines)

@@ -22,9 +22,11 @@ SECRET = "relay-secret-9876543210"
 def fleet() -> FleetState:
     """Two devices up in poller groups 0 and 1, one down; ports with rates on sw1."""
     state = FleetState(interval_of=lambda d: 60.0)
-    with_rates = port(1, name="xe-0/0/1", alias="uplink to core")
-    with_rates.rates.update(
-        {"ifInOctets": 1250.0, "ifOutOctets": 250.0, "ifInErrors": 0.5, "ifOutErrors": 0.0}
+    with_rates = port(
+        1,
+        name="xe-0/0/1",
+        alias="uplink to core",
+        rates={"ifInOctets": 1250.0, "ifOutOctets": 250.0, "ifInErrors": 0.5, "ifOutErrors": 0.0},
     )
     state.update(device(1), result(1, [with_rates, port(2, oper="down")], polled=1_700_000_000))
     state.update(replace(device(2, sys_name="edge-two"), poller_group=1), result(2, [port(1)]))

@@ -35,6 +35,7 @@ def port(
     admin: str | None = "up",
     speed: int | None = 1_000_000_000,
     counters: dict[str, int] | None = None,
+    rates: dict[str, float | None] | None = None,
     deleted: bool = False,
 ) -> PortMetrics:
     return PortMetrics(
@@ -58,7 +59,7 @@ def port(
             "ifInDiscards": 3,
             "ifOutDiscards": 4,
         },
-        rates={},
+        rates=rates or {},
         deleted=deleted,
     )
 

@@ -1,0 +1,47 @@
+import pytest
+
+from poller.checks.results import COUNTER_COLUMNS, CounterMap, PortMetrics
+
+
+def metrics(counters, rates):
+    return PortMetrics(1, "ge-0/0/1", None, None, "ethernetCsmacd", "up", "up", 10**9, counters, rates)
+
+
+def test_a_counter_map_reads_like_the_dict_it_was_made_from():
+    m = CounterMap.of({"ifInOctets": 5, "ifOutErrors": 0})
+    assert m == {"ifInOctets": 5, "ifOutErrors": 0}
+    assert m["ifInOctets"] == 5 and m.get("ifOutErrors") == 0
+    assert list(m) == ["ifInOctets", "ifOutErrors"] and len(m) == 2
+
+
+def test_a_column_not_given_is_absent():
+    m = CounterMap.of({"ifInOctets": 5})
+    assert "ifOutOctets" not in m and m.get("ifOutOctets", -1) == -1
+    with pytest.raises(KeyError):
+        m["ifOutOctets"]
+
+
+def test_none_is_a_value_not_an_absence():
+    m = CounterMap.of({"ifInOctets": None})
+    assert "ifInOctets" in m and m["ifInOctets"] is None and dict(m) == {"ifInOctets": None}
+
+
+def test_an_empty_map_has_no_columns():
+    assert CounterMap.of({}) == {} and not CounterMap() and CounterMap().get("ifInOctets") is None
+
+
+def test_a_name_that_is_not_a_counter_column_is_refused():
+    with pytest.raises(KeyError):
+        CounterMap.of({"ifInOctetz": 1})
+
+
+def test_packed_values_follow_the_counter_column_order():
+    m = CounterMap(tuple(range(len(COUNTER_COLUMNS))))
+    assert dict(m) == {c: i for i, c in enumerate(COUNTER_COLUMNS)}
+
+
+def test_port_metrics_keep_the_counters_and_rates_given_as_dicts():
+    p = metrics({"ifInOctets": 7}, {"ifInOctets": 1.5, "ifOutOctets": None})
+    assert isinstance(p.counters, CounterMap) and isinstance(p.rates, CounterMap)
+    assert p.counters == {"ifInOctets": 7} and p.rates == {"ifInOctets": 1.5, "ifOutOctets": None}
+    assert p == metrics({"ifInOctets": 7}, {"ifOutOctets": None, "ifInOctets": 1.5})
