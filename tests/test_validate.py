@@ -226,6 +226,8 @@ def test_needed_columns_cover_every_table_fastpoll_uses():
         "state_translations",
         "processors",
         "mempools",
+        "bgpPeers",
+        "ipv4_addresses",
     }
 
 
