@@ -26,13 +26,14 @@ from __future__ import annotations
 
 import math
 import re
+import sys
 from collections.abc import Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any
 
 from .counters import polled_period
 from .ifmib import DUPLEX_STATUS, IANA_IFTYPE, IF_STATUS, OID_TO_NAME, TRUTH_VALUE, enum_name
-from .results import EventRow, PortMetrics, PortRef, PortWrite
+from .results import COUNTER_COLUMNS, MISSING, CounterMap, EventRow, PortMetrics, PortRef, PortWrite
 
 SEVERITY_NOTICE = 3
 SEVERITY_WARNING = 4
@@ -82,18 +83,97 @@ STATS_ALWAYS_TYPES = ("adsl", "vdsl", "vdsl2")
 ASSOCIATION_COLUMNS = {1: "ifIndex", 2: "ifName", 3: "ifDescr", 4: "ifAlias"}
 
 
-@dataclass(slots=True)
-class PortState:
-    """A stored port: its identity and the last written value of every column fastpoll reads back."""
+# The stored columns poll_ports reads back on the next poll, in the order PortState packs them: the compared
+# data columns (with their ``_prev`` and the ifAlias-parsed port_descr_*), then the rest. Columns written but
+# never read back (counter _prev/_delta/_rate, poll_prev, poll_period) are not kept between polls.
+_COMPARED = (
+    *DATA_COLUMNS,
+    *(f"{c}_prev" for c in PREV_TRACKED),
+    *(f"port_descr_{a}" for a in DESCR_ATTRIBS),
+)
+_PORTS_PART = (*_COMPARED, "ifLastChange", "deleted", "poll_time", *PORTS_COUNTERS)
+STATE_COLUMNS: tuple[str, ...] = (*_PORTS_PART, "ifIndex", *STATISTICS_COUNTERS)
+_I = {c: i for i, c in enumerate(STATE_COLUMNS)}
+_N_PORTS_PART = len(_PORTS_PART)
+_I_DELETED = _I["deleted"]
+_I_IF_NAME, _I_IF_ALIAS, _I_IF_DESCR, _I_IF_TYPE = _I["ifName"], _I["ifAlias"], _I["ifDescr"], _I["ifType"]
+_I_OPER, _I_ADMIN, _I_SPEED = _I["ifOperStatus"], _I["ifAdminStatus"], _I["ifSpeed"]
+_I_OPER_PREV, _I_LAST_CHANGE, _I_POLL_TIME = _I["ifOperStatus_prev"], _I["ifLastChange"], _I["poll_time"]
+_I_COUNTERS = tuple(_I[c] for c in COUNTER_COLUMNS)
+_NONE_ROW = (None,) * len(STATE_COLUMNS)
+# Text columns whose values repeat across ports and devices (names, enum names): one string object each when
+# a state is built from a database row (every row read back brings its own copies).
+_INTERNED = frozenset(
+    {
+        "ifName",
+        "ifDescr",
+        "ifAdminStatus",
+        "ifOperStatus",
+        "ifType",
+        "ifConnectorPresent",
+        "ifDuplex",
+        "ifVlan",
+        "ifOperStatus_prev",
+        "ifAdminStatus_prev",
+        "port_descr_type",
+        "port_descr_speed",
+    }
+)
 
-    ref: PortRef
-    row: dict[str, Any] = field(default_factory=dict)  # ports + ports_statistics columns
-    # poll_ports's memo of the poll that produced this state: (raw data values, port_values without
-    # ifLastChange, the row's compared columns). When the agent returns the same data values and the row
-    # still holds what that poll left, the data columns cannot have changed and their comparison is skipped.
-    memo: tuple[tuple[Any, ...], dict[str, Any], tuple[Any, ...]] | None = field(
-        default=None, repr=False, compare=False
-    )
+
+def _intern(value: Any) -> Any:
+    return sys.intern(value) if type(value) is str else value
+
+
+assert tuple(ALL_COUNTERS) == COUNTER_COLUMNS  # CounterMap's packing order is the order counters are polled
+
+
+class PortState:
+    """A stored port: its identity and the last written value of every column poll_ports reads back.
+
+    One of these is kept per port of the fleet between polls, so the values are one tuple in STATE_COLUMNS
+    order (a dict of the ~90 written columns cost ~5 KB per port); ``row`` gives them as a dict. Immutable:
+    a poll makes new states.
+    """
+
+    __slots__ = ("memo", "ref", "values")
+
+    def __init__(
+        self, ref: PortRef, row: Mapping[str, Any] | None = None, memo: tuple[Any, ...] | None = None
+    ) -> None:
+        self.ref = ref
+        self.values: tuple[Any, ...] = (
+            tuple([_intern(row.get(c)) if c in _INTERNED else row.get(c) for c in STATE_COLUMNS])
+            if row
+            else _NONE_ROW
+        )
+        # poll_ports's memo of the poll that produced this state: (raw data values, the data columns
+        # port_values gave or None when they equal the stored ones, the ``values`` tuple it was made with).
+        # When the agent returns the same raw values and the state still holds that tuple, the data columns
+        # cannot have changed and their comparison is skipped.
+        self.memo = memo
+
+    @classmethod
+    def packed(cls, ref: PortRef, values: tuple[Any, ...], memo: tuple[Any, ...] | None = None) -> PortState:
+        """A state from values already in STATE_COLUMNS order."""
+        state = cls.__new__(cls)
+        state.ref, state.values, state.memo = ref, values, memo
+        return state
+
+    @property
+    def row(self) -> dict[str, Any]:
+        """The kept columns as {column: value} (None = NULL or never written)."""
+        return dict(zip(STATE_COLUMNS, self.values, strict=True))
+
+    def __eq__(self, other: object) -> bool:
+        if not isinstance(other, PortState):
+            return NotImplemented
+        return self.ref is other.ref and self.values == other.values
+
+    __hash__ = None  # type: ignore[assignment]
+
+    def __repr__(self) -> str:
+        return f"PortState({self.ref!r}, {self.row!r})"
 
 
 @dataclass(slots=True)
@@ -153,6 +233,13 @@ def _text(value: Any) -> str | None:
     return str(value)
 
 
+def _interned_text(value: Any) -> str | None:
+    """_text, interned: interface names and descriptions repeat across a fleet's devices (Gi0/1, ...) and
+    stay in memory for every port between polls."""
+    text = _text(value)
+    return sys.intern(text) if text else text
+
+
 def _mac_hex(value: Any) -> str | None:
     if value is None:
         return None
@@ -177,10 +264,10 @@ def port_values(raw: Mapping[str, Any]) -> dict[str, Any]:
         speed: int = high * 1_000_000
     else:
         speed = _int(raw.get("ifSpeed")) or 0
-    descr = _text(raw.get("ifDescr"))
+    descr = _interned_text(raw.get("ifDescr"))
     # LibreNMS fills an empty ifAlias (and a missing ifName) with ifDescr.
     return {
-        "ifName": _text(raw.get("ifName")) or descr,
+        "ifName": _interned_text(raw.get("ifName")) or descr,
         "ifDescr": descr,
         "ifAlias": _text(raw.get("ifAlias")) or descr,
         "ifAdminStatus": enum_name(IF_STATUS, raw.get("ifAdminStatus")),
@@ -191,7 +278,7 @@ def port_values(raw: Mapping[str, Any]) -> dict[str, Any]:
         "ifPhysAddress": _mac_hex(raw.get("ifPhysAddress")),
         "ifConnectorPresent": TRUTH_VALUE.get(raw.get("ifConnectorPresent")),  # type: ignore[arg-type]
         "ifDuplex": enum_name(DUPLEX_STATUS, raw.get("dot3StatsDuplexStatus")),
-        "ifVlan": str(raw["dot1qPvid"]) if isinstance(raw.get("dot1qPvid"), int) else None,
+        "ifVlan": sys.intern(str(raw["dot1qPvid"])) if isinstance(raw.get("dot1qPvid"), int) else None,
         "ifLastChange": _int(raw.get("ifLastChange")) or 0,
     }
 
@@ -328,17 +415,19 @@ _MEMO_RAW = (
     "dot3StatsDuplexStatus",
     "dot1qPvid",
 )
-# The stored columns the data-column comparison reads.
-_MEMO_ROW = (
-    *DATA_COLUMNS,
-    *(f"{c}_prev" for c in PREV_TRACKED),
-    *(f"port_descr_{a}" for a in DESCR_ATTRIBS),
+_N_DATA = len(DATA_COLUMNS)
+_PREV_FILL = tuple((_I[c], _I[f"{c}_prev"], f"{c}_prev") for c in PREV_TRACKED)
+# (name, 64-bit source or None, name_prev, name_delta, name_rate, its index in PortState.values), for
+# ``ports`` and ports_statistics
+_PORTS_SPECS = tuple(
+    (n, hc, f"{n}_prev", f"{n}_delta", f"{n}_rate", _I[n]) for n, hc in PORTS_COUNTERS.items()
 )
-_PREV_NAMES = tuple((c, f"{c}_prev") for c in PREV_TRACKED)
-# (name, 64-bit source or None, name_prev, name_delta, name_rate), for ``ports`` and ports_statistics
-_PORTS_SPECS = tuple((n, hc, f"{n}_prev", f"{n}_delta", f"{n}_rate") for n, hc in PORTS_COUNTERS.items())
-_STATS_SPECS = tuple((n, hc, f"{n}_prev", f"{n}_delta", f"{n}_rate") for n, hc in STATISTICS_COUNTERS.items())
+_STATS_SPECS = tuple(
+    (n, hc, f"{n}_prev", f"{n}_delta", f"{n}_rate", _I[n]) for n, hc in STATISTICS_COUNTERS.items()
+)
 _COUNTER32_MODULUS = 2**32
+_NO_RATES: CounterMap[float | None] = CounterMap()
+_NO_MEMO = (None, None, None)
 
 
 def _data_changes(
@@ -405,12 +494,15 @@ def poll_ports(
         raw = rows[if_index]
         raw_get = raw.get
         raw_sig = tuple(map(raw_get, _MEMO_RAW))
+        # data: the data columns as port_values gives them, or None while only ``values`` is known
+        data: tuple[Any, ...] | None = None
         if by_index:
             key = if_index
             state = stored_get(key)
-            memo = state.memo if state is not None else None
-            if memo is not None and memo[0] == raw_sig:
-                values = memo[1]
+            memo = state.memo or _NO_MEMO if state is not None else _NO_MEMO
+            if memo[0] == raw_sig and memo[2] is state.values:  # type: ignore[union-attr]
+                values = None
+                data = memo[1] or state.values[:_N_DATA]  # type: ignore[union-attr]
             else:
                 memo = None
                 values = port_values(raw)
@@ -420,59 +512,67 @@ def poll_ports(
             if key is None:
                 continue
             state = stored_get(key)
-            memo = state.memo if state is not None else None
-            if memo is not None and memo[0] != raw_sig:
+            memo = state.memo or _NO_MEMO if state is not None else _NO_MEMO
+            if memo[0] == raw_sig and memo[2] is state.values:  # type: ignore[union-attr]
+                data = memo[1] or state.values[:_N_DATA]  # type: ignore[union-attr]
+            else:
                 memo = None
         if key in seen:
             continue
-        last_change = values["ifLastChange"] if memo is None else (_int(raw_get("ifLastChange")) or 0)
+        if values is not None:
+            last_change = values["ifLastChange"]
+            if data is None:
+                data = (*map(values.__getitem__, DATA_COLUMNS),)
+        else:
+            last_change = _int(raw_get("ifLastChange")) or 0
         insert = state is None
         if insert:
+            assert values is not None
             if not insert_new or not is_port_valid(values):
                 continue
             # LibreNMS inserts (device_id, ifIndex, ifName), then processes the port as usual.
             state = PortState(PortRef(device_id, if_index), {"ifIndex": if_index, "ifName": values["ifName"]})
         seen.add(key)
         assert state is not None
-        old = state.row
-        old_get = old.get
+        old = state.values
         ports_cols: dict[str, Any] = {}
         stats_cols: dict[str, Any] = {}
 
         # --- data columns and their events
-        if memo is not None and tuple(map(old_get, _MEMO_ROW)) == memo[2]:
+        if memo is not None:
             # Same data values as the poll that left this row: nothing changed, no event; only a NULL
             # ``_prev`` is filled with the (unchanged) current value, as the full comparison does.
-            for col, col_prev in _PREV_NAMES:
-                if old_get(col_prev) is None:
-                    ports_cols[col_prev] = values[col]
+            for i, i_prev, col_prev in _PREV_FILL:
+                if old[i_prev] is None:
+                    ports_cols[col_prev] = data[i]
         else:
+            assert values is not None
 
             def log(message: str, severity: int, ref: PortRef = state.ref) -> None:
                 events.append(EventRow(device_id, polled, message, "interface", severity, ref))
 
-            _data_changes(old, raw, values, ports_cols, log)
-        if insert or old_get("deleted"):
+            _data_changes(dict(zip(STATE_COLUMNS, old, strict=True)), raw, values, ports_cols, log)
+        if insert or old[_I_DELETED]:
             ports_cols["deleted"] = 0
         ports_cols["ifLastChange"] = last_change
 
         # --- statistics (unless down-and-still-down with an unchanged ifLastChange)
         skip_stats = (
-            old_get("ifOperStatus") == "down"
-            and old_get("ifOperStatus_prev") == "down"
-            and values["ifOperStatus"] == "down"
-            and _same(old_get("ifLastChange"), last_change)
-            and old_get("ifType") not in STATS_ALWAYS_TYPES
+            old[_I_OPER] == "down"
+            and old[_I_OPER_PREV] == "down"
+            and data[_I_OPER] == "down"
+            and _same(old[_I_LAST_CHANGE], last_change)
+            and old[_I_IF_TYPE] not in STATS_ALWAYS_TYPES
         )
-        poll_time = old_get("poll_time")
+        poll_time = old[_I_POLL_TIME]
         period = polled_period(polled, poll_time)
-        rates: dict[str, float | None] = {}
-        counters_now: dict[str, int] = {}
         if not skip_stats:
+            rates: list[float | None] = []
+            add_rate = rates.append
             # counters.counter_update, inlined (a call and a CounterResult per counter cost more than the
             # arithmetic): value/_prev/_delta/_rate with Counter32 wraps and resets as documented there.
             for target, specs in ((ports_cols, _PORTS_SPECS), (stats_cols, _STATS_SPECS)):
-                for name, hc, name_prev, name_delta, name_rate in specs:
+                for name, hc, name_prev, name_delta, name_rate, i_old in specs:
                     current = raw_get(hc) if hc is not None else None
                     if isinstance(current, int) and current:  # the 64-bit value when present and non-zero
                         bits = 64
@@ -480,11 +580,12 @@ def poll_ports(
                         current = raw_get(name)
                         bits = 32
                     value = current if isinstance(current, int) else 0
-                    target[name] = counters_now[name] = value
-                    previous = old_get(name)
+                    target[name] = value
+                    previous = old[i_old]
                     if previous is None:
                         target[name_prev] = 0
-                        target[name_delta] = target[name_rate] = rates[name] = None
+                        target[name_delta] = target[name_rate] = None
+                        add_rate(None)
                         continue
                     target[name_prev] = previous
                     diff = value - previous
@@ -492,49 +593,60 @@ def poll_ports(
                         if diff < 0:
                             diff += _COUNTER32_MODULUS  # Counter32 wrap
                         target[name_delta] = diff
-                        rates[name] = exact = diff / period
+                        exact = diff / period
+                        add_rate(exact)
                         target[name_rate] = floor(exact + 0.5)  # counters.round_half_up
                     else:  # reboot or reset: no spike
                         target[name_delta] = target[name_rate] = 0
-                        rates[name] = 0.0
+                        add_rate(0.0)
+            rate_map: CounterMap[float | None] = CounterMap(tuple(rates))
         else:
-            counters_now = {n: old[n] for n in ALL_COUNTERS if isinstance(old_get(n), int)}
+            rate_map = _NO_RATES
         ports_cols["poll_time"] = polled
         ports_cols["poll_prev"] = poll_time
         ports_cols["poll_period"] = period
 
-        new_row = old.copy()
-        new_row.update(ports_cols)
-        new_row.update(stats_cols)
-        new_row["ifIndex"] = if_index
+        # the kept columns: what this poll wrote, else what was kept (as the database row now holds them)
+        get = ports_cols.get
+        new_values = (
+            *map(get, _PORTS_PART, old[:_N_PORTS_PART]),
+            if_index,
+            *map(stats_cols.get, STATISTICS_COUNTERS, old[_N_PORTS_PART + 1 :]),
+        )
         if insert:
             # the inserted row carries every column, as LibreNMS's insert + update would leave it
             ports_cols = {
-                **{c: new_row.get(c) for c in DATA_COLUMNS},
+                **dict(zip(DATA_COLUMNS, new_values[:_N_DATA], strict=True)),
                 **ports_cols,
                 "ifIndex": if_index,
             }
         writes.append(PortWrite(state.ref, ports_cols, stats_cols, insert=insert, counters=not skip_stats))
         if insert:
             state.ref.ifIndex = if_index
-        new_get = new_row.get
-        states[key] = PortState(
-            state.ref,
-            new_row,
-            (raw_sig, memo[1] if memo is not None else values, tuple(map(new_get, _MEMO_ROW))),
-        )
+        if memo is None:
+            # the data columns port_values gave, kept only when the stored ones differ (loose equality)
+            kept = new_values[:_N_DATA]
+            memo_data = None if data == kept else data
+            memo = (raw_sig, memo_data, new_values)
+        else:
+            memo = (memo[0], memo[1], new_values)
+        states[key] = PortState.packed(state.ref, new_values, memo)
+        kept_counters = tuple(map(new_values.__getitem__, _I_COUNTERS))
+        if skip_stats:  # the stored values (a NULL one is absent)
+            kept_counters = tuple(v if isinstance(v, int) else MISSING for v in kept_counters)
+        counters: CounterMap[int] = CounterMap(kept_counters)
         metrics.append(
             PortMetrics(
-                ifIndex=if_index,
-                ifName=new_get("ifName"),
-                ifAlias=new_get("ifAlias"),
-                ifDescr=new_get("ifDescr"),
-                ifType=new_get("ifType"),
-                oper_status=new_get("ifOperStatus"),
-                admin_status=new_get("ifAdminStatus"),
-                speed=new_get("ifSpeed"),
-                counters=counters_now,
-                rates=rates,
+                if_index,
+                new_values[_I_IF_NAME],
+                new_values[_I_IF_ALIAS],
+                new_values[_I_IF_DESCR],
+                new_values[_I_IF_TYPE],
+                new_values[_I_OPER],
+                new_values[_I_ADMIN],
+                new_values[_I_SPEED],
+                counters,
+                rate_map,
             )
         )
 
@@ -542,7 +654,8 @@ def poll_ports(
     for key, state in stored.items():
         if key in seen:
             continue
-        if not state.row.get("deleted"):
+        if not state.values[_I_DELETED]:
             writes.append(PortWrite(state.ref, {"deleted": 1}, {}, counters=False))
-        states[key] = PortState(state.ref, {**state.row, "deleted": 1})
+        old = state.values
+        states[key] = PortState.packed(state.ref, (*old[:_I_DELETED], 1, *old[_I_DELETED + 1 :]))
     return PortsOutcome(states, writes, events, metrics)

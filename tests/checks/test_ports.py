@@ -179,8 +179,10 @@ def test_unchanged_data_gives_the_same_outcome_with_or_without_the_memo():
 
 def test_a_row_edited_between_polls_is_compared_again():
     first = poll_ports(9, stored(), {1: raw()}, polled=T0)
-    first.states[1].row["ifAlias"] = "edited elsewhere"
-    second = poll_ports(9, first.states, {1: raw()}, polled=T0 + 60)
+    s = first.states[1]
+    # the memo came with another row: it must not be trusted
+    edited = {1: PortState(s.ref, {**s.row, "ifAlias": "edited elsewhere"}, s.memo)}
+    second = poll_ports(9, edited, {1: raw()}, polled=T0 + 60)
     assert second.writes[0].ports["ifAlias"] == "uplink"
     assert [e.message for e in second.events] == ["ifAlias: edited elsewhere -> uplink"]
 
