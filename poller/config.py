@@ -14,6 +14,7 @@ keeps them out of the TOML file and the environment. ``docs/configuration.md`` i
 
 from __future__ import annotations
 
+import inspect
 import json
 import re
 import stat
@@ -47,6 +48,9 @@ from sqlalchemy.exc import ArgumentError
 
 from poller.checks.intervals import CHECKS
 from poller.model import Device
+
+if typing.TYPE_CHECKING:
+    from poller.checks.profiles import Profile
 
 ENV_PREFIX = "FASTPOLL_"
 ENV_NESTED = "__"
@@ -165,7 +169,8 @@ class PollingSettings(_Section):
     check_intervals: dict[str, Annotated[float, Field(gt=0, le=86400)]] = Field(
         default_factory=dict,
         description="Seconds between runs of a check on a device, per check (`sensors`, `processors`, "
-        "`mempools`, `bgp`): `{ bgp = 15, sensors = 30, processors = 60 }`. A check runs on a device poll "
+        "`mempools`, `bgp`, and `profiles` for every enabled profile of `[profiles]`): "
+        "`{ bgp = 15, sensors = 30, processors = 60, profiles = 60 }`. A check runs on a device poll "
         "once at least its interval passed since it last ran there; unset = every poll.",
     )
     down_after: int = Field(3, ge=1, le=100, description="Consecutive failed polls before a device is down.")
@@ -193,10 +198,11 @@ class PollingSettings(_Section):
     @field_validator("check_intervals")
     @classmethod
     def _known_checks(cls, value: dict[str, float]) -> dict[str, float]:
-        unknown = sorted(set(value) - set(CHECKS))
+        known = (*CHECKS, PROFILES_CHECK)
+        unknown = sorted(set(value) - set(known))
         if unknown:
             raise ValueError(
-                f"unknown check {', '.join(repr(u) for u in unknown)}; known checks: {', '.join(CHECKS)}"
+                f"unknown check {', '.join(repr(u) for u in unknown)}; known checks: {', '.join(known)}"
             )
         return value
 
@@ -210,6 +216,66 @@ class PollingSettings(_Section):
 
     def shortest_interval(self) -> float:
         return min([self.default_interval, *self.group_intervals.values(), *self.device_intervals.values()])
+
+
+PROFILES_CHECK = "profiles"  # poller.checks.profiles.CHECK_NAME (not imported: loading profiles is lazy)
+
+
+class ProfileSettings(_Section):
+    """Declarative check profiles: YAML files naming OIDs (numeric or `MODULE::name`) that no built-in check
+    reads, polled after each successful device poll and exported on /metrics as `fastpoll_profile_<metric>`
+    (counters `..._total`) with labels `device_id`, `hostname` and the profile's own. The format is described
+    in `poller/checks/profiles.py`; a directory may hold its own `mib-index.json` (your MIBs compiled with
+    `python -m mibs.build_index`). A profile that does not load stops start-up with file, line and field.
+    Paced by `polling.check_intervals.profiles`."""
+
+    paths: list[Path] | None = Field(
+        None,
+        description="Profile files and directories of `*.yaml`; unset = the shipped `mibs/profiles/` "
+        "(e.g. `ucd_load`: load averages and process count). Names are unique across them.",
+    )
+    enabled: list[str] = Field(
+        default_factory=list,
+        description='Profiles that run, by name: `["ucd_load", "ups"]`; empty = none (each costs SNMP '
+        "requests on every device it applies to: all devices, or those whose LibreNMS `os` its `os:` lists).",
+    )
+    series_budget: int = Field(
+        100_000,
+        ge=1,
+        description="Most profile series exported (apart from `metrics.series_budget`); beyond it whole "
+        "devices are left out, in device_id order, and counted.",
+    )
+
+    _profiles: tuple[Profile, ...] = PrivateAttr(default=())
+
+    @_model_validator(mode="after")
+    def _load(self) -> ProfileSettings:
+        if self.paths is None and not self.enabled:
+            return self  # nothing asked for: the shipped directory is not even read
+        from poller.checks.profiles import PROFILE_DIR, ProfileError, family_conflicts, load_profiles
+
+        try:
+            paths = self.paths if self.paths is not None else [PROFILE_DIR]
+            loaded = {p.name: p for p in load_profiles(paths)}
+        except ProfileError as exc:
+            raise ValueError(str(exc)) from None
+        unknown = [name for name in self.enabled if name not in loaded]
+        if unknown:
+            raise ValueError(
+                f"enabled: unknown profile {', '.join(repr(u) for u in unknown)} "
+                f"(loaded: {', '.join(sorted(loaded)) or 'none'})"
+            )
+        chosen = tuple(loaded[name] for name in dict.fromkeys(self.enabled))
+        conflicts = family_conflicts(chosen)
+        if conflicts:
+            raise ValueError("; ".join(conflicts))
+        self._profiles = chosen
+        return self
+
+    @property
+    def profiles(self) -> tuple[Profile, ...]:
+        """The enabled profiles, loaded and validated."""
+        return self._profiles
 
 
 class MetricFamilies(_Section):
@@ -399,6 +465,7 @@ class Config(BaseSettings):
     api: ApiSettings = Field(default_factory=ApiSettings)
     cluster: ClusterSettings = Field(default_factory=ClusterSettings)
     logging: LoggingSettings = Field(default_factory=LoggingSettings)
+    profiles: ProfileSettings = Field(default_factory=ProfileSettings)
 
     _warnings: tuple[str, ...] = PrivateAttr(default=())
 
@@ -739,11 +806,14 @@ librenms_env = "/opt/librenms/.env"
 [polling]
 default_interval = 30
 poller_groups = [0]
-check_intervals = { bgp = 15, sensors = 30, processors = 60, mempools = 60 }
+check_intervals = { bgp = 15, sensors = 30, processors = 60, mempools = 60, profiles = 60 }
 
 [cluster]
 redis_url = "redis://127.0.0.1:6379/0"
 instance_name = "poller-a"
+
+[profiles]
+enabled = ["ucd_load"]   # shipped; your own: paths = ["/etc/fastpoll/profiles"] (*.yaml, mib-index.json)
 ```
 """
 
@@ -757,7 +827,7 @@ def render_reference() -> str:
 
 
 def _render_section(path: tuple[str, ...], model: type[BaseModel]) -> list[str]:
-    lines = [f"\n## [{'.'.join(path)}]\n", (model.__doc__ or "").strip(), ""]
+    lines = [f"\n## [{'.'.join(path)}]\n", inspect.cleandoc(model.__doc__ or ""), ""]
     lines += ["| key | type | default | environment variable | meaning |", "|---|---|---|---|---|"]
     nested: list[str] = []
     for name, field in model.model_fields.items():

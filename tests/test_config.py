@@ -363,7 +363,7 @@ def test_an_unknown_check_name_is_named_with_the_known_ones(tmp_path: Path) -> N
     path = write(tmp_path / "c.toml", "[polling]\ncheck_intervals = { bgp = 15, optics = 30 }\n")
     message = error_of(path)
     assert "polling.check_intervals" in message and "'optics'" in message
-    assert "sensors, processors, mempools, bgp" in message
+    assert "sensors, processors, mempools, bgp, profiles" in message
 
 
 @pytest.mark.parametrize("value", ["0", "-5"])
@@ -371,6 +371,65 @@ def test_a_non_positive_check_interval_names_the_check(tmp_path: Path, value: st
     path = write(tmp_path / "c.toml", f"[polling]\ncheck_intervals = {{ bgp = {value} }}\n")
     message = error_of(path)
     assert "polling.check_intervals.bgp" in message and "greater than 0" in message
+
+
+# ------------------------------------------------------------------------------------ profiles
+
+UPS_PROFILE = """\
+name: ups
+scalars:
+  - oid: 1.3.6.1.2.1.33.1.2.7.0
+    metric: ups_battery_temperature
+"""
+
+
+def test_no_profile_runs_unless_enabled() -> None:
+    assert load_config(None, {}).profiles.profiles == ()
+
+
+def test_enabled_shipped_profiles_load_from_the_shipped_directory() -> None:
+    config = load_config(None, {"FASTPOLL_PROFILES__ENABLED": '["ucd_load"]'})
+    assert [p.name for p in config.profiles.profiles] == ["ucd_load"]
+
+
+def test_a_user_profile_directory_replaces_the_shipped_one(tmp_path: Path) -> None:
+    (tmp_path / "ups.yaml").write_text(UPS_PROFILE)
+    path = write(tmp_path / "c.toml", f'[profiles]\npaths = ["{tmp_path}"]\nenabled = ["ups"]\n')
+    profiles = load_config(path, {}).profiles.profiles
+    assert [(p.name, p.scalars[0].oid) for p in profiles] == [("ups", "1.3.6.1.2.1.33.1.2.7.0")]
+
+
+def test_an_unknown_enabled_profile_is_named_with_the_loaded_ones() -> None:
+    message = error_of(None, {"FASTPOLL_PROFILES__ENABLED": '["ucd_lod"]'})
+    assert message == "invalid configuration: profiles: enabled: unknown profile 'ucd_lod' (loaded: ucd_load)"
+
+
+def test_a_missing_profile_path_is_a_configuration_error(tmp_path: Path) -> None:
+    missing = tmp_path / "nope"
+    message = error_of(None, {"FASTPOLL_PROFILES__PATHS": f'["{missing}"]'})
+    assert message == f"invalid configuration: profiles: {missing}: no such profile file or directory"
+
+
+def test_a_broken_profile_is_a_configuration_error_naming_file_line_and_field(tmp_path: Path) -> None:
+    bad = tmp_path / "ups.yaml"
+    bad.write_text(UPS_PROFILE.replace("1.3.6.1.2.1.33.1.2.7.0", "UPS-MIB::upsBatteryTemperature.0"))
+    message = error_of(None, {"FASTPOLL_PROFILES__PATHS": f'["{tmp_path}"]'})
+    assert message.startswith(f"invalid configuration: profiles: {bad}:3: scalars[0].oid: unknown MIB module")
+
+
+def test_profiles_exporting_the_same_family_are_refused(tmp_path: Path) -> None:
+    (tmp_path / "ups.yaml").write_text(UPS_PROFILE)
+    (tmp_path / "ups2.yaml").write_text(UPS_PROFILE.replace("name: ups", "name: ups2"))
+    env = {"FASTPOLL_PROFILES__PATHS": f'["{tmp_path}"]', "FASTPOLL_PROFILES__ENABLED": '["ups", "ups2"]'}
+    assert error_of(None, env) == (
+        "invalid configuration: profiles: ups2.ups_battery_temperature and ups.ups_battery_temperature are "
+        "both exported as fastpoll_profile_ups_battery_temperature"
+    )
+
+
+def test_profiles_have_their_own_check_interval() -> None:
+    config = load_config(None, {"FASTPOLL_POLLING__CHECK_INTERVALS": '{"profiles": 60}'})
+    assert config.polling.check_intervals == {"profiles": 60.0}
 
 
 def test_port_selection_filters_by_type_name_and_admin_status() -> None:

@@ -18,6 +18,7 @@ A profile::
           metric: load_average
           scale: 0.01                   # value * scale (default 1)
           type: gauge                   # gauge | counter
+    os: [linux, edgeos]                 # optional: only devices whose LibreNMS os is listed (default: all)
 
 An OID is numeric (``1.3.6.1.2.1.25.1.6.0``, a leading dot is dropped) or a MIB name, ``MODULE::name`` or
 ``MODULE::name.index``, resolved when the profile loads through the index ``python -m mibs.build_index``
@@ -55,6 +56,9 @@ from poller.snmp.values import Tag, Value
 PROFILE_DIR = Path(__file__).resolve().parents[2] / "mibs" / "profiles"
 _OID = re.compile(r"^\.?[0-2](\.\d+)+$")
 _NAME = re.compile(r"^[a-z][a-z0-9_]*$")
+_LABEL = re.compile(r"^[a-zA-Z_][a-zA-Z0-9_]*$")
+RESERVED_LABELS = ("device_id", "hostname")  # every exported sample has them (poller/metrics/profiles.py)
+CHECK_NAME = "profiles"  # the key of [polling] check_intervals that paces every profile
 _MISSING = (Tag.NO_SUCH_OBJECT, Tag.NO_SUCH_INSTANCE, Tag.END_OF_MIB_VIEW, Tag.NULL)
 
 
@@ -99,10 +103,37 @@ class MetricField(_Strict):
         return v
 
 
+def _label_name(name: str) -> str:
+    if not _LABEL.match(name) or name.startswith("__"):
+        raise ValueError(f"label name must match [a-zA-Z_][a-zA-Z0-9_]* (no leading __): {name!r}")
+    if name in RESERVED_LABELS:
+        reserved = ", ".join(RESERVED_LABELS)
+        raise ValueError(f"label name {name!r} is reserved: every sample carries {reserved}")
+    return name
+
+
 class TableSpec(_Strict):
     index_label: str = "index"
     labels: dict[str, Oid] = Field(default_factory=dict)
     columns: list[MetricField] = Field(min_length=1)
+
+    @field_validator("index_label")
+    @classmethod
+    def _index_label(cls, v: str) -> str:
+        return _label_name(v)
+
+    @field_validator("labels")
+    @classmethod
+    def _labels(cls, v: dict[str, str]) -> dict[str, str]:
+        for name in v:
+            _label_name(name)
+        return v
+
+    @model_validator(mode="after")
+    def _distinct_labels(self) -> TableSpec:
+        if self.index_label in self.labels:
+            raise ValueError(f"label {self.index_label!r} is both index_label and a labels key")
+        return self
 
 
 class Profile(_Strict):
@@ -110,6 +141,7 @@ class Profile(_Strict):
     description: str = ""
     scalars: list[MetricField] = Field(default_factory=list)
     table: TableSpec | None = None
+    os: list[str] = Field(default_factory=list)  # LibreNMS os values it runs on; empty = every device
 
     @field_validator("name")
     @classmethod
@@ -123,6 +155,14 @@ class Profile(_Strict):
         if not self.scalars and self.table is None:
             raise ValueError("a profile needs 'scalars' or 'table'")
         return self
+
+    def fields(self) -> list[MetricField]:
+        """Every metric the profile exports: scalars, then table columns."""
+        return [*self.scalars, *(self.table.columns if self.table is not None else ())]
+
+    def applies_to(self, device_os: str | None) -> bool:
+        """Whether the profile runs on a device of this LibreNMS ``os`` (``os:`` unset: every device)."""
+        return not self.os or device_os in self.os
 
 
 # ---------------------------------------------------------------------------------------------- loading
@@ -207,6 +247,9 @@ def load_profiles(paths: Iterable[Path]) -> list[Profile]:
     errors: list[str] = []
     indexes: dict[Path, MibIndex | None] = {}
     for base in paths:
+        if not base.exists():
+            errors.append(f"{base}: no such profile file or directory")
+            continue
         files = sorted(base.glob("*.yaml")) if base.is_dir() else [base]
         for path in files:
             try:
@@ -215,6 +258,9 @@ def load_profiles(paths: Iterable[Path]) -> list[Profile]:
             except ProfileError as err:
                 errors.append(str(err))
                 continue
+            except (OSError, UnicodeDecodeError) as err:
+                errors.append(f"{path}: cannot read: {type(err).__name__}: {getattr(err, 'strerror', err)}")
+                continue
             if profile.name in out:
                 errors.append(f"{path}:1: name: {profile.name!r} already defined in {out[profile.name][1]}")
                 continue
@@ -222,6 +268,28 @@ def load_profiles(paths: Iterable[Path]) -> list[Profile]:
     if errors:
         raise ProfileError("\n".join(dict.fromkeys(errors)))  # a broken mib-index.json: said once
     return [p for p, _ in out.values()]
+
+
+def family_name(metric: str, kind: str) -> str:
+    """The Prometheus family a profile metric is exported as: ``fastpoll_profile_<metric>``, counters with
+    ``_total`` (not doubled)."""
+    name = f"fastpoll_profile_{metric}"
+    return f"{name}_total" if kind == "counter" and not name.endswith("_total") else name
+
+
+def family_conflicts(profiles: Iterable[Profile]) -> list[str]:
+    """Metrics of these profiles that would share one Prometheus family (each family has one owner)."""
+    owners: dict[str, str] = {}
+    problems = []
+    for profile in profiles:
+        for f in profile.fields():
+            family = family_name(f.metric, f.type)
+            where = f"{profile.name}.{f.metric}"
+            if family in owners:
+                problems.append(f"{where} and {owners[family]} are both exported as {family}")
+            else:
+                owners[family] = where
+    return problems
 
 
 # ---------------------------------------------------------------------------------------------- polling

@@ -17,6 +17,8 @@ from poller.checks.profiles import (
     ProfileError,
     Sample,
     evaluate,
+    family_conflicts,
+    family_name,
     load_profile_text,
     load_profiles,
     poll_profile,
@@ -204,6 +206,50 @@ def test_duplicate_names_across_files_are_refused(tmp_path: Path):
     (tmp_path / "b.yaml").write_text(GOOD)
     with pytest.raises(ProfileError, match=r"b.yaml:1: name: 'ups' already defined"):
         load_profiles([tmp_path])
+
+
+def test_a_missing_profile_path_is_named(tmp_path: Path):
+    with pytest.raises(ProfileError, match=r"nope: no such profile file or directory"):
+        load_profiles([tmp_path / "nope"])
+
+
+@pytest.mark.parametrize("label", ["device_id", "hostname"])
+def test_labels_every_sample_already_carries_are_refused(label: str):
+    msg = error_of(GOOD.replace("    name: 1.3.6.1", f"    {label}: 1.3.6.1"))
+    assert msg.startswith("mibs/profiles/x.yaml:8: table.labels: ")
+    assert f"label name {label!r} is reserved" in msg
+
+
+def test_an_index_label_that_is_no_prometheus_label_name_is_refused():
+    msg = error_of(GOOD.replace("table:\n", "table:\n  index_label: if-index\n"))
+    assert msg.startswith("mibs/profiles/x.yaml:7: table.index_label: label name must match")
+
+
+def test_a_profile_without_os_applies_to_every_device():
+    p = load_profile_text(GOOD, "ups.yaml")
+    assert p.applies_to("linux") and p.applies_to(None)
+
+
+def test_a_profile_with_os_applies_only_to_those_devices():
+    p = load_profile_text(GOOD + "os: [linux, edgeos]\n", "ups.yaml")
+    assert p.applies_to("edgeos") and not p.applies_to("ios") and not p.applies_to(None)
+
+
+def test_counters_are_exported_with_total_once():
+    assert family_name("load", "gauge") == "fastpoll_profile_load"
+    assert family_name("in_octets", "counter") == "fastpoll_profile_in_octets_total"
+    assert family_name("in_octets_total", "counter") == "fastpoll_profile_in_octets_total"
+
+
+def test_a_gauge_and_a_counter_sharing_a_family_conflict():
+    a = load_profile_text(SYMBOLIC, "a.yaml")
+    b = load_profile_text(
+        "name: other\nscalars:\n  - oid: 1.3.6.1.2.1.1.3.0\n    metric: in_errors_total\n", "b.yaml"
+    )
+    assert family_conflicts([a]) == []
+    assert family_conflicts([a, b]) == [
+        "other.in_errors_total and ports.in_errors are both exported as fastpoll_profile_in_errors_total"
+    ]
 
 
 def test_evaluate_scales_scalars_and_labels_table_rows():
