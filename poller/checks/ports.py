@@ -27,13 +27,23 @@ from __future__ import annotations
 import math
 import re
 import sys
+from array import array
 from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
 from .counters import polled_period
 from .ifmib import DUPLEX_STATUS, IANA_IFTYPE, IF_STATUS, OID_TO_NAME, TRUTH_VALUE, enum_name
-from .results import COUNTER_COLUMNS, MISSING, CounterMap, EventRow, PortMetrics, PortRef, PortWrite
+from .results import (
+    COUNTER_COLUMNS,
+    MISSING,
+    CounterMap,
+    EventRow,
+    PortMetrics,
+    PortRef,
+    PortWrite,
+    RateMap,
+)
 
 SEVERITY_NOTICE = 3
 SEVERITY_WARNING = 4
@@ -426,7 +436,8 @@ _STATS_SPECS = tuple(
     (n, hc, f"{n}_prev", f"{n}_delta", f"{n}_rate", _I[n]) for n, hc in STATISTICS_COUNTERS.items()
 )
 _COUNTER32_MODULUS = 2**32
-_NO_RATES: CounterMap[float | None] = CounterMap()
+_NO_RATES = RateMap()
+_NO_RATE = math.nan  # RateMap's None
 _NO_MEMO = (None, None, None)
 
 
@@ -567,7 +578,7 @@ def poll_ports(
         poll_time = old[_I_POLL_TIME]
         period = polled_period(polled, poll_time)
         if not skip_stats:
-            rates: list[float | None] = []
+            rates: list[float] = []
             add_rate = rates.append
             # counters.counter_update, inlined (a call and a CounterResult per counter cost more than the
             # arithmetic): value/_prev/_delta/_rate with Counter32 wraps and resets as documented there.
@@ -585,7 +596,7 @@ def poll_ports(
                     if previous is None:
                         target[name_prev] = 0
                         target[name_delta] = target[name_rate] = None
-                        add_rate(None)
+                        add_rate(_NO_RATE)
                         continue
                     target[name_prev] = previous
                     diff = value - previous
@@ -599,7 +610,7 @@ def poll_ports(
                     else:  # reboot or reset: no spike
                         target[name_delta] = target[name_rate] = 0
                         add_rate(0.0)
-            rate_map: CounterMap[float | None] = CounterMap(tuple(rates))
+            rate_map = RateMap(array("d", rates))
         else:
             rate_map = _NO_RATES
         ports_cols["poll_time"] = polled

@@ -162,6 +162,37 @@ class CounterMap(Mapping[str, V], Generic[V]):
         return f"CounterMap({dict(self.items())!r})"
 
 
+class RateMap(CounterMap[float | None]):
+    """Per-second rates of every counter column, held as an ``array('d')`` in COUNTER_COLUMNS order (8 bytes
+    a rate instead of a float object and a tuple slot); NaN stands for None (no rate yet: a rate computed
+    from two samples is always finite). ``packed`` is empty when no rate is present at all."""
+
+    __slots__ = ()
+
+    def __getitem__(self, key: str) -> float | None:
+        i = COUNTER_INDEX[key]
+        if not self.packed:
+            raise KeyError(key)
+        value: float = self.packed[i]
+        return None if value != value else value
+
+    def get(self, key: str, default: Any = None) -> Any:
+        i = COUNTER_INDEX.get(key)
+        if i is None or not self.packed:
+            return default
+        value: float = self.packed[i]
+        return None if value != value else value
+
+    def __contains__(self, key: object) -> bool:
+        return key in COUNTER_INDEX and bool(self.packed)
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(COUNTER_COLUMNS if self.packed else ())
+
+    def __len__(self) -> int:
+        return len(COUNTER_COLUMNS) if self.packed else 0
+
+
 @dataclass(frozen=True, slots=True)
 class PortMetrics:
     """Latest per-port values for metrics (rates are per second, unrounded; None = no rate yet).
@@ -182,9 +213,9 @@ class PortMetrics:
     deleted: bool = False
 
     def __post_init__(self) -> None:
-        if type(self.counters) is not CounterMap:
+        if not isinstance(self.counters, CounterMap):
             object.__setattr__(self, "counters", CounterMap.of(self.counters))
-        if type(self.rates) is not CounterMap:
+        if not isinstance(self.rates, CounterMap):
             object.__setattr__(self, "rates", CounterMap.of(self.rates))
 
 

@@ -1,6 +1,9 @@
+import math
+from array import array
+
 import pytest
 
-from poller.checks.results import COUNTER_COLUMNS, CounterMap, PortMetrics
+from poller.checks.results import COUNTER_COLUMNS, CounterMap, PortMetrics, RateMap
 
 
 def metrics(counters, rates):
@@ -45,3 +48,13 @@ def test_port_metrics_keep_the_counters_and_rates_given_as_dicts():
     assert isinstance(p.counters, CounterMap) and isinstance(p.rates, CounterMap)
     assert p.counters == {"ifInOctets": 7} and p.rates == {"ifInOctets": 1.5, "ifOutOctets": None}
     assert p == metrics({"ifInOctets": 7}, {"ifOutOctets": None, "ifInOctets": 1.5})
+
+
+def test_a_rate_map_has_every_column_and_nan_reads_as_no_rate_yet():
+    rates = RateMap(array("d", [math.nan, *range(1, len(COUNTER_COLUMNS))]))
+    assert rates["ifInOctets"] is None and rates.get("ifOutOctets") == 1.0
+    assert dict(rates) == {c: (None if i == 0 else float(i)) for i, c in enumerate(COUNTER_COLUMNS)}
+
+
+def test_an_empty_rate_map_has_no_rates():
+    assert RateMap() == {} and "ifInOctets" not in RateMap() and RateMap().get("ifInOctets") is None
