@@ -93,23 +93,26 @@ STATS_ALWAYS_TYPES = ("adsl", "vdsl", "vdsl2")
 ASSOCIATION_COLUMNS = {1: "ifIndex", 2: "ifName", 3: "ifDescr", 4: "ifAlias"}
 
 
-# The stored columns poll_ports reads back on the next poll, in the order PortState packs them: the compared
-# data columns (with their ``_prev`` and the ifAlias-parsed port_descr_*), then the rest. Columns written but
-# never read back (counter _prev/_delta/_rate, poll_prev, poll_period) are not kept between polls.
+# The stored columns poll_ports reads back on the next poll, in the order PortState packs them: the counters
+# (first, in CounterMap's order, so a port's metrics share the state's tuple), the compared data columns (with
+# their ``_prev`` and the ifAlias-parsed port_descr_*), then the rest. Columns written but never read back
+# (counter _prev/_delta/_rate, poll_prev, poll_period) are not kept between polls.
 _COMPARED = (
     *DATA_COLUMNS,
     *(f"{c}_prev" for c in PREV_TRACKED),
     *(f"port_descr_{a}" for a in DESCR_ATTRIBS),
 )
-_PORTS_PART = (*_COMPARED, "ifLastChange", "deleted", "poll_time", *PORTS_COUNTERS)
-STATE_COLUMNS: tuple[str, ...] = (*_PORTS_PART, "ifIndex", *STATISTICS_COUNTERS)
+_REST = (*_COMPARED, "ifLastChange", "deleted", "poll_time")  # ``ports`` columns after the counters
+STATE_COLUMNS: tuple[str, ...] = (*COUNTER_COLUMNS, *_REST, "ifIndex")
 _I = {c: i for i, c in enumerate(STATE_COLUMNS)}
-_N_PORTS_PART = len(_PORTS_PART)
+_N_COUNTERS = len(COUNTER_COLUMNS)
+_N_PORTS_COUNTERS = len(PORTS_COUNTERS)
+_DATA = slice(_I[DATA_COLUMNS[0]], _I[DATA_COLUMNS[-1]] + 1)  # the data columns in PortState.values
+_I_IF_INDEX = _I["ifIndex"]
 _I_DELETED = _I["deleted"]
 _I_IF_NAME, _I_IF_ALIAS, _I_IF_DESCR, _I_IF_TYPE = _I["ifName"], _I["ifAlias"], _I["ifDescr"], _I["ifType"]
 _I_OPER, _I_ADMIN, _I_SPEED = _I["ifOperStatus"], _I["ifAdminStatus"], _I["ifSpeed"]
 _I_OPER_PREV, _I_LAST_CHANGE, _I_POLL_TIME = _I["ifOperStatus_prev"], _I["ifLastChange"], _I["poll_time"]
-_I_COUNTERS = tuple(_I[c] for c in COUNTER_COLUMNS)
 _NONE_ROW = (None,) * len(STATE_COLUMNS)
 # Text columns whose values repeat across ports and devices (names, enum names): one string object each when
 # a state is built from a database row (every row read back brings its own copies).
@@ -135,7 +138,9 @@ def _intern(value: Any) -> Any:
     return sys.intern(value) if type(value) is str else value
 
 
-assert tuple(ALL_COUNTERS) == COUNTER_COLUMNS  # CounterMap's packing order is the order counters are polled
+# CounterMap's packing order is the order counters are polled, and the state's tuple starts with them
+assert tuple(ALL_COUNTERS) == COUNTER_COLUMNS == STATE_COLUMNS[:_N_COUNTERS]
+assert tuple(PORTS_COUNTERS) == COUNTER_COLUMNS[:_N_PORTS_COUNTERS]
 
 
 class PortState:
@@ -425,8 +430,9 @@ _MEMO_RAW = (
     "dot3StatsDuplexStatus",
     "dot1qPvid",
 )
-_N_DATA = len(DATA_COLUMNS)
-_PREV_FILL = tuple((_I[c], _I[f"{c}_prev"], f"{c}_prev") for c in PREV_TRACKED)
+# (index in the data columns, index of ``<col>_prev`` in PortState.values, its name)
+_PREV_FILL = tuple((DATA_COLUMNS.index(c), _I[f"{c}_prev"], f"{c}_prev") for c in PREV_TRACKED)
+_D_OPER = DATA_COLUMNS.index("ifOperStatus")
 # (name, 64-bit source or None, name_prev, name_delta, name_rate, its index in PortState.values), for
 # ``ports`` and ports_statistics
 _PORTS_SPECS = tuple(
@@ -513,7 +519,7 @@ def poll_ports(
             memo = state.memo or _NO_MEMO if state is not None else _NO_MEMO
             if memo[0] == raw_sig and memo[2] is state.values:  # type: ignore[union-attr]
                 values = None
-                data = memo[1] or state.values[:_N_DATA]  # type: ignore[union-attr]
+                data = memo[1] or state.values[_DATA]  # type: ignore[union-attr]
             else:
                 memo = None
                 values = port_values(raw)
@@ -525,7 +531,7 @@ def poll_ports(
             state = stored_get(key)
             memo = state.memo or _NO_MEMO if state is not None else _NO_MEMO
             if memo[0] == raw_sig and memo[2] is state.values:  # type: ignore[union-attr]
-                data = memo[1] or state.values[:_N_DATA]  # type: ignore[union-attr]
+                data = memo[1] or state.values[_DATA]  # type: ignore[union-attr]
             else:
                 memo = None
         if key in seen:
@@ -571,7 +577,7 @@ def poll_ports(
         skip_stats = (
             old[_I_OPER] == "down"
             and old[_I_OPER_PREV] == "down"
-            and data[_I_OPER] == "down"
+            and data[_D_OPER] == "down"
             and _same(old[_I_LAST_CHANGE], last_change)
             and old[_I_IF_TYPE] not in STATS_ALWAYS_TYPES
         )
@@ -620,14 +626,15 @@ def poll_ports(
         # the kept columns: what this poll wrote, else what was kept (as the database row now holds them)
         get = ports_cols.get
         new_values = (
-            *map(get, _PORTS_PART, old[:_N_PORTS_PART]),
+            *map(get, PORTS_COUNTERS, old[:_N_PORTS_COUNTERS]),
+            *map(stats_cols.get, STATISTICS_COUNTERS, old[_N_PORTS_COUNTERS:_N_COUNTERS]),
+            *map(get, _REST, old[_N_COUNTERS:_I_IF_INDEX]),
             if_index,
-            *map(stats_cols.get, STATISTICS_COUNTERS, old[_N_PORTS_PART + 1 :]),
         )
         if insert:
             # the inserted row carries every column, as LibreNMS's insert + update would leave it
             ports_cols = {
-                **dict(zip(DATA_COLUMNS, new_values[:_N_DATA], strict=True)),
+                **dict(zip(DATA_COLUMNS, new_values[_DATA], strict=True)),
                 **ports_cols,
                 "ifIndex": if_index,
             }
@@ -636,16 +643,18 @@ def poll_ports(
             state.ref.ifIndex = if_index
         if memo is None:
             # the data columns port_values gave, kept only when the stored ones differ (loose equality)
-            kept = new_values[:_N_DATA]
+            kept = new_values[_DATA]
             memo_data = None if data == kept else data
             memo = (raw_sig, memo_data, new_values)
         else:
             memo = (memo[0], memo[1], new_values)
         states[key] = PortState.packed(state.ref, new_values, memo)
-        kept_counters = tuple(map(new_values.__getitem__, _I_COUNTERS))
         if skip_stats:  # the stored values (a NULL one is absent)
-            kept_counters = tuple(v if isinstance(v, int) else MISSING for v in kept_counters)
-        counters: CounterMap[int] = CounterMap(kept_counters)
+            counters: CounterMap[int] = CounterMap(
+                tuple([v if isinstance(v, int) else MISSING for v in new_values[:_N_COUNTERS]])
+            )
+        else:  # every counter was written: the metrics read them from the state's own tuple
+            counters = CounterMap(new_values)
         metrics.append(
             PortMetrics(
                 if_index,

@@ -105,7 +105,9 @@ class CounterMap(Mapping[str, V], Generic[V]):
 
     A port keeps two of these between polls (counters and rates) for every port of the fleet: a dict of 15
     entries costs ~640 bytes, this ~180 (the tuple) and its values are shared with the poll state.
-    ``packed`` is empty (nothing present) or has one entry per column, MISSING where a column is absent.
+    ``packed`` is empty (nothing present) or starts with one entry per column, MISSING where a column is
+    absent; entries after those are not part of the map (the ports check hands its state tuple, which starts
+    with the counters, so a port's metrics and its poll state share one tuple).
     """
 
     __slots__ = ("packed",)
@@ -146,10 +148,10 @@ class CounterMap(Mapping[str, V], Generic[V]):
     def __iter__(self) -> Iterator[str]:
         if not self.packed:
             return iter(())
-        return (c for c, v in zip(COUNTER_COLUMNS, self.packed, strict=True) if v is not MISSING)
+        return (c for c, v in zip(COUNTER_COLUMNS, self.packed, strict=False) if v is not MISSING)
 
     def __len__(self) -> int:
-        return sum(1 for v in self.packed if v is not MISSING)
+        return sum(1 for _ in self)
 
     def __eq__(self, other: object) -> bool:
         if isinstance(other, Mapping):

@@ -58,3 +58,9 @@ def test_a_rate_map_has_every_column_and_nan_reads_as_no_rate_yet():
 
 def test_an_empty_rate_map_has_no_rates():
     assert RateMap() == {} and "ifInOctets" not in RateMap() and RateMap().get("ifInOctets") is None
+
+
+def test_entries_after_the_counter_columns_are_not_part_of_the_map():
+    m = CounterMap((*range(len(COUNTER_COLUMNS)), "ifName", "up"))
+    assert len(m) == len(COUNTER_COLUMNS) and list(m) == list(COUNTER_COLUMNS)
+    assert m == {c: i for i, c in enumerate(COUNTER_COLUMNS)}
