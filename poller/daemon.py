@@ -27,12 +27,15 @@ from sqlalchemy import Engine, create_engine
 from .checks.bgp import BgpWrites
 from .checks.discovered import DiscoveredWrites
 from .checks.fastpath import DiscoveredChecks
-from .checks.intervals import due_checks
+from .checks.intervals import due, due_checks
+from .checks.profiles import CHECK_NAME as PROFILES_CHECK
+from .checks.profiles import Sample, poll_profile
 from .checks.results import PollResult
 from .cluster import LocalMembership, RedisMembership, membership
 from .config import Config, database_url, load_config
 from .logs import RedactionFilter, device_logger, setup_logging
 from .metrics import FleetState, Heartbeat, MetricsServer, SelfMetrics, start_metrics_server
+from .metrics.profiles import ProfileCollector, ProfileState
 from .model import Device
 from .poll import DeviceState, load_state, new_state, poll_device
 from .scheduler import Clock, Scheduler, WallClock
@@ -121,6 +124,9 @@ class Daemon:
         self.sensors: DiscoveredChecks | None = None
         self._check_runs: dict[int, dict[str, float]] = {}  # device_id -> check -> when it last ran
         self._discovered: list[DiscoveredWrites | BgpWrites] = []
+        # the latest samples of the enabled check profiles ([profiles]), per device
+        self.profile_samples = ProfileState()
+        self._profile_failures: dict[int, dict[str, str]] = {}  # device_id -> profile -> failure kind
 
     # ------------------------------------------------------------------ lifecycle
 
@@ -164,8 +170,18 @@ class Daemon:
         await self._start_api()
         await self.refresh_inventory()
         if self.serve_metrics:
+            profiles = ProfileCollector(
+                self.profile_samples,
+                lambda: self.config.profiles.profiles,
+                lambda: self.config.profiles.series_budget,
+            )
             self.metrics_server = start_metrics_server(
-                cfg, self.fleet, self.own_metrics, self._health_checks(), listen=self.metrics_listen
+                cfg,
+                self.fleet,
+                self.own_metrics,
+                self._health_checks(),
+                listen=self.metrics_listen,
+                extra=[profiles],
             )
         self._tasks = [
             asyncio.create_task(self._heartbeat(), name="heartbeat"),
@@ -287,21 +303,26 @@ class Daemon:
         state = self.states.get(device.device_id)
         if state is None:  # removed from the inventory since it was scheduled
             return
-        loop = asyncio.get_running_loop()
+        deadline = asyncio.get_running_loop().time() + interval * DEADLINE_SHARE
         result = await poll_device(
             self.snmp,
             device,
             state,
             now=time.time(),
             down_threshold=self.config.polling.down_after,
-            deadline=loop.time() + interval * DEADLINE_SHARE,
+            deadline=deadline,
         )
         self.stats.polls += 1
-        if result.metrics is not None and not result.metrics.reachable:
+        reachable = result.metrics is not None and result.metrics.reachable
+        if result.metrics is not None and not reachable:
             self.stats.polls_failed += 1
         self.writer.submit(result)
-        if self.sensors is not None and result.metrics is not None and result.metrics.reachable:
+        if self.sensors is not None and reachable:
             await self._poll_discovered(device)
+        if reachable:
+            await self._poll_profiles(device, deadline)
+        elif result.metrics is not None:
+            self.profile_samples.remove(device.device_id)  # no stale values from a device that is away
         self.fleet.update(device, result)
         self.own_metrics.observe_poll(result)
         if result.events:
@@ -341,6 +362,48 @@ class Daemon:
         for name in due:
             runs[name] = now
         self._discovered.extend(writes.batch())
+
+    # ------------------------------------------------------------------ check profiles
+
+    async def _poll_profiles(self, device: Device, deadline: float) -> None:
+        """The enabled profiles ([profiles]) that apply to the device, when due
+        (``check_intervals.profiles``), concurrently through the shared engine within the poll's deadline.
+        A profile that fails loses its samples, the others keep theirs; a failure is logged for the device
+        when it starts or changes (then at debug level, so a device that never answers one does not flood)."""
+        profiles = [p for p in self.config.profiles.profiles if p.applies_to(device.os)]
+        if not profiles:
+            return
+        now = time.time()
+        runs = self._check_runs.setdefault(device.device_id, {})
+        interval = self.config.polling.check_intervals.get(PROFILES_CHECK)
+        if not due(runs.get(PROFILES_CHECK), now, interval, slack=DUE_SLACK):
+            return
+        runs[PROFILES_CHECK] = now
+        answers = await asyncio.gather(
+            *(poll_profile(self.snmp, device.target, p, deadline=deadline) for p in profiles),
+            return_exceptions=True,
+        )
+        samples: dict[str, list[Sample]] = {}
+        dlog = device_logger(log, device)
+        failing = self._profile_failures.setdefault(device.device_id, {})
+        for profile, answer in zip(profiles, answers, strict=True):
+            if isinstance(answer, asyncio.CancelledError):
+                raise answer
+            if not isinstance(answer, BaseException):
+                samples[profile.name] = answer
+                if failing.pop(profile.name, None) is not None:
+                    dlog.info("profile %s polled again", profile.name)
+                continue
+            samples[profile.name] = []
+            kind = answer.kind if isinstance(answer, SnmpError) else type(answer).__name__
+            level = logging.DEBUG if failing.get(profile.name) == kind else logging.WARNING
+            failing[profile.name] = kind
+            dlog.log(level, "profile %s not polled: %s", profile.name, kind)
+            if not isinstance(answer, SnmpError):
+                dlog.debug("profile %s error", profile.name, exc_info=answer)
+        self.profile_samples.update(device, samples)
+
+    # ------------------------------------------------------------------ discovered entities (writes)
 
     async def _discovered_loop(self) -> None:
         while True:
@@ -413,6 +476,8 @@ class Daemon:
             self.states.pop(device_id, None)
             self.snmp.forget(old.target)
             self.fleet.remove(device_id)
+            self.profile_samples.remove(device_id)
+            self._profile_failures.pop(device_id, None)
             self._check_runs.pop(device_id, None)
             if self.sensors is not None:
                 self.sensors.forget(device_id)
@@ -459,6 +524,7 @@ class Daemon:
             log.warning("changes to [%s] take effect after a restart", "], [".join(restart_needed))
             new = new.model_copy(update={name: getattr(self.config, name) for name in restart_needed})
         self.config = new
+        self.profile_samples.retain_profiles(p.name for p in new.profiles.profiles)
         self.redaction = setup_logging(new.logging.level, new.logging.format, secrets=new.secrets())
         await self.refresh_inventory()  # re-reads intervals too
         log.info("configuration reloaded")

@@ -268,3 +268,70 @@ async def test_the_daemon_polls_discovered_bgp_peers_and_logs_the_session_coming
         librenms_url, "SELECT message FROM eventlog WHERE type = 'bgpPeer' AND device_id = :d", d=device_id
     )
     assert [e["message"] for e in events] == ["BGP Session Up: 172.16.200.1 (AS65000 )"]
+
+
+EDGE_PROFILE = """\
+# A user's profile: OIDs no built-in check reads, one by MIB name, one numeric.
+name: edge_health
+scalars:
+  - oid: HOST-RESOURCES-MIB::hrSystemProcesses.0
+    metric: edge_processes
+    help: Processes running on the router
+table:
+  index_label: la_index
+  columns:
+    - oid: 1.3.6.1.4.1.2021.10.1.5    # UCD-SNMP-MIB::laLoadInt, load * 100
+      metric: edge_load
+      help: Load average
+      scale: 0.01
+"""
+
+
+async def scrape_until(url: str, done, within: float = 30.0) -> str:
+    """GET /metrics until ``done(text)`` holds (polls take their time on a loaded machine)."""
+    import httpx
+
+    async with httpx.AsyncClient(base_url=url) as client:
+        deadline = time.monotonic() + within
+        while True:
+            text = (await client.get("/metrics")).text
+            if done(text) or time.monotonic() > deadline:
+                return text
+            await asyncio.sleep(0.2)
+
+
+async def test_a_user_profile_is_polled_and_its_samples_reach_metrics_until_the_device_goes(
+    shared_snmpsim, librenms_url, tmp_path
+):
+    from prometheus_client.parser import text_string_to_metric_families
+
+    (tmp_path / "edge.yaml").write_text(EDGE_PROFILE)
+    device = insert_device(librenms_url, community="edgeos", port=shared_snmpsim.port, timeout=2)
+    listen = f"127.0.0.1:{free_tcp_port()}"
+    env = {
+        "FASTPOLL_DATABASE__URL": librenms_url,
+        "FASTPOLL_POLLING__DEFAULT_INTERVAL": "1",
+        "FASTPOLL_METRICS__LISTEN": listen,
+        "FASTPOLL_PROFILES__PATHS": f'["{tmp_path}"]',
+        "FASTPOLL_PROFILES__ENABLED": '["edge_health"]',
+    }
+    daemon = Daemon(load_config(None, env), inventory_refresh=0.5)
+    task = asyncio.create_task(daemon.serve(install_signals=False))
+    try:
+        await asyncio.wait_for(daemon.wait_started(), 30)
+        polled = await scrape_until(f"http://{listen}", lambda t: "fastpoll_profile_edge_load{" in t)
+        execute(librenms_url, "UPDATE devices SET disabled = 1 WHERE device_id = :d", d=device)
+        gone = await scrape_until(f"http://{listen}", lambda t: "fastpoll_profile_edge_" not in t)
+    finally:
+        daemon.request_stop()
+        assert await asyncio.wait_for(task, 30) == 0
+
+    families = {f.name: f for f in text_string_to_metric_families(polled)}
+    processes = families["fastpoll_profile_edge_processes"]
+    assert (processes.type, processes.documentation) == ("gauge", "Processes running on the router")
+    assert [(s.labels, s.value) for s in processes.samples] == [
+        ({"device_id": str(device), "hostname": "127.0.0.1"}, 94.0)
+    ]
+    load = {s.labels["la_index"]: s.value for s in families["fastpoll_profile_edge_load"].samples}
+    assert load == {"1": pytest.approx(0.14), "2": pytest.approx(0.04), "3": pytest.approx(0.01)}
+    assert "fastpoll_profile_edge_" not in gone

@@ -27,10 +27,10 @@ import socket
 import ssl
 import threading
 import time
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
-from typing import Any
+from typing import Any, Protocol
 
 from pydantic import ValidationError
 
@@ -44,6 +44,14 @@ log = logging.getLogger(__name__)
 
 CONTENT_TYPE = "text/plain; version=0.0.4; charset=utf-8"
 HealthChecks = Mapping[str, Callable[[], bool]]
+
+
+class TextCollector(Protocol):
+    """Anything that renders exposition text at scrape time (the profile collector)."""
+
+    def render(self) -> str: ...
+
+
 _BCRYPT_PREFIXES = ("$2a$", "$2b$", "$2y$")
 
 
@@ -201,15 +209,18 @@ class _App:
         selfmetrics: SelfMetrics | None,
         health: HealthChecks,
         auth: BasicAuth | None,
+        extra: Sequence[TextCollector] = (),
     ) -> None:
         self.collector = collector
         self.selfmetrics = selfmetrics
         self.health = health
         self.auth = auth
+        self.extra = tuple(extra)
 
     def metrics_body(self) -> bytes:
         own = self.selfmetrics.render() if self.selfmetrics is not None else b""
-        return own + self.collector.render().encode("utf-8")
+        text = self.collector.render() + "".join(c.render() for c in self.extra)
+        return own + text.encode("utf-8")
 
 
 class _Handler(BaseHTTPRequestHandler):
@@ -296,10 +307,12 @@ def start_metrics_server(
     health: HealthChecks,
     *,
     listen: str | None = None,
+    extra: Sequence[TextCollector] = (),
 ) -> MetricsServer:
     """Listen on ``listen`` (``--metrics-listen``) or ``metrics.listen`` and serve in a background thread.
 
     ``health``: name -> callable returning True while that part (scheduler, writer, ...) is alive.
+    ``extra``: more families rendered after the fleet's (e.g. poller/metrics/profiles.py's collector).
     Raises OSError when the address cannot be bound and ValueError for unusable TLS/auth settings.
     """
     metrics = settings.metrics if isinstance(settings, Config) else settings
@@ -309,7 +322,7 @@ def start_metrics_server(
     if metrics.basic_auth_user is not None and metrics.basic_auth_password is not None:
         auth = BasicAuth(metrics.basic_auth_user, metrics.basic_auth_password.get_secret_value())
     server = _Server((host, port), tls)
-    server.app = _App(FleetCollector(state, metrics), selfmetrics, health, auth)
+    server.app = _App(FleetCollector(state, metrics), selfmetrics, health, auth, extra)
     thread = threading.Thread(target=server.serve_forever, name="fastpoll-metrics", daemon=True)
     thread.start()
     scheme = "https" if tls else "http"
