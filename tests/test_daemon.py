@@ -335,3 +335,92 @@ async def test_a_user_profile_is_polled_and_its_samples_reach_metrics_until_the_
     load = {s.labels["la_index"]: s.value for s in families["fastpoll_profile_edge_load"].samples}
     assert load == {"1": pytest.approx(0.14), "2": pytest.approx(0.04), "3": pytest.approx(0.01)}
     assert "fastpoll_profile_edge_" not in gone
+
+
+class ScriptedEngine:
+    """Stands in for SnmpEngine in profile polls: answers GETs from a table, or raises what it is told."""
+
+    def __init__(self, answers: dict[str, int], fail: Exception | None = None) -> None:
+        self.answers = answers
+        self.fail = fail
+        self.gets = 0
+
+    async def get(self, target, oids, *, deadline=None):
+        from poller.snmp.values import Tag, VarBind
+
+        self.gets += 1
+        if self.fail is not None:
+            raise self.fail
+        return [VarBind(o, Tag.GAUGE32, self.answers[o]) for o in oids]
+
+    async def close(self) -> None:
+        return None
+
+
+PROCESSES_PROFILE = "name: procs\nscalars:\n  - oid: 1.3.6.1.2.1.25.1.6.0\n    metric: host_processes\n"
+
+
+def profile_daemon(
+    tmp_path, engine: ScriptedEngine, profile: str = PROCESSES_PROFILE, **polling: str
+) -> Daemon:
+    (tmp_path / "procs.yaml").write_text(profile)
+    env = {"FASTPOLL_PROFILES__PATHS": f'["{tmp_path}"]', "FASTPOLL_PROFILES__ENABLED": '["procs"]'}
+    env.update({f"FASTPOLL_POLLING__{k.upper()}": v for k, v in polling.items()})
+    return Daemon(load_config(None, env), serve_metrics=False, snmp=engine)  # type: ignore[arg-type]
+
+
+def processes_of(daemon: Daemon) -> list[float]:
+    return [s.value for snap in daemon.profile_samples.snapshots() for s in snap.samples]
+
+
+async def test_profiles_run_at_their_own_check_interval(tmp_path, monkeypatch):
+    from poller.model import Device, Target
+
+    engine = ScriptedEngine({"1.3.6.1.2.1.25.1.6.0": 94})
+    daemon = profile_daemon(tmp_path, engine, check_intervals='{"profiles": 30}')
+    clock = [1000.0]
+    monkeypatch.setattr("poller.daemon.time.time", lambda: clock[0])
+    device = Device(1, "r1", Target("127.0.0.1"))
+    runs = []
+    for second in (0, 10, 20, 30, 40):  # a device polled every 10 s
+        clock[0] = 1000.0 + second
+        before = engine.gets
+        await daemon._poll_profiles(device, deadline=1e12)
+        runs.append(engine.gets > before)
+    assert runs == [True, False, False, True, False]
+    assert processes_of(daemon) == [94.0]
+
+
+async def test_a_failing_profile_loses_its_samples_and_is_logged_once_for_the_device(tmp_path, caplog):
+    from poller.model import Device, Target
+    from poller.snmp.errors import SnmpTimeout
+
+    engine = ScriptedEngine({"1.3.6.1.2.1.25.1.6.0": 94})
+    daemon = profile_daemon(tmp_path, engine)
+    device = Device(7, "edge7", Target("127.0.0.1"))
+    await daemon._poll_profiles(device, deadline=1e12)
+    assert processes_of(daemon) == [94.0]
+
+    engine.fail = SnmpTimeout("no answer")
+    with caplog.at_level(logging.DEBUG, logger="fastpoll.daemon"):
+        for _ in range(3):
+            await daemon._poll_profiles(device, deadline=1e12)
+    assert processes_of(daemon) == []
+    warnings = [r for r in caplog.records if r.levelno == logging.WARNING]
+    assert [r.getMessage() for r in warnings] == ["profile procs not polled: timeout"]
+    assert warnings[0].device_id == 7  # type: ignore[attr-defined]
+
+    engine.fail = None
+    await daemon._poll_profiles(device, deadline=1e12)
+    assert processes_of(daemon) == [94.0]
+
+
+async def test_a_profile_for_other_operating_systems_sends_nothing_to_the_device(tmp_path):
+    from poller.model import Device, Target
+
+    engine = ScriptedEngine({"1.3.6.1.2.1.25.1.6.0": 94})
+    daemon = profile_daemon(tmp_path, engine, PROCESSES_PROFILE + "os: [linux]\n")
+    await daemon._poll_profiles(Device(1, "sw1", Target("127.0.0.1"), os="ios"), deadline=1e12)
+    await daemon._poll_profiles(Device(2, "srv2", Target("127.0.0.1"), os="linux"), deadline=1e12)
+    assert engine.gets == 1
+    assert [snap.device.device_id for snap in daemon.profile_samples.snapshots()] == [2]
