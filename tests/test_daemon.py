@@ -117,7 +117,11 @@ def test_sigterm_stops_the_daemon_cleanly_with_exit_status_0(shared_snmpsim, lib
     proc = subprocess.Popen(
         [sys.executable, "-m", "poller.cli", "run"], env=env, stderr=subprocess.PIPE, text=True
     )
-    time.sleep(3)
+    # SIGTERM once the daemon has written a poll (not after a fixed sleep: start-up is slow under load)
+    deadline = time.monotonic() + 60
+    while query(librenms_url, "SELECT last_polled FROM devices")[0]["last_polled"] is None:
+        assert proc.poll() is None and time.monotonic() < deadline, "the daemon wrote no poll"
+        time.sleep(0.2)
     proc.send_signal(signal.SIGTERM)
     _, err = proc.communicate(timeout=30)
     assert proc.returncode == 0, err
