@@ -174,10 +174,13 @@ class ProfileCollector:
         return lines
 
     def render(self) -> str:
+        """The profile families and the two budget gauges; nothing at all while no profile is enabled."""
+        profiles = self._profiles()
+        snapshots = self.state.snapshots()
+        if not profiles and not snapshots:
+            return ""
         budget = self._budget()
-        rendered = render_profiles(
-            [self._lines(s) for s in self.state.snapshots()], families_of(self._profiles()), budget
-        )
+        rendered = render_profiles([self._lines(s) for s in snapshots], families_of(profiles), budget)
         self._note_dropped(rendered.dropped, budget)
         return rendered.text
 

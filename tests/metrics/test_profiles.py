@@ -178,6 +178,10 @@ def test_no_samples_render_only_the_budget_gauges():
     assert got == {(META_SERIES, ()): 0, (META_DROPPED, ()): 0}
 
 
+def test_nothing_is_rendered_while_no_profile_is_enabled():
+    assert render(ProfileState(), profiles=()) == ""
+
+
 @pytest.mark.prometheus
 def test_promtool_check_metrics_is_clean():
     promtool = shutil.which("promtool") or "/usr/bin/promtool"
