@@ -13,7 +13,8 @@ the load loop of benchmarks.workload (each device once per interval at its phase
 Every `--fault-every` minutes the next fault of the cycle starts and lasts `--fault-length` seconds:
   blackhole  `--fault-share` of the devices answer nothing, then come back
   loss       the same share of devices lose 30% of datagrams both ways
-  db_outage  the database connection is cut (listener and open connections), then restored
+  db_outage  the database connection is cut (listener and open connections), then restored; the same
+             share of devices is black-holed meanwhile, so availability transitions queue during the outage
   latency    the same share of devices answer 2.5 s late (the timeout is 2 s, 1 retry)
 RSS of this process (the pipeline's) is sampled every `--sample` seconds. A fault shorter than the interval
 plus the pipeline's timeout x attempts (2 s x 2) may pass unseen: the retry lands after it (that is measured
@@ -93,7 +94,7 @@ class PollRecord:
 @dataclass
 class FaultWindow:
     kind: str
-    devices: list[int]  # fleet indices (empty for db_outage: the database, not devices)
+    devices: list[int]  # fleet indices of the devices faulted (black-holed too during a db_outage)
     start: float
     end: float
     recovered_at: float | None = None  # db_outage: measured live
@@ -104,7 +105,7 @@ class FaultWindow:
 
 def window_covers(window: FaultWindow, index: int, t0: float, t1: float) -> bool:
     """True when device `index` was under this SNMP fault at some moment of [t0, t1]."""
-    return window.kind != "db_outage" and index in window.devices and window.start <= t1 and t0 <= window.end
+    return index in window.devices and window.start <= t1 and t0 <= window.end
 
 
 def slot_accounting(
@@ -163,7 +164,6 @@ def fault_report(window: FaultWindow, records: Sequence[PollRecord], interval: f
     }
     if window.kind == "db_outage":
         out["recovery_s"] = round(window.recovered_at - window.end, 2) if window.recovered_at else None
-        return out
     affected = set(window.devices)
     deadline = interval * DEADLINE_SHARE
     inside = [
@@ -381,7 +381,8 @@ async def soak(opts: Options) -> dict[str, Any]:
     report["pipeline"] = {
         k: written.get(k)
         for k in ("writer_flushed", "writer_batches", "writer_rows", "writer_failures", "writer_last_error",
-                  "unreachable", "port_walk_failed", "scrapes", "scrape_errors", "db_devices_polled")
+                  "writer_backlog_max", "unreachable", "port_walk_failed", "scrapes", "scrape_errors",
+                  "db_devices_polled")
     }  # fmt: skip
     return report
 
@@ -442,13 +443,13 @@ async def _run(
                 return  # leave one interval after the last fault to see the recovery
             await asyncio.sleep(max(0.0, start_at - loop.time()))
             kind = FAULT_CYCLE[i % len(FAULT_CYCLE)]
-            chosen = sorted(rng.sample(range(1, len(refs)), k)) if kind != "db_outage" else []
+            chosen = sorted(rng.sample(range(1, len(refs)), k))
             window = FaultWindow(kind, chosen, loop.time() - t0, 0.0)
             windows.append(window)
             _log(opts, f"fault {kind} on {len(chosen) or 'the database'} for {length:.0f} s")
             if kind == "db_outage":
                 pipe.tcp.cut()
-            elif kind == "blackhole":
+            if kind in ("blackhole", "db_outage"):
                 proxy.set(chosen, blackhole=True)
             elif kind == "loss":
                 proxy.set(chosen, loss=LOSS)
@@ -459,8 +460,7 @@ async def _run(
             finally:
                 if kind == "db_outage":
                     pipe.tcp.restore()
-                else:
-                    proxy.set(chosen)
+                proxy.set(chosen)
                 window.end = loop.time() - t0
             if kind == "db_outage":
                 batches = pipe.writer.stats.batches
@@ -543,17 +543,13 @@ def render(report: dict[str, Any]) -> str:
         "| --- | --- | --- | --- | --- | --- | --- | --- |",
     ]
     for f in report["faults"]:
-        if f["kind"] == "db_outage":
-            lines.append(
-                f"| db_outage | {f['start_s']} | {f['length_s']} | - | - | - | {f['recovery_s']} | - |"
-            )
-        else:
-            lines.append(
-                f"| {f['kind']} | {f['start_s']} | {f['length_s']} | {f['devices']} "
-                f"| {f['polls_failed_in_window']} / {f['polls_in_window']} | {f['went_down']} "
-                f"| {f['recovery_s_max']} / {f['recovery_s_median']} "
-                f"| {f['requests_per_ok_poll_before']} / {f['requests_per_ok_poll_after']} |"
-            )
+        db = f"; writer {f['recovery_s']} s" if f["kind"] == "db_outage" else ""
+        lines.append(
+            f"| {f['kind']} | {f['start_s']} | {f['length_s']} | {f['devices']} "
+            f"| {f['polls_failed_in_window']} / {f['polls_in_window']} | {f['went_down']} "
+            f"| {f['recovery_s_max']} / {f['recovery_s_median']}{db} "
+            f"| {f['requests_per_ok_poll_before']} / {f['requests_per_ok_poll_after']} |"
+        )
     return "\n".join(lines) + "\n"
 
 
