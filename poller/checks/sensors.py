@@ -84,6 +84,9 @@ class SensorRow:
     sensor_alert: int = 1
     user_func: str | None = None
     states: Mapping[int, str] = field(default_factory=dict)  # state_value -> state_descr
+    # The answer text ``sensor_current`` was last computed from: the same text again gives the same value,
+    # so no update and no event, and poll_sensors skips the parsing (most sensors hold still between polls).
+    answer: str | None = field(default=None, compare=False)
 
     @property
     def pollable(self) -> bool:
@@ -161,10 +164,16 @@ def poll_sensors(
         if not row.pollable:
             new_rows.append(row)
             continue
-        value = sensor_value(row, values.get(row.sensor_oid))
+        text = values.get(row.sensor_oid)
+        if text is not None and text == row.answer:
+            new_rows.append(row)
+            continue
+        value = sensor_value(row, text)
         events.extend(_events(row, value, polled))
         if php_ne(value, row.sensor_current):
             updates.append(SensorUpdate(row.sensor_id, value, row.sensor_current, polled))
-            row = replace(row, sensor_current=value)
+            row = replace(row, sensor_current=value, answer=text)
+        elif text != row.answer:
+            row = replace(row, answer=text)
         new_rows.append(row)
     return new_rows, updates, events

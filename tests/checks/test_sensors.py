@@ -53,6 +53,21 @@ def test_unchanged_value_writes_nothing():
     assert updates == [] and events == []
 
 
+def test_an_answer_repeated_from_the_last_poll_keeps_the_row_as_it_is():
+    oid = row().sensor_oid
+    first, _, _ = poll_sensors([row(sensor_current=40.0)], {oid: "41"}, 1000)
+    again, updates, events = poll_sensors(first, {oid: "41"}, 1060)
+    assert again[0] is first[0] and updates == [] and events == []
+
+
+def test_a_new_answer_after_a_repeated_one_is_compared_again():
+    oid = row().sensor_oid
+    rows, _, _ = poll_sensors([row(sensor_current=40.0)], {oid: "41"}, 1000)
+    rows, _, _ = poll_sensors(rows, {oid: "41"}, 1060)
+    _, updates, _ = poll_sensors(rows, {oid: "42"}, 1120)
+    assert updates == [SensorUpdate(7, 42, 41, 1120)]
+
+
 def test_zero_after_null_is_not_a_change_as_in_php():
     _, updates, _ = poll_sensors([row(sensor_current=None)], {row().sensor_oid: "0"}, 1000)
     assert updates == []
