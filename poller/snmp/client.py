@@ -155,6 +155,10 @@ class SnmpEngine:
             if len(varbinds) != len(todo):
                 raise SnmpProtocolError(f"agent answered {len(varbinds)} varbinds for {len(todo)} requested")
             for i, vb in zip(todo, varbinds, strict=True):
+                if vb.oid != oids[i] and vb.oid != oids[i].lstrip("."):
+                    # A GET is answered with the OIDs asked, in order; anything else is a broken agent or
+                    # a datagram altered on the way (v1/v2c carry no integrity check): never a value.
+                    raise SnmpProtocolError(f"agent answered {vb.oid} where {oids[i].lstrip('.')} was asked")
                 result[i] = vb
             todo = []
         return [vb for vb in result if vb is not None]

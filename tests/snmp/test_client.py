@@ -12,7 +12,7 @@ from poller.sim.snmprec import parse_line, read_snmprec
 from poller.snmp import pdu
 from poller.snmp.ber import parse_oid
 from poller.snmp.client import SnmpEngine
-from poller.snmp.errors import SnmpErrorStatus, SnmpLoopError, SnmpTimeout
+from poller.snmp.errors import SnmpErrorStatus, SnmpLoopError, SnmpProtocolError, SnmpTimeout
 from poller.snmp.values import Tag
 from tests.support.shared import SNMPREC_DIR, recordings
 
@@ -285,6 +285,14 @@ async def test_a_getbulk_the_agent_drops_is_asked_again_with_fewer_rows():
             target(agent.port, "c", timeout=0.2, retries=0), [IF_DESCR], max_repetitions=40
         )
     assert len(table[IF_DESCR]) == 39 and table2 == table
+    agent.transport.close()
+
+
+async def test_a_get_answered_for_another_oid_is_a_protocol_error_not_a_value():
+    agent = await start_agent(lambda req, raw: [response(req, [("1.3.6.1.2.1.1.5.0", Tag.TIMETICKS, 5)])])
+    async with SnmpEngine() as engine:
+        with pytest.raises(SnmpProtocolError, match=r"1\.3\.6\.1\.2\.1\.1\.5\.0 where"):
+            await engine.get(target(agent.port, "c"), [SYS_UPTIME])
     agent.transport.close()
 
 
