@@ -231,7 +231,9 @@ async def poll_once(
 
     Returns (results, problems); problems name devices that were skipped or not found.
     """
-    from poller.checks.discovered import DiscoveredWrites, SensorsCheck
+    from poller.checks.bgp import BgpWrites
+    from poller.checks.discovered import DiscoveredWrites
+    from poller.checks.fastpath import DiscoveredChecks
     from poller.store.discovered_writer import write_discovered
     from poller.store.inventory import load_devices
     from poller.store.librenms import LibreNMSWriter
@@ -248,8 +250,8 @@ async def poll_once(
         snmp = engine or SnmpEngine()
         sem = asyncio.Semaphore(concurrency)
         results: list[PollResult] = []
-        sensors = SensorsCheck(db)
-        discovered: list[DiscoveredWrites] = []
+        checks = DiscoveredChecks(db)  # sensors, processors, mempools and BGP peers, as the daemon polls them
+        discovered: list[DiscoveredWrites | BgpWrites] = []
 
         async def one(rec: Any) -> None:
             async with sem:
@@ -262,9 +264,10 @@ async def poll_once(
                 )
                 if write_set == "full" and res.metrics is not None and res.metrics.reachable:
                     try:
-                        discovered.append(await sensors.poll(snmp, rec.device, now=time.time()))
+                        writes = await checks.poll(snmp, rec.device, now=time.time())
+                        discovered.extend(writes.batch())
                     except SnmpError as err:
-                        log.warning("device %s: sensors poll failed (%s)", rec.device.device_id, err.kind)
+                        log.warning("device %s: sensors/BGP poll failed (%s)", rec.device.device_id, err.kind)
             writer.submit(res)
             results.append(res)
 
