@@ -4,6 +4,11 @@ The writer commits one transaction per batch. Each poll result k sets the port's
 logs ROWS eventlog rows "sample k row j", so at any instant a consistent database holds whole samples
 0..m (never part of one), and the port's ifInOctets is m, the newest committed sample. The server is
 a private one (tests/support/private_mariadb.py): the shared server is never killed.
+
+Delivery is at least once, not exactly once: a kill that lands after the server made a COMMIT durable
+but before its acknowledgement reached the writer leaves the writer no way to know, and it writes that
+batch again (LibreNMS's eventlog has no key to deduplicate on). So a sample may be there twice, whole;
+never in part, and never missing.
 """
 
 from __future__ import annotations
@@ -90,7 +95,7 @@ def _committed(server: PrivateMariaDB, database: str, ref: PortRef) -> tuple[Cou
 
 
 def _assert_consistent(per_sample: Counter[int], octets: int | None) -> None:
-    half = {k: n for k, n in per_sample.items() if n != ROWS}
+    half = {k: n for k, n in per_sample.items() if n % ROWS}
     assert not half, f"samples written in part: {half}"
     newest = max(per_sample, default=None)
     assert sorted(per_sample) == list(range(newest + 1 if newest is not None else 0)), "a gap in the samples"
