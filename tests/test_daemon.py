@@ -15,7 +15,7 @@ import pytest
 
 from poller.config import load_config
 from poller.daemon import Daemon, on_result
-from tests.support.librenms_rows import discovery_ports, execute, insert_device, query
+from tests.support.librenms_rows import discovery_ports, execute, insert_device, insert_edgeos_bgp_peer, query
 from tests.support.net import free_tcp_port, free_udp_port
 
 pytestmark = [pytest.mark.mariadb, pytest.mark.snmpsim]
@@ -254,15 +254,7 @@ async def test_the_daemon_polls_discovered_bgp_peers_and_logs_the_session_coming
 ):
     device_id = insert_device(librenms_url, community="edgeos", port=shared_snmpsim.port, timeout=2)
     execute(librenms_url, "DELETE FROM bgpPeers")
-    execute(
-        librenms_url,
-        "INSERT INTO bgpPeers (device_id, astext, bgpPeerIdentifier, bgpPeerRemoteAs, bgpPeerState,"
-        " bgpPeerAdminStatus, bgpLocalAddr, bgpPeerRemoteAddr, bgpPeerInUpdates, bgpPeerOutUpdates,"
-        " bgpPeerInTotalMessages, bgpPeerOutTotalMessages, bgpPeerFsmEstablishedTime,"
-        " bgpPeerInUpdateElapsedTime, context_name)"
-        " VALUES (:d, '', '172.16.200.1', 65000, 'idle', 'stop', '0.0.0.0', '0.0.0.0', 0, 0, 0, 0, 0, 0, '')",
-        d=device_id,
-    )
+    insert_edgeos_bgp_peer(librenms_url, device_id)
     daemon = Daemon(config_for(librenms_url, default_interval=1, check_intervals='{"bgp": 2}'))
     await run_for(daemon, 3.5)
 

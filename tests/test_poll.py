@@ -192,18 +192,10 @@ async def test_device_down_after_threshold_and_up_again_with_outage_and_eventlog
 
 async def test_poll_once_polls_the_bgp_peers_librenms_discovered(shared_snmpsim, librenms_url):
     from poller.poll import poll_once
-    from tests.support.librenms_rows import execute, insert_device, query
+    from tests.support.librenms_rows import insert_device, insert_edgeos_bgp_peer, query
 
     device_id = insert_device(librenms_url, community="edgeos", port=shared_snmpsim.port, timeout=2)
-    execute(
-        librenms_url,
-        "INSERT INTO bgpPeers (device_id, astext, bgpPeerIdentifier, bgpPeerRemoteAs, bgpPeerState,"
-        " bgpPeerAdminStatus, bgpLocalAddr, bgpPeerRemoteAddr, bgpPeerInUpdates, bgpPeerOutUpdates,"
-        " bgpPeerInTotalMessages, bgpPeerOutTotalMessages, bgpPeerFsmEstablishedTime,"
-        " bgpPeerInUpdateElapsedTime, context_name)"
-        " VALUES (:d, '', '172.16.200.1', 65000, 'idle', 'stop', '0.0.0.0', '0.0.0.0', 0, 0, 0, 0, 0, 0, '')",
-        d=device_id,
-    )
+    insert_edgeos_bgp_peer(librenms_url, device_id)
     results, problems = await poll_once(librenms_url, [str(device_id)], default_timeout=2)
     assert not problems and results[0].metrics is not None and results[0].metrics.reachable
     sql = "SELECT bgpPeerState, bgpPeerInTotalMessages FROM bgpPeers WHERE device_id = :d"

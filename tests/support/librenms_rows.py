@@ -75,3 +75,16 @@ def execute(url: str, sql: str, **params: Any) -> None:
             conn.execute(text(sql), params)
     finally:
         eng.dispose()
+
+
+def insert_edgeos_bgp_peer(url: str, device_id: int) -> None:
+    """The BGP peer LibreNMS's discovery found on the edgeos recording, as discovery leaves it (idle)."""
+    execute(
+        url,
+        "INSERT INTO bgpPeers (device_id, astext, bgpPeerIdentifier, bgpPeerRemoteAs, bgpPeerState,"
+        " bgpPeerAdminStatus, bgpLocalAddr, bgpPeerRemoteAddr, bgpPeerInUpdates, bgpPeerOutUpdates,"
+        " bgpPeerInTotalMessages, bgpPeerOutTotalMessages, bgpPeerFsmEstablishedTime,"
+        " bgpPeerInUpdateElapsedTime, context_name)"
+        " VALUES (:d, '', '172.16.200.1', 65000, 'idle', 'stop', '0.0.0.0', '0.0.0.0', 0, 0, 0, 0, 0, 0, '')",
+        d=device_id,
+    )
