@@ -9,7 +9,8 @@ setup (not measured)  a fresh MariaDB database with LibreNMS's real schema (test
                       start path: load_devices + load_state from that database, a LibreNMSWriter thread,
                       FleetState + SelfMetrics, and a "scraper" thread rendering the FleetCollector and the
                       self metrics every `scrape_interval` s (15 by default, as Prometheus would).
-poll(device)          what Daemon._poll does: poll_device (deadline 0.9 x interval) -> writer.submit ->
+poll(device)          what Daemon._poll does: poll_device (deadline 0.9 x interval, the ports' descriptive
+                      columns every 300 s as the daemon's default) -> writer.submit ->
                       FleetState.update -> SelfMetrics.observe_poll (+ the schedule lag the load loop
                       measured); raises when the device was unreachable or its ports walk failed (after
                       the result went through the pipeline, as the daemon would have written it).
@@ -166,12 +167,13 @@ class Pipeline:
         await asyncio.to_thread(self._database)
         self.figures["setup_s"] = round(time.perf_counter() - t0, 2)
 
-        from poller.config import MetricsSettings
+        from poller.config import MetricsSettings, PollingSettings
         from poller.metrics import FleetState, SelfMetrics
         from poller.metrics.collector import FleetCollector
         from poller.snmp.client import SnmpEngine
         from poller.store.librenms import LibreNMSWriter
 
+        self.details_interval = PollingSettings().port_details_interval  # the daemon's default
         self.snmp = SnmpEngine()
         self.engine = CountingEngine(self.snmp)
         self.writer = LibreNMSWriter(self.db).start()
@@ -249,7 +251,7 @@ class Pipeline:
         loop = asyncio.get_running_loop()
         result = await poll_device(
             cast(Any, self.engine), device, self.states[device.device_id], now=time.time(),
-            deadline=loop.time() + self.interval * DEADLINE_SHARE,
+            deadline=loop.time() + self.interval * DEADLINE_SHARE, details_interval=self.details_interval,
         )  # fmt: skip
         self.writer.submit(result)
         self.fleet.update(device, result)

@@ -169,9 +169,11 @@ class PollingSettings(_Section):
     check_intervals: dict[str, Annotated[float, Field(gt=0, le=86400)]] = Field(
         default_factory=dict,
         description="Seconds between runs of a check on a device, per check (`sensors`, `processors`, "
-        "`mempools`, `bgp`, and `profiles` for every enabled profile of `[profiles]`): "
-        "`{ bgp = 15, sensors = 30, processors = 60, profiles = 60 }`. A check runs on a device poll "
-        "once at least its interval passed since it last ran there; unset = every poll.",
+        "`mempools`, `bgp`, `profiles` for every enabled profile of `[profiles]`, and `port_details` for the "
+        "ports' descriptive columns): `{ bgp = 15, sensors = 30, processors = 60, profiles = 60 }`. A check "
+        "runs on a device poll once at least its interval passed since it last ran there; unset = every "
+        "poll, except `port_details`: 300 (LibreNMS's own poller cadence; status and counters are walked "
+        "every poll, ifName/ifDescr/ifAlias/ifType/ifMtu/ifPhysAddress/duplex/VLAN at this interval).",
     )
     down_after: int = Field(3, ge=1, le=100, description="Consecutive failed polls before a device is down.")
     snmp_timeout: float = Field(1.0, gt=0, le=60, description="Seconds per SNMP request attempt.")
@@ -198,7 +200,7 @@ class PollingSettings(_Section):
     @field_validator("check_intervals")
     @classmethod
     def _known_checks(cls, value: dict[str, float]) -> dict[str, float]:
-        known = (*CHECKS, PROFILES_CHECK)
+        known = (*CHECKS, PROFILES_CHECK, PORT_DETAILS_CHECK)
         unknown = sorted(set(value) - set(known))
         if unknown:
             raise ValueError(
@@ -214,11 +216,18 @@ class PollingSettings(_Section):
             return device.interval
         return self.group_intervals.get(device.poller_group, self.default_interval)
 
+    @property
+    def port_details_interval(self) -> float:
+        """Seconds between walks of the ports' descriptive columns (``check_intervals.port_details``)."""
+        return self.check_intervals.get(PORT_DETAILS_CHECK, PORT_DETAILS_INTERVAL)
+
     def shortest_interval(self) -> float:
         return min([self.default_interval, *self.group_intervals.values(), *self.device_intervals.values()])
 
 
 PROFILES_CHECK = "profiles"  # poller.checks.profiles.CHECK_NAME (not imported: loading profiles is lazy)
+PORT_DETAILS_CHECK = "port_details"
+PORT_DETAILS_INTERVAL = 300.0  # LibreNMS's poller reads these columns every 5 minutes
 
 
 class ProfileSettings(_Section):

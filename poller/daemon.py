@@ -311,6 +311,7 @@ class Daemon:
             now=time.time(),
             down_threshold=self.config.polling.down_after,
             deadline=deadline,
+            details_interval=self.config.polling.port_details_interval,
         )
         self.stats.polls += 1
         reachable = result.metrics is not None and result.metrics.reachable

@@ -19,8 +19,20 @@ from typing import Any
 from sqlalchemy import create_engine
 
 from poller.checks.availability import AvailabilityState, initial_state, observe
-from poller.checks.ifmib import EXTRA_COLUMNS, IF_COLUMNS, IF_COLUMNS_WITH_IFX, IF_X_COLUMNS
-from poller.checks.ports import PortState, needs_full_if_entry, poll_ports, rows_from_table
+from poller.checks.ifmib import (
+    EXTRA_COLUMNS,
+    IF_COLUMNS,
+    IF_COLUMNS_WITH_IFX,
+    IF_X_COLUMNS,
+    OID_TO_NAME,
+)
+from poller.checks.ports import (
+    PortState,
+    carry_details,
+    needs_full_if_entry,
+    poll_ports,
+    rows_from_table,
+)
 from poller.checks.results import DeviceMetrics, PollResult
 from poller.checks.uptime import compute_uptime, observe_uptime
 from poller.model import Device
@@ -36,6 +48,7 @@ SYS_NAME = "1.3.6.1.2.1.1.5.0"
 SNMP_ENGINE_TIME = "1.3.6.1.6.3.10.2.1.3.0"
 HR_SYSTEM_UPTIME = "1.3.6.1.2.1.25.1.1.0"
 DEVICE_GET = (SYS_UPTIME, SYS_OBJECT_ID, SYS_NAME, SNMP_ENGINE_TIME, HR_SYSTEM_UPTIME)
+DETAILS_SLACK = 5.0  # s: a poll started a little early does not push the details walk a whole interval later
 
 FIRST_WALK = (
     *IF_X_COLUMNS.values(),
@@ -43,6 +56,15 @@ FIRST_WALK = (
     *EXTRA_COLUMNS.values(),
 )
 REST_OF_IF_ENTRY = tuple(oid for name, oid in IF_COLUMNS.items() if name not in IF_COLUMNS_WITH_IFX)
+# What changes from one poll to the next: status and counters (ifHighSpeed too, as needs_full_if_entry reads
+# it). The rest of FIRST_WALK describes the port and is walked every ``details_interval`` (see poll_device).
+_MEASURED = (
+    "ifAdminStatus", "ifOperStatus", "ifLastChange", "ifHighSpeed", "ifInErrors", "ifOutErrors",
+    "ifInDiscards", "ifOutDiscards", "ifHCInOctets", "ifHCOutOctets", "ifHCInUcastPkts", "ifHCOutUcastPkts",
+    "ifHCInMulticastPkts", "ifHCOutMulticastPkts", "ifHCInBroadcastPkts", "ifHCOutBroadcastPkts",
+)  # fmt: skip
+MEASURED_WALK = tuple(oid for oid in FIRST_WALK if OID_TO_NAME[oid] in _MEASURED)
+DETAILS_WALK = tuple(oid for oid in FIRST_WALK if oid not in MEASURED_WALK)
 
 
 @dataclass
@@ -54,6 +76,7 @@ class DeviceState:
     last_sample: float | None = None  # epoch of the last successful poll
     ports: dict[Any, PortState] = field(default_factory=dict)
     has_ports: bool = False  # LibreNMS polls ports only once discovery created some
+    details_walked: float | None = None  # epoch of the last walk of the ports' descriptive columns
 
 
 def new_state(
@@ -90,8 +113,14 @@ async def poll_device(
     now: float,
     down_threshold: int = 1,
     deadline: float | None = None,
+    details_interval: float | None = None,
 ) -> PollResult:
-    """Poll one device, update ``state`` in place, and return what to write and report."""
+    """Poll one device, update ``state`` in place, and return what to write and report.
+
+    ``details_interval``: seconds between walks of the ports' descriptive columns (ifName, ifAlias, ifType,
+    ...; None = every poll, as LibreNMS). Between those walks only status and counters are walked and each
+    port keeps its last descriptive values; a new port, or a state read from the database, walks them at once.
+    """
     started = time.monotonic()
     polled = int(now)
     result = PollResult(device_id=device.device_id, polled=polled)
@@ -132,11 +161,9 @@ async def poll_device(
     # The ports walk. A failed or empty walk leaves the ports alone (never marks them all deleted).
     if state.has_ports or state.ports:
         try:
-            table = await engine.walk_table(device.target, FIRST_WALK, deadline=deadline)
-            rows = rows_from_table(table)
-            if rows and needs_full_if_entry(rows):
-                table.update(await engine.walk_table(device.target, REST_OF_IF_ENTRY, deadline=deadline))
-                rows = rows_from_table(table)
+            rows = await _walk_ports(
+                engine, device, state, now=now, every=details_interval, deadline=deadline
+            )
         except SnmpError as exc:
             error = f"ports:{exc.kind}"
             rows = {}
@@ -177,6 +204,37 @@ async def poll_device(
         error=error,
     )
     return result
+
+
+async def _walk_ports(
+    engine: SnmpEngine,
+    device: Device,
+    state: DeviceState,
+    *,
+    now: float,
+    every: float | None,
+    deadline: float | None,
+) -> dict[int, dict[str, Any]]:
+    """The IF-MIB walk: {ifIndex: {column name: raw value}}, every column poll_ports reads."""
+    target = device.target
+    full = (
+        every is None
+        or state.details_walked is None
+        or now - state.details_walked >= every - DETAILS_SLACK
+        or device.port_association_mode != 1  # other modes find ports by ifName/ifDescr/ifAlias
+    )
+    table = await engine.walk_table(target, FIRST_WALK if full else MEASURED_WALK, deadline=deadline)
+    rows = rows_from_table(table)
+    if rows and needs_full_if_entry(rows):
+        table.update(await engine.walk_table(target, REST_OF_IF_ENTRY, deadline=deadline))
+        rows = rows_from_table(table)
+    if rows and not full and not carry_details(rows, state.ports):
+        table.update(await engine.walk_table(target, DETAILS_WALK, deadline=deadline))
+        rows = rows_from_table(table)
+        full = True
+    if rows and full:
+        state.details_walked = now
+    return rows
 
 
 def _db_time(epoch: float) -> Any:

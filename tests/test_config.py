@@ -363,7 +363,13 @@ def test_an_unknown_check_name_is_named_with_the_known_ones(tmp_path: Path) -> N
     path = write(tmp_path / "c.toml", "[polling]\ncheck_intervals = { bgp = 15, optics = 30 }\n")
     message = error_of(path)
     assert "polling.check_intervals" in message and "'optics'" in message
-    assert "sensors, processors, mempools, bgp, profiles" in message
+    assert "sensors, processors, mempools, bgp, profiles, port_details" in message
+
+
+def test_port_details_are_walked_every_five_minutes_unless_configured(tmp_path: Path) -> None:
+    assert load_config(None, {}).polling.port_details_interval == 300.0
+    path = write(tmp_path / "c.toml", "[polling]\ncheck_intervals = { port_details = 60 }\n")
+    assert load_config(path, {}).polling.port_details_interval == 60.0
 
 
 @pytest.mark.parametrize("value", ["0", "-5"])

@@ -25,7 +25,7 @@ pytestmark = [pytest.mark.mariadb, pytest.mark.snmpsim]
 T0 = 1_700_000_000
 
 
-def _recording(uptime_ticks: int, hc_in: int, in_errors: int, bcast: int) -> str:
+def _recording(uptime_ticks: int, hc_in: int, in_errors: int, bcast: int, alias: str = "uplink") -> str:
     lines = {
         "1.3.6.1.2.1.1.2.0": "6|1.3.6.1.4.1.8072.3.2.10",
         "1.3.6.1.2.1.1.3.0": f"67|{uptime_ticks}",
@@ -41,7 +41,7 @@ def _recording(uptime_ticks: int, hc_in: int, in_errors: int, bcast: int) -> str
         "1.3.6.1.2.1.31.1.1.1.3.1": f"65|{bcast}",
         "1.3.6.1.2.1.31.1.1.1.6.1": f"70|{hc_in}",
         "1.3.6.1.2.1.31.1.1.1.15.1": "66|1000",
-        "1.3.6.1.2.1.31.1.1.1.18.1": "4|uplink",
+        "1.3.6.1.2.1.31.1.1.1.18.1": f"4|{alias}",
     }
     ordered = sorted(lines, key=lambda o: tuple(int(x) for x in o.split(".")))
     return "".join(f"{o}|{lines[o]}\n" for o in ordered)
@@ -53,6 +53,7 @@ def agent(tmp_path_factory):
     (data / "t0.snmprec").write_text(_recording(100_000, 1_000_000, 4_294_967_000, 10))
     (data / "t30.snmprec").write_text(_recording(103_000, 1_300_000, 704, 40))  # Counter32 wrapped
     (data / "rebooted.snmprec").write_text(_recording(500, 50, 3, 1))
+    (data / "renamed.snmprec").write_text(_recording(103_000, 1_300_000, 704, 40, alias="core link"))
     with snmpsim(Path(data), "t0", tmp_path_factory.mktemp("cache")) as a:
         yield a
 
@@ -135,6 +136,22 @@ async def test_second_poll_gives_exact_delta_rate_prev_and_period_and_wrap(agent
         33,
     )
     assert (row["ifInBroadcastPkts_delta"], row["ifInBroadcastPkts_rate"]) == (30, 1)
+
+
+async def test_descriptive_columns_are_walked_at_the_details_interval_status_and_counters_every_poll(
+    agent, librenms_url
+):
+    _device(librenms_url, agent.port)
+    device, state = _load(librenms_url)
+    renamed = _with_community(device, "renamed")
+    async with SnmpEngine() as snmp:
+        await poll_device(snmp, device, state, now=T0, details_interval=300)
+        between = await poll_device(snmp, renamed, state, now=T0 + 30, details_interval=300)
+        after = await poll_device(snmp, renamed, state, now=T0 + 300, details_interval=300)
+    assert between.ports[0].ports["ifInOctets"] == 1_300_000  # counters: this poll's
+    assert "ifAlias" not in between.ports[0].ports and not between.events  # the alias: not walked yet
+    assert after.ports[0].ports["ifAlias"] == "core link"
+    assert [e.message for e in after.events] == ["ifAlias: uplink -> core link"]
 
 
 async def test_reboot_logs_event_and_resets_counters_without_spike(agent, librenms_url):

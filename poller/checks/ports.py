@@ -430,6 +430,22 @@ _MEMO_RAW = (
     "dot3StatsDuplexStatus",
     "dot1qPvid",
 )
+# The raw columns that describe a port rather than measure it (names, type, MTU, address, duplex, VLAN).
+# LibreNMS's poller reads them every 5 minutes; fastpoll walks them at ``check_intervals.port_details`` and,
+# on the polls between, ``carry_details`` hands poll_ports each port's values from its last walk.
+DETAIL_RAW = (
+    "ifName",
+    "ifDescr",
+    "ifAlias",
+    "ifMtu",
+    "ifSpeed",
+    "ifType",
+    "ifPhysAddress",
+    "ifConnectorPresent",
+    "dot3StatsDuplexStatus",
+    "dot1qPvid",
+)
+_DETAIL_IN_MEMO = tuple((name, _MEMO_RAW.index(name)) for name in DETAIL_RAW)
 # (index in the data columns, index of ``<col>_prev`` in PortState.values, its name)
 _PREV_FILL = tuple((DATA_COLUMNS.index(c), _I[f"{c}_prev"], f"{c}_prev") for c in PREV_TRACKED)
 _D_OPER = DATA_COLUMNS.index("ifOperStatus")
@@ -476,6 +492,26 @@ def _data_changes(
             ports_cols[col] = new
             attrib = col.removeprefix("port_descr_")
             log(f"{attrib}: {old.get(col) or ''} -> {'NULL' if new is None else new}", SEVERITY_NOTICE)
+
+
+def carry_details(rows: Mapping[int, dict[str, Any]], stored: Mapping[Any, PortState]) -> bool:
+    """Fill each walked row's detail columns (DETAIL_RAW) with the values its port had on the last poll.
+
+    For ports associated by ifIndex. Returns False, leaving the rows as they may be half filled, when a
+    row's port has no such values in memory (a new port, or a state read back from the database): the
+    details must then be walked on this poll.
+    """
+    for if_index, row in rows.items():
+        state = stored.get(if_index)
+        memo = state.memo if state is not None else None
+        if memo is None or memo[0] is None:
+            return False
+        sig = memo[0]
+        for name, i in _DETAIL_IN_MEMO:
+            value = sig[i]
+            if value is not None and name not in row:
+                row[name] = value
+    return True
 
 
 def poll_ports(

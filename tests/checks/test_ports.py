@@ -3,7 +3,15 @@ from hypothesis import strategies as st
 
 from poller.checks.counters import CounterKind, counter_update
 from poller.checks.ifmib import IF_COLUMNS, IF_X_COLUMNS
-from poller.checks.ports import PortState, parse_port_descr, poll_ports, port_values, rows_from_table
+from poller.checks.ports import (
+    DETAIL_RAW,
+    PortState,
+    carry_details,
+    parse_port_descr,
+    poll_ports,
+    port_values,
+    rows_from_table,
+)
 from poller.checks.results import PortRef
 
 T0 = 1_700_000_000
@@ -201,3 +209,48 @@ def test_null_prev_is_filled_on_the_poll_after_a_change_from_null():
     assert first.writes[0].ports["ifOperStatus_prev"] is None
     second = poll_ports(9, first.states, {1: raw()}, polled=T0 + 60)
     assert second.writes[0].ports["ifOperStatus_prev"] == "up"
+
+
+def _measured(**kw):
+    """raw() as a poll between two details walks sees it: status and counters only."""
+    return {k: v for k, v in raw(**kw).items() if k not in DETAIL_RAW}
+
+
+def test_carried_details_give_the_same_outcome_as_walking_them():
+    first = poll_ports(9, stored(), {1: raw()}, polled=T0)
+    walked = poll_ports(9, first.states, {1: raw(ifHCInOctets=9000)}, polled=T0 + 60)
+    rows = {1: _measured(ifHCInOctets=9000)}
+    assert carry_details(rows, first.states)
+    carried = poll_ports(9, first.states, rows, polled=T0 + 60)
+    assert _observable(carried) == _observable(walked)
+
+
+def test_a_status_change_between_details_walks_is_eventlogged_with_the_kept_details():
+    first = poll_ports(9, stored(), {1: raw()}, polled=T0)
+    rows = {1: _measured(ifOperStatus=2)}
+    assert carry_details(rows, first.states)
+    second = poll_ports(9, first.states, rows, polled=T0 + 60)
+    assert [e.message for e in second.events] == ["ifOperStatus: up -> down"]
+    assert second.states[1].row["ifAlias"] == "uplink"  # not "-> NULL"
+
+
+def test_details_are_carried_over_several_polls():
+    states = poll_ports(9, stored(), {1: raw()}, polled=T0).states
+    for n in range(1, 4):
+        rows = {1: _measured(ifHCInOctets=5000 + n)}
+        assert carry_details(rows, states)
+        out = poll_ports(9, states, rows, polled=T0 + 60 * n)
+        assert not out.events
+        states = out.states
+    assert states[1].row["ifDescr"] == "Gi0/1" and states[1].row["ifType"] == "ethernetCsmacd"
+
+
+def test_details_cannot_be_carried_for_a_port_read_back_from_the_database():
+    first = poll_ports(9, stored(), {1: raw()}, polled=T0)
+    bare = {k: PortState(s.ref, dict(s.row)) for k, s in first.states.items()}
+    assert not carry_details({1: _measured()}, bare)
+
+
+def test_details_cannot_be_carried_for_a_port_not_seen_before():
+    first = poll_ports(9, stored(), {1: raw()}, polled=T0)
+    assert not carry_details({1: _measured(), 2: _measured()}, first.states)
