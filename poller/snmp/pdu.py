@@ -12,6 +12,8 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 from functools import lru_cache
+from itertools import chain
+from operator import itemgetter, lt
 
 from .ber import (
     SEQUENCE,
@@ -160,25 +162,39 @@ def raw_varbinds(pdu: Pdu) -> list[tuple[bytes, int, Value]]:
 # Small indexes recur in every table (ifIndex 1..48 and so on): one shared tuple each.
 _SMALL_INDEX = tuple((i,) for i in range(128))
 _UNSIGNED32 = frozenset((0x41, 0x42, 0x43))
+_groups = re.Match.groups
+_index_byte = itemgetter(0)
+_content = itemgetter(slice(3, None))
 
 
 def _cell_pattern(prefix: bytes) -> bytes | None:
     """Regex source for one varbind of a column: a one-byte index and an integer-typed value.
 
-    Every length byte is a literal (one alternative per value length 1..9), so a match is a
+    One group per cell: index byte, value tag, value length, value content. Every length byte
+    is a literal and the look-ahead ties the varbind's length to the value's, so a match is a
     well-formed varbind with short-form lengths and nothing else; None when the prefix is too
-    long for short-form lengths (the plain loop handles those).
+    long for short-form lengths (the plain loop handles those). Only values whose content
+    octets read as an unsigned number give the right value match: an INTEGER below 0x80 in its
+    first octet (not negative), a Counter32/Gauge32/TimeTicks of at most 32 bits, a Counter64.
     """
     plen = len(prefix)
     if plen + 14 >= 0x80:
         return None
+
+    def lengths(sizes, first=b"."):
+        return b"|".join(re.escape(bytes((v,))) + first + b".{%d}" % (v - 1) for v in sizes)
+
+    skip = b".{%d}" % (plen + 4)  # OID tag and length, prefix, index, value tag
+    framing = b"|".join(
+        re.escape(bytes((plen + 5 + v,))) + skip + re.escape(bytes((v,))) for v in range(1, 10)
+    )
+    value = (
+        rb"\x02(?:" + lengths(range(1, 10), rb"[\x00-\x7f]") + b")"
+        + rb"|[\x41\x42\x43](?:" + lengths(range(1, 5)) + rb"|\x05\x00.{4})"
+        + rb"|\x46(?:" + lengths(range(1, 10)) + b")"
+    )  # fmt: skip
     oid = b"\\x06" + re.escape(bytes((plen + 1,))) + re.escape(prefix)
-    branches = [
-        b"\\x30" + re.escape(bytes((plen + 5 + v,))) + oid + rb"[\x00-\x7f][\x02\x41\x42\x43\x46]"
-        + re.escape(bytes((v,))) + b".{%d}" % v
-        for v in range(1, 10)
-    ]  # fmt: skip
-    return b"(" + b"|".join(branches) + b")"
+    return b"\\x30(?=" + framing + b")." + oid + rb"([\x00-\x7f](?:" + value + b"))"
 
 
 @lru_cache(maxsize=1024)
@@ -200,6 +216,42 @@ class ColumnProgress:
     last_index: tuple[int, ...] | None = None
     done: bool = False
     typed: bool = False  # store (tag, value) instead of value (generic walks)
+    next_oid: bytes | None = None  # the OID TLV of the last cell taken, as the agent sent it
+
+
+def _collect_rows(buf: bytes, pos: int, end: int, columns: list[ColumnProgress]) -> tuple[int, int]:
+    """The fast path of collect_columns: take whole rows of one-byte-index integer cells.
+
+    The rows are framed by one regex (C code), and the cells' indexes and values are taken with
+    C-level iteration (map/zip over the match groups): no Python step runs per cell. All or
+    nothing: an index that does not increase leaves every row to the plain loop, which raises
+    at the right cell. Returns (rows taken, where they end).
+    """
+    rx = _row_regex(tuple(c.prefix for c in columns))
+    if rx is None:
+        return 0, pos
+    # scanner().match goes on where the previous match ended: the consecutive rows from pos on.
+    rows = list(iter(rx.scanner(buf, pos, end).match, None))
+    if not rows:
+        return 0, pos
+    cells = list(chain.from_iterable(map(_groups, rows)))  # row by row, one group per cell
+    n = len(columns)
+    indexes = bytes(map(_index_byte, cells))  # one byte each, all < 0x80: iterates as ints
+    # A column's indexes increase from row to row (a cell and the one n places later) and from
+    # its last index on: (b,) > last exactly when b > last[0] (a longer last index with the
+    # same first sub-identifier sorts after (b,)).
+    if not all(map(lt, indexes, indexes[n:])) or any(
+        c.last_index is not None and b <= c.last_index[0] for c, b in zip(columns, indexes[:n], strict=True)
+    ):
+        return 0, pos
+    values = list(map(int.from_bytes, map(_content, cells)))  # big-endian unsigned, as the regex allows
+    small = _SMALL_INDEX
+    last_row = indexes[-n:]
+    for k, col in enumerate(columns):
+        col.values.update(zip(map(small.__getitem__, indexes[k::n]), values[k::n], strict=True))
+        col.last_index = small[last_row[k]]
+        col.next_oid = bytes((0x06, len(col.prefix) + 1)) + col.prefix + last_row[k : k + 1]
+    return len(rows), rows[-1].end()
 
 
 def collect_columns(pdu: Pdu, columns: list[ColumnProgress]) -> int:
@@ -208,11 +260,13 @@ def collect_columns(pdu: Pdu, columns: list[ColumnProgress]) -> int:
     The i-th varbind answers the (i mod n)-th requested column. A column ends at endOfMibView,
     at an OID outside its prefix, or at the prefix itself. An index that does not increase is a
     loop (agents that repeat themselves) and raises SnmpLoopError. Raw OID bytes are compared
-    with the pre-encoded prefix without slicing: no OID string is built for a table cell.
+    with the pre-encoded prefix without slicing: no OID string is built for a table cell. Each
+    column keeps the OID bytes of its last cell, for the next request to continue from.
 
-    This is the engine's hot loop (about 400 values per device-poll), so the varbind framing is
-    parsed inline with a fast path for short-form lengths (read_tl handles the long forms) and
-    the common value types are decoded in place; decode_value stays the reference for the rest.
+    This is the engine's hot loop (about 400 values per device-poll): whole rows of integer
+    cells go through _collect_rows; the rest is parsed inline with a fast path for short-form
+    lengths (read_tl handles the long forms) and the common value types decoded in place;
+    decode_value stays the reference for the rest.
     """
     buf = pdu.buf
     pos = pdu.vb_start
@@ -221,32 +275,8 @@ def collect_columns(pdu: Pdu, columns: list[ColumnProgress]) -> int:
     small = _SMALL_INDEX
     i = 0
     if n and not any(c.done or c.typed for c in columns):
-        # Fast path: whole rows of one-byte-index integer cells, framed by one regex match (C
-        # code) instead of ~30 Python steps per varbind. The first row it does not match (a
-        # column ended, another type, a long index or length) goes to the plain loop below.
-        rx = _row_regex(tuple(c.prefix for c in columns))
-        if rx is not None:
-            match = rx.match
-            cells = [(c, len(c.prefix) + 4, c.values) for c in columns]
-            while pos < end:
-                m = match(buf, pos, end)
-                if m is None:
-                    break
-                for (col, off, values), (a, b) in zip(cells, m.regs[1:], strict=True):
-                    index = small[buf[a + off]]
-                    last = col.last_index
-                    if last is not None and index <= last:
-                        raise SnmpLoopError(f"agent returned non-increasing OIDs in column {col.oid}")
-                    col.last_index = index
-                    tag = buf[a + off + 1]
-                    if tag == 0x02:
-                        values[index] = int.from_bytes(buf[a + off + 3 : b], "big", signed=True)
-                    elif tag == 0x46:
-                        values[index] = int.from_bytes(buf[a + off + 3 : b], "big")
-                    else:
-                        values[index] = int.from_bytes(buf[a + off + 3 : b], "big") & 0xFFFFFFFF
-                pos = m.end()
-                i += n
+        rows, pos = _collect_rows(buf, pos, end, columns)
+        i = rows * n
     while pos < end:
         # varbind SEQUENCE
         if pos + 2 > end:
@@ -303,6 +333,7 @@ def collect_columns(pdu: Pdu, columns: list[ColumnProgress]) -> int:
         if last is not None and index <= last:
             raise SnmpLoopError(f"agent returned non-increasing OIDs in column {col.oid}")
         col.last_index = index
+        col.next_oid = buf[p:oe]
         if col.typed:
             col.values[index] = (tag, decode_value(tag, buf, s, e))
         elif tag == 0x02:
@@ -323,7 +354,10 @@ def collect_columns(pdu: Pdu, columns: list[ColumnProgress]) -> int:
 
 
 def continue_oid(col: ColumnProgress) -> bytes:
-    """The OID TLV a walk of this column continues from."""
+    """The OID TLV a walk of this column continues from: its last cell's OID as the agent sent
+    it (no re-encoding of the index), or the column itself before any cell."""
+    if col.next_oid is not None:
+        return col.next_oid
     if col.last_index is None:
         return tlv(Tag.OID, col.prefix)
     return tlv(Tag.OID, col.prefix + encode_subids(col.last_index))

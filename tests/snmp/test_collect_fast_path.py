@@ -99,3 +99,40 @@ def test_mutated_responses_fail_or_succeed_exactly_as_the_plain_loop(rows, pos, 
     except SnmpDecodeError:
         return
     assert outcome(pdu.collect_columns, bytes(wire), False) == outcome(reference_collect, bytes(wire), False)
+
+
+def wide_value(tag: Tag, value: int) -> int:
+    """Any value the tag can carry: negative INTEGERs, 32-bit values with the high bit set, 64-bit."""
+    if tag == Tag.INTEGER:
+        return value % 2**32 - 2**31
+    if tag == Tag.COUNTER64:
+        return value
+    return value % 2**32
+
+
+@settings(max_examples=200, deadline=None)
+@given(st.lists(st.integers(0, 2**64 - 1), min_size=3, max_size=45))
+def test_negative_integers_and_high_bit_counters_take_the_same_values_as_the_plain_loop(values):
+    tags = (Tag.INTEGER, Tag.COUNTER32, Tag.COUNTER64)
+    rows = [(i % 3, i // 3 + 1, tags[i % 3], wide_value(tags[i % 3], v)) for i, v in enumerate(values)]
+    body = b"".join(
+        ber.tlv(0x30, ber.encode_oid(f"{COLUMNS[c]}.{index}") + ber.encode_value(tag, value))
+        for c, index, tag, value in rows
+    )
+    wire = pdu.encode_community_message("2c", b"c", pdu.encode_pdu(pdu.RESPONSE, 1, ber.tlv(0x30, body)))
+    assert outcome(pdu.collect_columns, wire, False) == outcome(reference_collect, wire, False)
+
+
+@settings(max_examples=100, deadline=None)
+@given(st.lists(cells, min_size=1, max_size=40))
+def test_each_column_continues_from_the_oid_of_its_last_cell(rows):
+    cols = [pdu.ColumnProgress(c, ber.oid_content(c), {}) for c in COLUMNS]
+    try:
+        pdu.collect_columns(pdu.parse_community_message(response(rows)).pdu, cols)
+    except SnmpLoopError:
+        return
+    for col in cols:
+        if col.last_index is None:
+            assert pdu.continue_oid(col) == ber.encode_oid(col.oid)
+        else:
+            assert pdu.continue_oid(col) == ber.encode_oid(col.oid + "." + ".".join(map(str, col.last_index)))
