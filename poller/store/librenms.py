@@ -4,8 +4,8 @@
   Pending state is bounded by construction: port column values coalesce per port (the newest value of each
   column wins, so a counter sample replaces the older one), device columns coalesce per device, and state
   transitions (eventlog rows, outage open/close) are kept in order in a deque capped at ``max_transitions``.
-  Hitting that cap drops the oldest transition, counts it in ``stats.dropped_transitions`` and logs an
-  error: never silently.
+  Hitting that cap drops a per-port eventlog row first (device status events and outages are dropped only
+  when nothing else is left), counts it in ``stats.dropped_transitions`` and logs an error: never silently.
 - A worker thread takes everything pending and writes it in ONE transaction: new ports (+ their
   ports_statistics rows), devices, ports and ports_statistics updates as multi-row statements, eventlog as a
   multi-row INSERT, outages in order. On a database error the batch is merged back under anything newer and
@@ -49,6 +49,10 @@ STATUS_PORT_COLUMNS = frozenset(
     {"ifOperStatus", "ifOperStatus_prev", "ifAdminStatus", "ifAdminStatus_prev", "deleted"}
 )
 Transition = EventRow | OutageOpen | OutageClose
+
+
+def _is_port_event(t: Transition) -> bool:
+    return isinstance(t, EventRow) and t.type == "interface"
 
 
 def epoch_to_db(ts: float) -> datetime:
@@ -210,16 +214,30 @@ class LibreNMSWriter:
             self._append_transition(p.transitions, t)
 
     def _append_transition(self, queue: deque[Transition], t: Transition) -> None:
+        """Queue ``t``; at the cap, per-port eventlog rows give way first, so the device transitions
+        (status events, outages) that alerting and the outage history rest on are the last to be dropped."""
         if len(queue) >= self.max_transitions:
-            queue.popleft()
-            self.stats.dropped_transitions += 1
-            if self.stats.dropped_transitions in (1, 10, 100) or self.stats.dropped_transitions % 1000 == 0:
-                log.error(
-                    "writer transition cap %d hit: %d eventlog/outage rows dropped so far (database down?)",
-                    self.max_transitions,
-                    self.stats.dropped_transitions,
-                )
+            if _is_port_event(t):
+                self._dropped()
+                return  # the newest port event is dropped: it is one of those that give way
+            for i, queued in enumerate(queue):
+                if _is_port_event(queued):
+                    del queue[i]  # O(n), only while over the cap and only for a device transition
+                    break
+            else:
+                queue.popleft()
+            self._dropped()
         queue.append(t)
+
+    def _dropped(self) -> None:
+        self.stats.dropped_transitions += 1
+        if self.stats.dropped_transitions in (1, 10, 100) or self.stats.dropped_transitions % 1000 == 0:
+            log.error(
+                "writer transition cap %d hit: %d eventlog/outage rows dropped so far (database down or "
+                "behind?); port events are dropped before device transitions",
+                self.max_transitions,
+                self.stats.dropped_transitions,
+            )
 
     def _restore(self, batch: _Pending) -> None:
         """Put a failed batch back under whatever arrived meanwhile (lock held)."""

@@ -165,6 +165,24 @@ def test_transition_cap_counts_what_it_drops(librenms_url):
     assert _count(librenms_url, eventlog) == 3
 
 
+def test_at_the_transition_cap_port_events_give_way_to_device_transitions(librenms_url):
+    dev, _ = _setup(librenms_url, 0)
+    w = LibreNMSWriter(librenms_url, max_transitions=3)  # not started: everything stays pending
+    w.submit(PollResult(dev, T0, events=[EventRow(dev, T0, "ifAlias: a -> b", "interface", 3)] * 3))
+    w.submit(_down(dev, T0 + 1))  # a status event and an outage
+    w.submit(PollResult(dev, T0 + 2, events=[EventRow(dev, T0 + 2, "ifAlias: b -> c", "interface", 3)]))
+    assert w.stats.dropped_transitions == 3
+    w.start()
+    assert w.flush(10)
+    w.close()
+    eng = create_engine(librenms_url)
+    with eng.connect() as c:
+        messages = c.execute(select(eventlog.c.message).order_by(eventlog.c.event_id)).scalars().all()
+    eng.dispose()
+    assert messages == ["ifAlias: a -> b", "Device status changed to Down from snmp check."]
+    assert _count(librenms_url, device_outages) == 1
+
+
 def test_status_write_set_writes_only_availability_and_port_status(librenms_url):
     dev, refs = _setup(librenms_url, 1)
     res = _down(dev, T0)
