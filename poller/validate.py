@@ -8,6 +8,12 @@ Checks, in order, each giving pass / warn / fail / skip with a hint (docs/valida
    (root, ALL PRIVILEGES) passes with a warning.
 4. ``snmp <device>``: a sample of the pollable devices answers a GET of sysObjectID.0.
 5. ``payload``: when configured, Payload accepts the API key.
+6. ``profiles`` / ``profile <name>``: the check profiles of ``[profiles]``: each enabled one with its file,
+   what it reads and the LibreNMS ``os`` values it applies to; a file that does not load (the loader's
+   message, with file, line and field), an enabled name no profile provides, or none enabled (opt-in).
+
+A configuration whose only problem is its profiles is still validated: the other checks run without them and
+the profile problems are failed checks (``fastpoll run`` would refuse to start).
 
 The comparisons (needed vs present columns, needed vs granted privileges) are pure functions; the I/O lives in
 the ``check_*`` coroutines and functions. No secret reaches the output: messages are built from names, never
@@ -28,15 +34,18 @@ from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import asdict, dataclass, field, replace
 from enum import StrEnum
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from pydantic import SecretStr
+from pydantic import SecretStr, ValidationError
 from sqlalchemy import Engine, bindparam, create_engine, inspect, text
 from sqlalchemy.exc import DBAPIError, SQLAlchemyError
 
-from poller.config import Config, FastpollConfigError, database_url, load_config
+from poller.config import Config, FastpollConfigError, ProfileSettings, database_url, load_config
 from poller.model import Device
 from poller.store.tables import INSERT_TABLES, OWNED_COLUMNS, READ_COLUMNS, TABLES
+
+if TYPE_CHECKING:
+    from poller.checks.profiles import Profile  # imported when used: loading profiles is lazy, as in config
 
 SYS_OBJECT_ID = "1.3.6.1.2.1.1.2.0"
 DEFAULT_SAMPLE = 5
@@ -55,6 +64,9 @@ OTHER_COMMAND_VARIABLES = (
     "FASTPOLL_AUTH_PASSWORD",
     "FASTPOLL_PRIV_PASSWORD",
 )
+# Environment that turns profile loading off (load_settings): no paths means the shipped directory, which is
+# not even read while no profile is enabled.
+PROFILES_OFF = {"FASTPOLL_PROFILES__PATHS": "null", "FASTPOLL_PROFILES__ENABLED": "[]"}
 GRANTS_HINT = (
     "apply deploy/sql/fastpoll-user.sql again as an admin (deploy/sql/apply_grants.py, or "
     "`SET @fastpoll_password=...; SOURCE deploy/sql/fastpoll-user.sql;` in LibreNMS's database)"
@@ -622,13 +634,186 @@ async def check_payload(url: str | None, key: SecretStr | None, problem: str = "
     )
 
 
+# ------------------------------------------------------------------------------------------- profiles
+
+
+@dataclass(frozen=True, slots=True)
+class ProfileChoice:
+    """What ``[profiles]`` asks for: where profiles are read (None: the shipped directory) and which run."""
+
+    paths: tuple[Path, ...] | None
+    enabled: tuple[str, ...]
+
+    @classmethod
+    def of(cls, settings: ProfileSettings) -> ProfileChoice:
+        paths = tuple(settings.paths) if settings.paths is not None else None
+        return cls(paths, tuple(dict.fromkeys(settings.enabled)))
+
+
+def scan_profiles(paths: Iterable[Path]) -> tuple[dict[str, tuple[Profile, Path]], list[str]]:
+    """({name: (profile, its file)}, problems) of every ``*.yaml`` under ``paths``, as ``load_profiles`` reads
+    them. Each file goes through the loader on its own, so one that does not load leaves the others usable
+    and the problems are the loader's own messages (file, line, field)."""
+    from poller.checks.profiles import ProfileError, load_profiles
+
+    found: dict[str, tuple[Profile, Path]] = {}
+    problems: list[str] = []
+    for base in paths:
+        files = sorted(base.glob("*.yaml")) if base.is_dir() else [base]  # a missing one: the loader says so
+        for path in files:
+            try:
+                (profile,) = load_profiles([path])
+            except ProfileError as err:
+                problems.append(str(err))
+                continue
+            if profile.name in found:  # the loader's message for a name defined twice
+                problems.append(
+                    f"{path}:1: name: {profile.name!r} already defined in {found[profile.name][1]}"
+                )
+                continue
+            found[profile.name] = (profile, path)
+    return found, list(dict.fromkeys(problems))  # a broken mib-index.json: said once, not once per file
+
+
+def describe_profile(profile: Profile, path: Path) -> str:
+    """Where a profile comes from, what it reads, which devices it runs on and how many series it makes."""
+    from poller.checks.profiles import PROFILE_DIR
+
+    def count(n: int, what: str) -> str:
+        return f"{n} {what}{'' if n == 1 else 's'}"
+
+    source = f"{path} (shipped)" if path.resolve().parent == PROFILE_DIR else str(path)
+    reads = []
+    if profile.scalars:
+        reads.append(f"GET {count(len(profile.scalars), 'scalar OID')}")
+    table = profile.table
+    if table is not None:
+        labels = f" + {count(len(table.labels), 'label column')}" if table.labels else ""
+        reads.append(f"walk {count(len(table.columns), 'column')}{labels}")
+    devices = f"devices with os {', '.join(profile.os)}" if profile.os else "every device (no os: list)"
+    series = [str(len(profile.scalars))] if profile.scalars else []
+    if table is not None:
+        series.append(f"{len(table.columns)} per table row")
+    return f"{source}: {', '.join(reads)}; runs on {devices}; series per device: up to {' + '.join(series)}"
+
+
+def check_profiles(choice: ProfileChoice) -> list[CheckResult]:
+    """The enabled profiles, one line each, then what would keep ``fastpoll run`` from starting: a profile
+    file that does not load (every file under ``paths`` is loaded, enabled or not), an enabled name no file
+    provides, two metrics exported as one family. No profile enabled: a skip line saying so."""
+    from poller.checks.profiles import PROFILE_DIR, family_conflicts
+
+    if choice.paths is None and not choice.enabled:
+        found, _ = scan_profiles([PROFILE_DIR])  # only to name them: fastpoll itself does not read them now
+        return [_none_enabled(found)]
+    paths = choice.paths if choice.paths is not None else (PROFILE_DIR,)
+    found, problems = scan_profiles(paths)
+    chosen = [found[name] for name in choice.enabled if name in found]
+    results = [CheckResult(f"profile {p.name}", Status.PASS, describe_profile(p, f)) for p, f in chosen]
+    results += [
+        CheckResult(
+            "profiles",
+            Status.FAIL,
+            problem,
+            "fastpoll will not start while a profile file under [profiles] paths does not load, enabled or "
+            "not: fix it, or move it out of those directories",
+        )
+        for problem in problems
+    ]
+    unknown = [name for name in choice.enabled if name not in found]
+    if unknown:
+        where = ", ".join(map(str, paths)) + ("" if choice.paths is not None else " (the shipped profiles)")
+        detail = (
+            f"enabled: no profile named {', '.join(map(repr, unknown))} in {where}; "
+            f"found: {', '.join(sorted(found)) or 'none'}"
+        )
+        if problems:
+            detail += f" ({len(problems)} file(s) above do not load and may be the one)"
+        hint = "the name is the profile's `name:`, not its file name"
+        if choice.paths is not None:
+            hint += "; [profiles] paths replaces the shipped directory: list mibs/profiles too to keep those"
+        else:
+            hint += "; for profiles of your own, set [profiles] paths to their directory"
+        results.append(CheckResult("profiles", Status.FAIL, detail, hint))
+    conflicts = family_conflicts(profile for profile, _ in chosen)
+    if conflicts:
+        results.append(
+            CheckResult(
+                "profiles",
+                Status.FAIL,
+                "; ".join(conflicts),
+                "each Prometheus family has one owner: rename one of the metrics, or enable only one profile",
+            )
+        )
+    if not choice.enabled:
+        results.append(_none_enabled(found))
+    return results
+
+
+def _none_enabled(found: Mapping[str, object]) -> CheckResult:
+    available = f"; available: {', '.join(sorted(found))}" if found else ""
+    return CheckResult(
+        "profiles",
+        Status.SKIP,
+        f"none enabled (profiles are opt-in){available}",
+        'to run some: [profiles] enabled = ["name", ...]',
+    )
+
+
+def _profiles_only_problem(exc: FastpollConfigError) -> dict[str, Any] | None:
+    """The ``[profiles]`` settings load_config was given, when loading those profiles is all that failed.
+
+    load_config raises FastpollConfigError from pydantic's ValidationError (kept as ``__context__``); an error
+    of the profiles section as a whole (not one of its keys) is the profiles not loading, and its input is the
+    section as merged from the file and the environment."""
+    cause = exc.__context__
+    if not isinstance(cause, ValidationError):
+        return None
+    errors = cause.errors(include_url=False)
+    if not errors or any(tuple(e["loc"]) != ("profiles",) for e in errors):
+        return None
+    raw = errors[0].get("input")
+    return raw if isinstance(raw, dict) else None
+
+
+def load_settings(path: Path | None, env: Mapping[str, str]) -> tuple[Config, ProfileChoice]:
+    """The configuration, and the profiles it asks for. When only its profiles keep it from loading, the
+    configuration without them (so the other checks still run) and the profiles asked for, for
+    :func:`check_profiles` to report. FastpollConfigError for any other problem."""
+    try:
+        config = load_config(path, env)
+    except FastpollConfigError as exc:
+        raw = _profiles_only_problem(exc)
+        if raw is None:
+            raise
+        # Neither read nor enabled: the environment beats the file (series_budget is kept).
+        without = {k: v for k, v in env.items() if k.upper() not in PROFILES_OFF}
+        without |= PROFILES_OFF
+        try:
+            config = load_config(path, without)
+        except FastpollConfigError:
+            raise exc from None
+        paths = raw.get("paths")
+        return config, ProfileChoice(
+            tuple(Path(p) for p in paths) if paths is not None else None,
+            tuple(dict.fromkeys(raw.get("enabled") or ())),
+        )
+    return config, ProfileChoice.of(config.profiles)
+
+
 # ------------------------------------------------------------------------------------------ the run
 
 
 async def validate(
-    config: Config, env: Mapping[str, str], *, sample: int = DEFAULT_SAMPLE
+    config: Config,
+    env: Mapping[str, str],
+    *,
+    sample: int = DEFAULT_SAMPLE,
+    profiles: ProfileChoice | None = None,
 ) -> list[CheckResult]:
-    """Every check, in order; later database checks are skipped when the database cannot be reached."""
+    """Every check, in order; later database checks are skipped when the database cannot be reached.
+    ``profiles``: what [profiles] asks for when ``config`` was loaded without it (see :func:`load_settings`);
+    by default ``config.profiles``."""
     results: list[CheckResult] = []
     secrets: list[str] = list(config.secrets())
     engine = create_engine(database_url(config.database), pool_pre_ping=False)
@@ -658,6 +843,7 @@ async def validate(
     if key is not None:
         secrets.append(key.get_secret_value())
     results.append(await check_payload(url, key, problem))
+    results += check_profiles(profiles if profiles is not None else ProfileChoice.of(config.profiles))
     return redact(results, secrets)
 
 
@@ -704,11 +890,11 @@ def settings_env(env: Mapping[str, str]) -> dict[str, str]:
 def run(args: argparse.Namespace) -> int:
     env = dict(os.environ)
     try:
-        config = load_config(Path(args.config) if args.config else None, settings_env(env))
+        config, profiles = load_settings(Path(args.config) if args.config else None, settings_env(env))
     except FastpollConfigError as exc:
         print(f"fastpoll validate: {exc}", file=sys.stderr)
         return EXIT_USAGE
-    results = asyncio.run(validate(config, env, sample=args.sample))
+    results = asyncio.run(validate(config, env, sample=args.sample, profiles=profiles))
     if args.json:
         print(to_json(results))
     else:
@@ -728,7 +914,8 @@ def _non_negative(value: str) -> int:
 def add_parser(subparsers: Any) -> argparse.ArgumentParser:
     """``fastpoll validate [--config PATH] [--sample N] [--json]``."""
     p = subparsers.add_parser(
-        "validate", help="check the database, its schema and privileges, SNMP to a few devices, Payload"
+        "validate",
+        help="check the database, its schema and privileges, SNMP to a few devices, Payload, check profiles",
     )
     p.add_argument("--config", help="TOML configuration file (default: $FASTPOLL_CONFIG)")
     p.add_argument(

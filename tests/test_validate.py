@@ -6,26 +6,30 @@ import argparse
 import asyncio
 import json
 from collections.abc import Iterator
+from pathlib import Path
 
 import pymysql
 import pytest
 from pydantic import SecretStr
 from sqlalchemy import create_engine
 
-from poller.config import Config, load_config
+from poller.config import Config, FastpollConfigError, load_config
 from poller.store.tables import devices
 from poller.validate import (
     ALL,
     CheckResult,
     Grants,
+    ProfileChoice,
     Status,
     add_parser,
     check_payload,
+    check_profiles,
     compare_privileges,
     describe_db_error,
     exit_status,
     grants_from_rows,
     like_matches,
+    load_settings,
     missing_columns,
     needed_columns,
     needed_privileges,
@@ -289,7 +293,8 @@ def test_a_silent_device_warns_while_others_answer(librenms_url, two_devices):
 def test_least_privilege_user_passes_every_check(fastpoll_user: DbUser, answering_device):  # noqa: F811
     results = _run(_config(fastpoll_user.url))
     assert results["privileges"].status is Status.PASS, results["privileges"]
-    assert [r.check for r in results.values() if r.status is not Status.PASS] == ["payload"]  # not configured
+    not_passed = [(r.check, r.status) for r in results.values() if r.status is not Status.PASS]
+    assert not_passed == [("payload", Status.SKIP), ("profiles", Status.SKIP)]  # not configured, none enabled
     assert results[f"snmp {answering_device} ({mariadb.HOST})"].status is Status.PASS
 
 
@@ -411,3 +416,119 @@ async def test_a_refused_payload_key_fails_as_key_refused(payload):  # noqa: F81
     assert result.status is Status.FAIL
     assert result.detail.startswith("key refused")
     assert api_key not in repr(result)
+
+
+# -------------------------------------------------------------------------------------------- profiles
+
+UPS_PROFILE = """\
+name: ups
+scalars:
+  - oid: 1.3.6.1.2.1.33.1.2.7.0
+    metric: ups_battery_temperature
+  - oid: 1.3.6.1.2.1.33.1.2.3.0
+    metric: ups_minutes_remaining
+table:
+  labels:
+    name: IF-MIB::ifDescr
+  columns:
+    - oid: IF-MIB::ifInOctets
+      metric: ups_in_octets
+      type: counter
+os: [apc, eaton]
+"""
+# Line 3 names a MIB object that does not exist (laLoadd).
+BROKEN_PROFILE = """\
+name: broken
+scalars:
+  - oid: UCD-SNMP-MIB::laLoadd.1
+    metric: load
+"""
+
+
+def _profiles_config(tmp_path: Path, enabled: list[str], extra: str = "", **files: str) -> Path:
+    """A configuration reading profiles from tmp_path/profiles only, holding ``files`` (name: YAML)."""
+    directory = tmp_path / "profiles"
+    directory.mkdir()
+    for name, body in files.items():
+        (directory / f"{name}.yaml").write_text(body)
+    config = tmp_path / "fastpoll.toml"
+    config.write_text(
+        f'[database]\nsqlite_path = "{tmp_path / "fastpoll.db"}"\n{extra}'
+        f'[profiles]\npaths = ["{directory}"]\nenabled = {json.dumps(enabled)}\n'
+    )
+    return config
+
+
+def _profile_results(config: Path) -> list[CheckResult]:
+    return check_profiles(load_settings(config, {})[1])
+
+
+def test_an_enabled_profile_is_shown_with_its_file_what_it_reads_and_its_os_values(tmp_path):
+    config = _profiles_config(tmp_path, ["ups"], ups=UPS_PROFILE)
+    (result,) = _profile_results(config)
+    assert result.check == "profile ups" and result.status is Status.PASS
+    assert result.detail == (
+        f"{tmp_path / 'profiles' / 'ups.yaml'}: GET 2 scalar OIDs, walk 1 column + 1 label column; "
+        "runs on devices with os apc, eaton; series per device: up to 2 + 1 per table row"
+    )
+
+
+def test_a_profile_that_does_not_load_fails_with_the_loaders_file_line_and_field(tmp_path):
+    config = _profiles_config(tmp_path, ["ups"], ups=UPS_PROFILE, broken=BROKEN_PROFILE)
+    results = _profile_results(config)
+    assert [(r.check, r.status) for r in results] == [("profile ups", Status.PASS), ("profiles", Status.FAIL)]
+    assert results[1].detail == (
+        f"{tmp_path / 'profiles' / 'broken.yaml'}:3: scalars[0].oid: unknown MIB name "
+        "UCD-SNMP-MIB::laLoadd (did you mean UCD-SNMP-MIB::laLoad?)"
+    )
+
+
+def test_an_enabled_name_no_profile_provides_fails_naming_it_and_the_profiles_found(tmp_path):
+    config = _profiles_config(tmp_path, ["ups", "upz"], ups=UPS_PROFILE)
+    failed = [r for r in _profile_results(config) if r.status is Status.FAIL]
+    assert [r.detail for r in failed] == [
+        f"enabled: no profile named 'upz' in {tmp_path / 'profiles'}; found: ups"
+    ]
+    assert "list mibs/profiles too" in failed[0].hint  # paths replaces the shipped directory
+
+
+def test_two_enabled_profiles_exporting_one_family_fail(tmp_path):
+    config = _profiles_config(
+        tmp_path, ["ups", "ups2"], ups=UPS_PROFILE, ups2=UPS_PROFILE.replace("name: ups", "name: ups2")
+    )
+    (failed,) = [r for r in _profile_results(config) if r.status is Status.FAIL]
+    assert "both exported as fastpoll_profile_ups_battery_temperature" in failed.detail
+
+
+def test_with_no_profile_enabled_one_line_says_so_and_names_the_shipped_ones():
+    (result,) = check_profiles(ProfileChoice.of(load_config(None, {}).profiles))
+    assert (result.check, result.status) == ("profiles", Status.SKIP)
+    assert result.detail.startswith("none enabled (profiles are opt-in); available: ")
+    assert "ucd_load" in result.detail
+
+
+def test_a_configuration_whose_only_problem_is_a_profile_still_loads_for_the_other_checks(tmp_path):
+    config = _profiles_config(tmp_path, ["broken"], broken=BROKEN_PROFILE)
+    loaded, profiles = load_settings(config, {})
+    assert loaded.database.sqlite_path == tmp_path / "fastpoll.db"
+    assert profiles == ProfileChoice((tmp_path / "profiles",), ("broken",))
+
+
+def test_another_configuration_problem_beside_a_broken_profile_is_still_a_configuration_error(tmp_path):
+    config = _profiles_config(tmp_path, ["broken"], "[polling]\nno_such_key = 1\n", broken=BROKEN_PROFILE)
+    with pytest.raises(FastpollConfigError, match="no_such_key"):
+        load_settings(config, {})
+
+
+def test_validate_reports_a_broken_profile_as_a_failed_check_not_a_configuration_error(tmp_path, capsys):
+    config = _profiles_config(tmp_path, ["broken"], broken=BROKEN_PROFILE)
+    parser = argparse.ArgumentParser()
+    add_parser(parser.add_subparsers())
+    args = parser.parse_args(["validate", "--config", str(config), "--sample", "0", "--json"])
+    status = args.func(args)
+    checks = json.loads(capsys.readouterr().out)["checks"]
+    assert status == 1  # a failed check, not 2 (configuration unusable)
+    assert {c["check"] for c in checks} >= {"database", "schema", "payload"}  # the other checks ran
+    profiles = [(c["status"], c["detail"]) for c in checks if c["check"] == "profiles"]
+    assert [status for status, _ in profiles] == ["fail", "fail"]  # the file, and 'broken' not provided
+    assert profiles[0][1].startswith(f"{tmp_path / 'profiles' / 'broken.yaml'}:3: scalars[0].oid: ")
