@@ -97,14 +97,22 @@ def device_rows(fleet: Sequence[Any], *, timeout: float, retries: int) -> list[d
     ]  # fmt: skip
 
 
-def port_rows(fleet: Sequence[Any]) -> list[dict[str, Any]]:
-    """`ports` rows as LibreNMS's discovery creates them: identity columns only, the poller fills the rest."""
+def port_rows(fleet: Sequence[Any], *, polled: bool = False) -> list[dict[str, Any]]:
+    """`ports` rows as LibreNMS's discovery creates them: identity columns only, the poller fills the rest.
+
+    ``polled``: as LibreNMS's poller then leaves them (status, speed, MTU, MAC, ... and their ``_prev``, the
+    ifAlias-parsed port_descr_*), the state fastpoll meets beside a running LibreNMS: its first poll changes
+    counters only. The data columns come from the ports check itself (poll_ports on the simulated values);
+    counters stay NULL, so the first poll is a first sample rather than a spike.
+    """
     from poller.checks.ifmib import IANA_IFTYPE
 
     rows = []
     port_id = 0
     for device_id, d in enumerate(fleet, start=1):
-        for p in d.ports():
+        specs = d.ports()
+        start = len(rows)
+        for p in specs:
             port_id += 1
             if_type = IANA_IFTYPE.get(p.if_type, str(p.if_type))
             rows.append(
@@ -114,7 +122,31 @@ def port_rows(fleet: Sequence[Any]) -> list[dict[str, Any]]:
                     "ignore": 0, "disabled": 0, "deleted": 0,
                 }
             )  # fmt: skip
+        if polled:
+            _as_polled(device_id, specs, rows[start:])
     return rows
+
+
+def simulated_raw(p: Any) -> dict[str, Any]:
+    """A simulated port's (poller.sim PortSpec) data columns as the SNMP engine decodes them."""
+    return {
+        "ifDescr": p.descr.encode(), "ifName": p.name.encode(), "ifAlias": p.alias.encode(),
+        "ifType": p.if_type, "ifMtu": p.mtu, "ifHighSpeed": p.speed_bps // 1_000_000,
+        "ifPhysAddress": p.mac, "ifAdminStatus": p.admin, "ifOperStatus": p.oper,
+        "ifLastChange": p.last_change, "ifConnectorPresent": 1 if p.if_type in (6, 117, 71) else 2,
+    }  # fmt: skip
+
+
+def _as_polled(device_id: int, specs: Sequence[Any], rows: list[dict[str, Any]]) -> None:
+    """Fill the data columns as the ports check writes them (port_values, parse_port_descr) from the
+    simulated values, with ``_prev`` equal to the current value as after an unchanged poll."""
+    from poller.checks.ports import DATA_COLUMNS, PREV_TRACKED, parse_port_descr, port_values
+
+    for row, p in zip(rows, specs, strict=True):
+        values = port_values(simulated_raw(p))
+        row.update({c: values[c] for c in DATA_COLUMNS})
+        row.update({f"{c}_prev": values[c] for c in PREV_TRACKED})
+        row.update(parse_port_descr(values["ifAlias"]), ifLastChange=values["ifLastChange"])
 
 
 def _mariadb_process() -> psutil.Process | None:
@@ -221,7 +253,7 @@ class Pipeline:
         self.stack.callback(self.db.dispose)
         from .drivers import RETRIES, TIMEOUT
 
-        port_list = port_rows(fleet)
+        port_list = port_rows(fleet, polled=self.spec.get("ports_as") == "polled")
         with self.db.begin() as conn:
             conn.execute(devices.insert(), device_rows(fleet, timeout=TIMEOUT, retries=RETRIES))
             for i in range(0, len(port_list), INSERT_CHUNK):

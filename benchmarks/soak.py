@@ -354,6 +354,7 @@ async def soak(opts: Options) -> dict[str, Any]:
         spec = {
             "devices": [[r.host, r.port, r.community] for r in refs], "interval": opts.interval,
             "duration": duration, "ports": opts.ports, "seed": opts.seed, "scrape_interval": 15.0,
+            "ports_as": "polled",  # as fastpoll finds them beside a running LibreNMS (first poll: counters)
         }  # fmt: skip
         pipe = SoakPipeline(spec)
         await pipe.setup()
