@@ -51,7 +51,8 @@ def encode_unsigned(n: int) -> bytes:
 
 
 def encode_integer(n: int) -> bytes:
-    return tlv(Tag.INTEGER, encode_signed(n))
+    content = n.to_bytes((n + (n < 0)).bit_length() // 8 + 1, "big", signed=True)  # encode_signed
+    return bytes((0x02, len(content))) + content
 
 
 @lru_cache(maxsize=65536)

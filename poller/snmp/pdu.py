@@ -52,16 +52,33 @@ def varbind_list(oids: list[str] | tuple[str, ...]) -> bytes:
 
 def varbind_list_raw(oid_tlvs: list[bytes]) -> bytes:
     """Like varbind_list, from OID TLVs already encoded (e.g. taken from a response)."""
-    return tlv(SEQUENCE, b"".join(tlv(SEQUENCE, o + _NULL) for o in oid_tlvs))
+    # varbind headers inline: an OID TLV of up to 125 bytes gives a short-form varbind length
+    body = b"".join(
+        [
+            b"\x30" + bytes((len(o) + 2,)) + o + _NULL if len(o) < 126 else tlv(SEQUENCE, o + _NULL)
+            for o in oid_tlvs
+        ]
+    )
+    return tlv(SEQUENCE, body)
+
+
+_SMALL_INTEGERS = tuple(bytes((0x02, 1, i)) for i in range(128))  # non-repeaters, max-repetitions, ...
 
 
 def encode_pdu(tag: int, request_id: int, varbinds: bytes, a: int = 0, b: int = 0) -> bytes:
     """A PDU. For GETBULK a/b are non-repeaters/max-repetitions, else error-status/index."""
-    return tlv(tag, encode_integer(request_id) + encode_integer(a) + encode_integer(b) + varbinds)
+    small = _SMALL_INTEGERS
+    ab = small[a] + small[b] if 0 <= a < 128 and 0 <= b < 128 else encode_integer(a) + encode_integer(b)
+    return tlv(tag, encode_integer(request_id) + ab + varbinds)
+
+
+def community_message_head(version: str, community: bytes) -> bytes:
+    """What precedes the PDU in every message of one version and community."""
+    return encode_integer(VERSION_CODES[version]) + tlv(0x04, community)
 
 
 def encode_community_message(version: str, community: bytes, pdu: bytes) -> bytes:
-    return tlv(SEQUENCE, encode_integer(VERSION_CODES[version]) + tlv(0x04, community) + pdu)
+    return tlv(SEQUENCE, community_message_head(version, community) + pdu)
 
 
 @dataclass(slots=True)
@@ -95,8 +112,65 @@ class CommunityMessage:
     pdu: Pdu
 
 
+def _content_at(buf: bytes, p: int) -> tuple[int, int]:
+    """(content start, content length) of the TLV at p, for the length forms SNMP agents use."""
+    n = buf[p + 1]
+    if n < 0x80:
+        return p + 2, n
+    if n == 0x82:
+        return p + 4, buf[p + 2] << 8 | buf[p + 3]
+    if n == 0x81:
+        return p + 3, buf[p + 2]
+    raise IndexError  # other long forms: the reference parser judges them
+
+
+def _parse_community_fast(buf: bytes) -> CommunityMessage:
+    """parse_community_message for the usual shape, one function instead of a dozen calls: one
+    octet version, error-status and error-index, lengths in short form or 0x81/0x82. Raises
+    IndexError for anything else (including every malformed datagram): the reference decides."""
+    end = len(buf)
+    if buf[0] != SEQUENCE:
+        raise IndexError
+    p, n = _content_at(buf, 0)
+    stop = p + n
+    if stop > end or buf[p] != 0x02 or buf[p + 1] != 1 or buf[p + 2] > 0x7F or buf[p + 3] != 0x04:
+        raise IndexError
+    version = buf[p + 2]
+    cs = p + 5
+    ce = cs + buf[p + 4]
+    if buf[p + 4] > 0x7F or ce > stop:
+        raise IndexError
+    tag = buf[ce]
+    p, n = _content_at(buf, ce)
+    pdu_end = p + n
+    if tag not in PDU_TAGS or pdu_end > stop or buf[p] != 0x02:
+        raise IndexError
+    n = buf[p + 1]
+    q = p + 2 + n
+    if not 0 < n <= 8 or q + 8 > pdu_end:
+        raise IndexError
+    request_id = int.from_bytes(buf[p + 2 : q], "big", signed=True)
+    if buf[q : q + 2] != b"\x02\x01" or buf[q + 3 : q + 5] != b"\x02\x01" or buf[q + 6] != SEQUENCE:
+        raise IndexError
+    status = buf[q + 2]
+    index = buf[q + 5]
+    vb_start, n = _content_at(buf, q + 6)
+    if status > 0x7F or index > 0x7F or vb_start + n > pdu_end:
+        raise IndexError
+    pdu = Pdu(tag, request_id, status, index, buf, vb_start, vb_start + n)
+    return CommunityMessage(version, bytes(buf[cs:ce]), pdu)
+
+
 def parse_community_message(buf: bytes) -> CommunityMessage:
     """Decode a v1/v2c message (the PDU's varbinds stay encoded)."""
+    try:
+        return _parse_community_fast(buf)
+    except IndexError:
+        return parse_community_reference(buf)
+
+
+def parse_community_reference(buf: bytes) -> CommunityMessage:
+    """parse_community_message step by step: any shape, and the precise error when malformed."""
     end = len(buf)
     start, stop = expect(buf, 0, end, SEQUENCE)
     version, p = read_integer(buf, start, stop)
@@ -109,6 +183,10 @@ def peek_message_id(buf: bytes) -> int | None:
 
     Cheap on purpose: it runs for every datagram before anything else is decoded.
     """
+    try:
+        return _parse_community_fast(buf).pdu.request_id
+    except IndexError:
+        pass
     try:
         end = len(buf)
         start, stop = expect(buf, 0, end, SEQUENCE)

@@ -9,8 +9,9 @@ from __future__ import annotations
 from collections.abc import Awaitable, Callable
 from typing import Protocol
 
+from .ber import SEQUENCE, tlv
 from .errors import SnmpDecodeError
-from .pdu import RESPONSE, Pdu, encode_community_message, parse_community_message
+from .pdu import RESPONSE, Pdu, community_message_head, parse_community_message
 
 
 class NeedsResync(Exception):
@@ -35,12 +36,13 @@ class SecurityModel(Protocol):
 class CommunitySecurity:
     """SNMPv1 / v2c: the community string travels in clear text."""
 
-    __slots__ = ("_community", "_version", "_version_code")
+    __slots__ = ("_community", "_head", "_version", "_version_code")
 
     def __init__(self, version: str, community: str) -> None:
         self._version = version
         self._version_code = 0 if version == "1" else 1
         self._community = community.encode()
+        self._head = community_message_head(version, self._community)
 
     def __repr__(self) -> str:
         return f"CommunitySecurity(version={self._version!r})"
@@ -49,7 +51,7 @@ class CommunitySecurity:
         return None
 
     def encode(self, pdu: bytes, msg_id: int) -> bytes:
-        return encode_community_message(self._version, self._community, pdu)
+        return tlv(SEQUENCE, self._head + pdu)
 
     def decode(self, data: bytes) -> Pdu:
         msg = parse_community_message(data)

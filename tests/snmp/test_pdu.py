@@ -183,3 +183,29 @@ def test_mutated_and_truncated_responses_never_escape_as_anything_but_decode_err
             pdu.collect_columns(m.pdu, _columns(IF_DESCR, IF_OPER))
         except (SnmpDecodeError, SnmpLoopError):
             pass
+
+
+def _parsed(parse, data: bytes):
+    try:
+        m = parse(data)
+    except SnmpDecodeError as exc:
+        return "error", str(exc)
+    p = m.pdu
+    return m.version, m.community, (p.tag, p.request_id, p.error_status, p.error_index, p.vb_start, p.vb_end)
+
+
+BIG = pysnmp_response(
+    2**31 - 1, [(_oid(f"{IF_DESCR}.{i}"), V2C.OctetString(b"x" * 40)) for i in range(1, 10)], error_status=1
+)
+
+
+@settings(max_examples=600, deadline=None)
+@given(st.sampled_from([VALID, BIG]), st.integers(0, 2000), st.integers(0, 255), st.integers(1, 2000))
+def test_the_one_pass_header_parser_agrees_with_the_step_by_step_one(wire, pos, byte, cut):
+    mutated = bytearray(wire)
+    mutated[pos % len(wire)] = byte
+    for data in (wire, bytes(mutated), wire[: cut % len(wire) + 1]):
+        want = _parsed(pdu.parse_community_reference, data)
+        assert _parsed(pdu.parse_community_message, data) == want
+        if want[0] != "error":
+            assert pdu.peek_message_id(data) == want[2][1]
