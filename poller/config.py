@@ -23,6 +23,7 @@ import tomllib
 import types
 import typing
 from collections.abc import Iterator, Mapping
+from contextvars import ContextVar
 from pathlib import Path
 from typing import Annotated, Any, Literal
 
@@ -230,6 +231,11 @@ PORT_DETAILS_CHECK = "port_details"
 PORT_DETAILS_INTERVAL = 300.0  # LibreNMS's poller reads these columns every 5 minutes
 
 
+# Whether ProfileSettings reads the profiles it names (see load_config's load_profiles): a context variable
+# because pydantic-settings builds the nested sections itself, with no argument of ours in between.
+_LOAD_PROFILES: ContextVar[bool] = ContextVar("fastpoll_load_profiles", default=True)
+
+
 class ProfileSettings(_Section):
     """Declarative check profiles: YAML files naming OIDs (numeric or `MODULE::name`) that no built-in check
     reads, polled after each successful device poll and exported on /metrics as `fastpoll_profile_<metric>`
@@ -261,6 +267,8 @@ class ProfileSettings(_Section):
     def _load(self) -> ProfileSettings:
         if self.paths is None and not self.enabled:
             return self  # nothing asked for: the shipped directory is not even read
+        if not _LOAD_PROFILES.get():
+            return self  # load_config(..., load_profiles=False): paths and enabled as given, nothing loaded
         from poller.checks.profiles import PROFILE_DIR, ProfileError, family_conflicts, load_profiles
 
         try:
@@ -556,10 +564,12 @@ class _MappingEnvSource(EnvSettingsSource):
         )
 
 
-def load_config(path: Path | None, env: Mapping[str, str]) -> Config:
+def load_config(path: Path | None, env: Mapping[str, str], *, load_profiles: bool = True) -> Config:
     """Build the settings from ``env`` and the TOML file at ``path`` (else ``env["FASTPOLL_CONFIG"]``).
 
     Raises FastpollConfigError with every problem found, each naming its key and where it came from.
+    ``load_profiles=False`` leaves ``[profiles]`` as written (paths, enabled) without reading any profile:
+    ``fastpoll validate`` reports the profiles itself, one file at a time.
     """
     if path is None and env.get(CONFIG_PATH_VAR):
         path = Path(env[CONFIG_PATH_VAR])
@@ -586,10 +596,13 @@ def load_config(path: Path | None, env: Mapping[str, str]) -> Config:
     merged = _with_librenms_env(merged, origins)
     if problems:
         raise FastpollConfigError(_problem_text(problems))
+    token = _LOAD_PROFILES.set(load_profiles)
     try:
         config = Config(**merged)
     except ValidationError as exc:
         raise FastpollConfigError(_problem_text(_describe(exc, origins))) from None
+    finally:
+        _LOAD_PROFILES.reset(token)
     for section in _sections(config):
         for name in _secret_fields(type(section)):
             secret_file = getattr(section, f"{name}_file", None)

@@ -36,7 +36,7 @@ from enum import StrEnum
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from pydantic import SecretStr, ValidationError
+from pydantic import SecretStr
 from sqlalchemy import Engine, bindparam, create_engine, inspect, text
 from sqlalchemy.exc import DBAPIError, SQLAlchemyError
 
@@ -66,7 +66,6 @@ OTHER_COMMAND_VARIABLES = (
 )
 # Environment that turns profile loading off (load_settings): no paths means the shipped directory, which is
 # not even read while no profile is enabled.
-PROFILES_OFF = {"FASTPOLL_PROFILES__PATHS": "null", "FASTPOLL_PROFILES__ENABLED": "[]"}
 GRANTS_HINT = (
     "apply deploy/sql/fastpoll-user.sql again as an admin (deploy/sql/apply_grants.py, or "
     "`SET @fastpoll_password=...; SOURCE deploy/sql/fastpoll-user.sql;` in LibreNMS's database)"
@@ -760,44 +759,17 @@ def _none_enabled(found: Mapping[str, object]) -> CheckResult:
     )
 
 
-def _profiles_only_problem(exc: FastpollConfigError) -> dict[str, Any] | None:
-    """The ``[profiles]`` settings load_config was given, when loading those profiles is all that failed.
-
-    load_config raises FastpollConfigError from pydantic's ValidationError (kept as ``__context__``); an error
-    of the profiles section as a whole (not one of its keys) is the profiles not loading, and its input is the
-    section as merged from the file and the environment."""
-    cause = exc.__context__
-    if not isinstance(cause, ValidationError):
-        return None
-    errors = cause.errors(include_url=False)
-    if not errors or any(tuple(e["loc"]) != ("profiles",) for e in errors):
-        return None
-    raw = errors[0].get("input")
-    return raw if isinstance(raw, dict) else None
-
-
 def load_settings(path: Path | None, env: Mapping[str, str]) -> tuple[Config, ProfileChoice]:
     """The configuration, and the profiles it asks for. When only its profiles keep it from loading, the
-    configuration without them (so the other checks still run) and the profiles asked for, for
-    :func:`check_profiles` to report. FastpollConfigError for any other problem."""
+    configuration without them loaded (so the other checks still run), for :func:`check_profiles` to say
+    what is wrong with them. FastpollConfigError for any other problem."""
     try:
         config = load_config(path, env)
     except FastpollConfigError as exc:
-        raw = _profiles_only_problem(exc)
-        if raw is None:
-            raise
-        # Neither read nor enabled: the environment beats the file (series_budget is kept).
-        without = {k: v for k, v in env.items() if k.upper() not in PROFILES_OFF}
-        without |= PROFILES_OFF
         try:
-            config = load_config(path, without)
+            config = load_config(path, env, load_profiles=False)
         except FastpollConfigError:
             raise exc from None
-        paths = raw.get("paths")
-        return config, ProfileChoice(
-            tuple(Path(p) for p in paths) if paths is not None else None,
-            tuple(dict.fromkeys(raw.get("enabled") or ())),
-        )
     return config, ProfileChoice.of(config.profiles)
 
 

@@ -410,6 +410,13 @@ def test_an_unknown_enabled_profile_is_named_with_the_loaded_ones() -> None:
     assert message == "invalid configuration: profiles: enabled: unknown profile 'ucd_lod' (loaded: ucd_load)"
 
 
+def test_profiles_can_be_left_unread_keeping_what_the_settings_ask_for(tmp_path: Path) -> None:
+    missing = tmp_path / "nope"
+    env = {"FASTPOLL_PROFILES__PATHS": f'["{missing}"]', "FASTPOLL_PROFILES__ENABLED": '["ups"]'}
+    settings = load_config(None, env, load_profiles=False).profiles
+    assert (settings.paths, settings.enabled, settings.profiles) == ([missing], ["ups"], ())
+
+
 def test_a_missing_profile_path_is_a_configuration_error(tmp_path: Path) -> None:
     missing = tmp_path / "nope"
     message = error_of(None, {"FASTPOLL_PROFILES__PATHS": f'["{missing}"]'})
