@@ -143,6 +143,7 @@ class SnmpEngine:
     async def _get_chunk(self, session: Session, oids: list[str], deadline: float | None) -> list[VarBind]:
         result: list[VarBind | None] = [None] * len(oids)
         todo = list(range(len(oids)))
+        rejected = 0
         while todo:
             pdu = await self._request(session, GET, varbind_list([oids[i] for i in todo]), 0, 0, deadline)
             if pdu.error_status == NO_SUCH_NAME and 0 < pdu.error_index <= len(todo):
@@ -151,7 +152,11 @@ class SnmpEngine:
                 result[missing] = VarBind(oids[missing], Tag.NO_SUCH_OBJECT, None)
                 continue
             _raise_for_status(pdu)
-            varbinds = decode_varbinds(pdu)
+            try:
+                varbinds = decode_varbinds(pdu)
+            except SnmpDecodeError as exc:
+                rejected = self._drop_malformed(session, rejected, exc)
+                continue
             if len(varbinds) != len(todo):
                 raise SnmpProtocolError(f"agent answered {len(varbinds)} varbinds for {len(todo)} requested")
             for i, vb in zip(todo, varbinds, strict=True):
@@ -205,6 +210,7 @@ class SnmpEngine:
         use_bulk = session.bulk_ok and session.target.credentials.version != "1"
         after_silence = False  # the GETBULK in hand was shrunk because a bigger one went unanswered
         lowered = False
+        rejected = 0  # answers to the request in hand whose varbinds did not decode
         while True:
             active = [c for c in cols if not c.done]
             if not active:
@@ -246,12 +252,27 @@ class SnmpEngine:
                     session.bulk_ok = use_bulk = False  # agent mishandles GETBULK: GETNEXT from now on
                     continue
                 _raise_for_status(pdu)
-            consumed = collect_columns(pdu, active)
+            try:
+                consumed = collect_columns(pdu, active)
+            except SnmpDecodeError as exc:  # the columns are as they were: ask the same again
+                rejected = self._drop_malformed(session, rejected, exc)
+                continue
+            rejected = 0
             if consumed == 0:
                 for c in active:  # an empty answer ends the walk rather than asking forever
                     c.done = True
             elif use_bulk and consumed < reps * len(active) and not any(c.done for c in active):
                 reps = max(1, consumed // len(active))  # the agent truncated: ask for what it gives
+
+    def _drop_malformed(self, session: Session, rejected: int, exc: SnmpDecodeError) -> int:
+        """A reply with our request-id whose varbinds do not decode (corrupted on the way: v1/v2c
+        carry no integrity check): dropped and counted like any malformed datagram, and asked
+        again, at most `retries` times; then the decode error stands (an agent that always
+        answers so is broken). Returns the count of such replies to the request so far."""
+        self.stats.dropped_malformed += 1
+        if rejected >= session.target.retries:
+            raise exc
+        return rejected + 1
 
     # ------------------------------------------------------------------ one request
 

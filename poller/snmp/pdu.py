@@ -345,7 +345,22 @@ def collect_columns(pdu: Pdu, columns: list[ColumnProgress]) -> int:
     cells go through _collect_rows; the rest is parsed inline with a fast path for short-form
     lengths (read_tl handles the long forms) and the common value types decoded in place;
     decode_value stays the reference for the rest.
+
+    A response that does not decode (SnmpDecodeError) leaves the columns as they were, so the
+    same request can be asked again; a loop leaves them as far as it got.
     """
+    saved = [(c.last_index, c.done, c.next_oid, len(c.values)) for c in columns]
+    try:
+        return _collect(pdu, columns)
+    except SnmpDecodeError:
+        for col, (last_index, done, next_oid, size) in zip(columns, saved, strict=True):
+            col.last_index, col.done, col.next_oid = last_index, done, next_oid
+            for index in list(col.values)[size:]:  # indexes only increase: these are all new
+                del col.values[index]
+        raise
+
+
+def _collect(pdu: Pdu, columns: list[ColumnProgress]) -> int:
     buf = pdu.buf
     pos = pdu.vb_start
     end = pdu.vb_end

@@ -416,6 +416,7 @@ class UsmSecurity:
         "_priv_password",
         "_rediscover",
         "_user",
+        "_verified",
     )
 
     def __init__(self, cred: Credentials) -> None:
@@ -444,6 +445,7 @@ class UsmSecurity:
         self._engine: EngineState | None = None
         self._rediscover = False
         self._confirmed = False  # a response arrived since the last discovery
+        self._verified = False  # an authenticated response passed the digest: the auth key is right
         self._discoveries = 0
         self._lock = asyncio.Lock()
 
@@ -499,6 +501,7 @@ class UsmSecurity:
                 key = localize_priv_key(self._priv_password, engine_id, self._auth, self._priv)
                 privacy = Privacy(self._priv, key)
             self._engine = EngineState(engine_id, boots, engine_time, time.monotonic(), auth_key, privacy)
+            self._verified = False  # keys localized anew: not proven yet
         self._rediscover = False
         self._confirmed = False
 
@@ -563,7 +566,9 @@ class UsmSecurity:
         if pdu.tag != RESPONSE:
             raise SnmpDecodeError(f"reply is not a Response PDU (tag 0x{pdu.tag:02x})")
         if (msg.flags & (FLAG_AUTH | FLAG_PRIV)) != (self._flags & (FLAG_AUTH | FLAG_PRIV)):
-            raise SnmpAuthError("reply's security level differs from the request's")
+            # after verified replies: the flags octet corrupted on the way (see _check_digest)
+            failure = SnmpDecodeError if self._verified else SnmpAuthError
+            raise failure("reply's security level differs from the request's")
         if msg.engine_id != engine.engine_id:
             raise SnmpDecodeError("reply comes from another SNMP engine than the one discovered")
         if msg.user != self._user:
@@ -572,6 +577,7 @@ class UsmSecurity:
             raise SnmpDecodeError("reply's request-id does not match its msgID")
         if authenticated:
             self._note_time(engine, msg)
+            self._verified = True
         self._confirmed = True
         return pdu
 
@@ -589,16 +595,17 @@ class UsmSecurity:
             raise SnmpAuthError("authenticated reply carries an unknown engine ID")
         buf = msg.buf
         n = auth.digest_length
+        # Once replies authenticated with this key have been verified, the key is known to be
+        # right: a digest that fails now is a datagram corrupted on the way, dropped and asked
+        # again like any malformed one (SnmpDecodeError), not wrong credentials failing fast.
+        failure = SnmpDecodeError if self._verified else SnmpAuthError
         if msg.auth_end - msg.auth_start != n:
-            raise SnmpAuthError(
-                f"reply's digest has {msg.auth_end - msg.auth_start} bytes, {auth.name} uses {n}"
-            )
+            raise failure(f"reply's digest has {msg.auth_end - msg.auth_start} bytes, {auth.name} uses {n}")
         whole = bytes(buf[: msg.auth_start]) + b"\x00" * n + bytes(buf[msg.auth_end :])
         mac = hmac.digest(engine.auth_key, whole, auth.hash_name)[:n]
         if not hmac.compare_digest(mac, bytes(buf[msg.auth_start : msg.auth_end])):
-            raise SnmpAuthError(
-                f"reply for SNMPv3 user {self._user_name} failed authentication (wrong digest)"
-            )
+            why = "corrupted on the way?" if self._verified else "wrong digest"
+            raise failure(f"reply for SNMPv3 user {self._user_name} failed authentication ({why})")
 
     def _note_time(self, engine: EngineState, msg: V3Message) -> None:
         """RFC 3414 3.2.7 (non-authoritative side): keep the newest boots/time; refuse stale ones."""
