@@ -17,6 +17,7 @@ import ipaddress
 import random
 import socket
 import time
+from collections import deque
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 
@@ -58,11 +59,50 @@ class DeviceStats:
     timeouts: int = 0
 
 
+class Slots:
+    """At most `limit` requests of one device in flight; the ones that wait go first come, first
+    served. Taking a free slot is a plain call, not a coroutine: it is on every request's path."""
+
+    __slots__ = ("_waiters", "busy", "limit")
+
+    def __init__(self, limit: int) -> None:
+        self.limit = limit
+        self.busy = 0
+        self._waiters: deque[asyncio.Future[None]] = deque()
+
+    def take(self) -> bool:
+        if self.busy < self.limit and not self._waiters:
+            self.busy += 1
+            return True
+        return False
+
+    async def wait(self) -> None:
+        """Wait for a slot that a release hands over (busy stays counted for it)."""
+        future = asyncio.get_running_loop().create_future()
+        self._waiters.append(future)
+        try:
+            await future
+        except asyncio.CancelledError:
+            if future.done() and not future.cancelled():
+                self.release()  # handed over just before the cancellation: pass it on
+            else:
+                self._waiters.remove(future)
+            raise
+
+    def release(self) -> None:
+        while self._waiters:
+            future = self._waiters.popleft()
+            if not future.done():
+                future.set_result(None)
+                return
+        self.busy -= 1
+
+
 @dataclass
 class Session:
     target: Target
     security: SecurityModel
-    slots: asyncio.Semaphore
+    slots: Slots
     addr: tuple[str, int] | None = None
     addr_expires: float = 0.0
     prepared: bool = False
@@ -279,7 +319,10 @@ class SnmpEngine:
     async def _request(
         self, session: Session, tag: int, varbinds: bytes, a: int, b: int, deadline: float | None
     ) -> Pdu:
-        async with session.slots:
+        slots = session.slots
+        if not slots.take():
+            await slots.wait()
+        try:
             if session.addr is None or session.addr_expires < time.monotonic():
                 await self._resolve(session)
             if not session.prepared:
@@ -312,6 +355,8 @@ class SnmpEngine:
                     continue
                 session.answered = True
                 return reply
+        finally:
+            slots.release()
 
     def _exchanger(self, session: Session):
         async def exchange(build: Callable[[int], bytes], deadline: float) -> bytes:
@@ -324,7 +369,8 @@ class SnmpEngine:
         target = session.target
         addr = session.addr
         assert addr is not None
-        endpoint = await self._endpoint(addr)
+        family = socket.AF_INET6 if ":" in addr[0] else socket.AF_INET
+        endpoint = self._endpoints.get(family) or await self._endpoint(addr)
         msg_id = self._allocate_id()
         message = build(msg_id)
         loop = asyncio.get_running_loop()
@@ -369,7 +415,7 @@ class SnmpEngine:
     def _session(self, target: Target) -> Session:
         session = self._sessions.get(target)
         if session is None:
-            session = Session(target, make_security(target), asyncio.Semaphore(max(1, target.max_in_flight)))
+            session = Session(target, make_security(target), Slots(max(1, target.max_in_flight)))
             self._sessions[target] = session
         return session
 

@@ -3,13 +3,17 @@
 Replies are matched to requests by the message's demultiplexing id (request-id for v1/v2c,
 msgID for v3) AND by the address the request went to: a datagram from anywhere else, or for an
 id nobody is waiting for, is dropped and counted (spoofing and late replies look alike here).
-Timeouts are loop timers, one per attempt, cancelled on the reply: no task per request. The socket
-is read with loop.add_reader (drained until EAGAIN per wake-up) rather than an asyncio transport.
+Timeouts: each request's expiry goes into one heap per endpoint, swept by a single loop timer set
+for the earliest expiry still waiting; a reply only removes its request from the pending map (the
+heap entry is skipped when its time comes). No timer, task or handle per request. The socket is
+read with loop.add_reader (drained until EAGAIN per wake-up) rather than an asyncio transport.
 """
 
 from __future__ import annotations
 
 import asyncio
+import heapq
+import itertools
 import logging
 import socket
 from dataclasses import dataclass, field
@@ -34,9 +38,9 @@ class TransportStats:
 
 @dataclass(slots=True)
 class _Pending:
-    future: asyncio.Future[bytes]
+    future: asyncio.Future[bytes] | None  # None once answered, timed out or forgotten
     addr: tuple[str, int]
-    timer: asyncio.TimerHandle | None = None
+    msg_id: int
 
 
 @dataclass
@@ -52,6 +56,11 @@ class UdpEndpoint:
     _pending: dict[int, _Pending] = field(default_factory=dict)
     _sock: socket.socket | None = None
     _loop: asyncio.AbstractEventLoop | None = None
+    # (expires, seq, pending) for every request sent; finished ones are skipped when met
+    _expiries: list[tuple[float, int, _Pending]] = field(default_factory=list)
+    _seq: itertools.count = field(default_factory=itertools.count)
+    _sweep: asyncio.TimerHandle | None = None
+    _sweep_at: float = float("inf")
 
     @classmethod
     async def open(cls, family: int, stats: TransportStats) -> UdpEndpoint:
@@ -102,18 +111,22 @@ class UdpEndpoint:
             stats.dropped_wrong_source += 1
             return
         del self._pending[msg_id]
-        if pending.timer is not None:
-            pending.timer.cancel()
-        if not pending.future.done():
-            pending.future.set_result(data)
+        future = pending.future
+        pending.future = None  # the heap entry no longer holds the future (nor the reply in it)
+        if future is not None and not future.done():
+            future.set_result(data)
 
     def _fail_all(self, exc: Exception) -> None:
         for pending in self._pending.values():
-            if pending.timer is not None:
-                pending.timer.cancel()
-            if not pending.future.done():
-                pending.future.set_exception(exc)
+            future = pending.future
+            pending.future = None
+            if future is not None and not future.done():
+                future.set_exception(exc)
         self._pending.clear()
+        self._expiries.clear()
+        if self._sweep is not None:
+            self._sweep.cancel()
+            self._sweep = None
 
     # -- requests
     @property
@@ -122,14 +135,13 @@ class UdpEndpoint:
 
     def send(self, data: bytes, addr: tuple[str, int], msg_id: int, timeout: float) -> asyncio.Future[bytes]:
         """Send one datagram; the future gets the matching reply or SnmpTimeout after `timeout` s."""
-        loop = asyncio.get_running_loop()
-        old = self._pending.pop(msg_id, None)
-        if old is not None and old.timer is not None:
-            old.timer.cancel()
+        loop = self._loop or asyncio.get_running_loop()
         future: asyncio.Future[bytes] = loop.create_future()
-        pending = _Pending(future, addr)
-        pending.timer = loop.call_later(timeout, self._expire, msg_id, future)
-        self._pending[msg_id] = pending
+        pending = self._pending[msg_id] = _Pending(future, addr, msg_id)  # replaces an earlier attempt
+        expires = loop.time() + timeout
+        heapq.heappush(self._expiries, (expires, next(self._seq), pending))
+        if expires < self._sweep_at:
+            self._schedule_sweep(loop, expires)
         sock = self._sock
         if sock is None:
             self._forget(msg_id)
@@ -149,17 +161,40 @@ class UdpEndpoint:
             self.stats.sent += 1
         return future
 
-    def _expire(self, msg_id: int, future: asyncio.Future[bytes]) -> None:
-        pending = self._pending.get(msg_id)
-        if pending is not None and pending.future is future:
-            del self._pending[msg_id]
-        if not future.done():
-            future.set_exception(SnmpTimeout("no response"))
+    def _schedule_sweep(self, loop: asyncio.AbstractEventLoop, when: float) -> None:
+        if self._sweep is not None:
+            self._sweep.cancel()
+        self._sweep = loop.call_at(when, self._expire_due)
+        self._sweep_at = when
+
+    def _expire_due(self) -> None:
+        """Time out every request whose expiry has come; set the timer for the next one waiting."""
+        self._sweep = None
+        self._sweep_at = float("inf")
+        loop = self._loop
+        assert loop is not None
+        expiries = self._expiries
+        pending_map = self._pending
+        now = loop.time() + 0.001  # asyncio runs a timer up to its clock resolution early
+        while expiries:
+            expires, _, pending = expiries[0]
+            future = pending.future
+            if expires > now and future is not None:
+                self._schedule_sweep(loop, expires)
+                return
+            heapq.heappop(expiries)  # due, or finished (its entry is dropped on the way)
+            if future is None:
+                continue
+            pending.future = None
+            if pending_map.get(pending.msg_id) is pending:
+                del pending_map[pending.msg_id]
+            if not future.done():
+                future.set_exception(SnmpTimeout("no response"))
 
     def _forget(self, msg_id: int) -> None:
         pending = self._pending.pop(msg_id, None)
-        if pending is not None and pending.timer is not None:
-            pending.timer.cancel()
+        if pending is not None:
+            pending.future = None
 
     def cancel(self, msg_id: int) -> None:
         """Stop waiting for msg_id (a caller gave up); a late reply is then dropped and counted."""

@@ -302,3 +302,39 @@ async def test_an_error_status_on_get_raises_with_its_name():
         with pytest.raises(SnmpErrorStatus, match="genErr"):
             await engine.get(target(agent.port, "c"), [SYS_UPTIME])
     agent.transport.close()
+
+
+async def test_a_short_timeout_fires_on_time_while_a_longer_one_is_in_flight():
+    dead = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+    dead.bind(("127.0.0.1", 0))
+    port = dead.getsockname()[1]
+    loop = asyncio.get_running_loop()
+    try:
+        async with SnmpEngine() as engine:
+            slow = asyncio.ensure_future(engine.get(target(port, "a", timeout=5, retries=0), [SYS_UPTIME]))
+            await asyncio.sleep(0.05)
+            start = loop.time()
+            with pytest.raises(SnmpTimeout):
+                await engine.get(target(port, "b", timeout=0.2, retries=1), [SYS_UPTIME])
+            assert 0.4 <= loop.time() - start < 0.5  # two attempts of 0.2 s, not the other's 5 s
+            assert engine.in_flight == 1 and not slow.done()
+            slow.cancel()
+            with pytest.raises(asyncio.CancelledError):
+                await slow
+            assert engine.in_flight == 0
+    finally:
+        dead.close()
+
+
+async def test_a_request_cancelled_while_waiting_for_the_devices_slot_leaves_it_to_the_next():
+    agent = await start_agent(lambda req, raw: [response(req, [(SYS_UPTIME, Tag.TIMETICKS, 1)])], delay=0.1)
+    async with SnmpEngine() as engine:
+        t = target(agent.port, "c", timeout=2)
+        first = asyncio.ensure_future(engine.get(t, [SYS_UPTIME]))
+        waiting = asyncio.ensure_future(engine.get(t, [SYS_UPTIME]))
+        await asyncio.sleep(0.02)
+        waiting.cancel()
+        after = await asyncio.wait_for(engine.get(t, [SYS_UPTIME]), 1.0)
+        assert after[0].value == 1 and (await first)[0].value == 1 and waiting.cancelled()
+    assert agent.received == 2 and agent.max_concurrent == 1
+    agent.transport.close()
