@@ -26,7 +26,6 @@ fastpoll's own metrics (selfmetrics.py); :meth:`FleetCollector.collect` offers t
 from __future__ import annotations
 
 import logging
-import threading
 import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
@@ -39,6 +38,7 @@ from poller.checks.results import COUNTER_INDEX, MISSING, PortMetrics
 from poller.config import MetricsSettings
 from poller.model import Device
 
+from .budget import BudgetNotice
 from .state import DeviceSnapshot, FleetState
 
 log = logging.getLogger(__name__)
@@ -282,8 +282,12 @@ class FleetCollector:
         self._headers = tuple(f"# HELP {f.name} {f.help}\n# TYPE {f.name} {f.kind}\n" for f in self._families)
         self._selection = settings.ports
         self._alias = settings.ports.ifalias_label
-        self._lock = threading.Lock()  # guards only the "log once per change" memory below
-        self._last_dropped = 0
+        self._budget_notice = BudgetNotice(
+            log,
+            "metrics series budget (metrics.series_budget = %d) exceeded: %d series not exported; "
+            "raise the budget or export fewer ports/families (metrics.ports, metrics.families)",
+            "metrics series budget no longer exceeded; every series is exported again",
+        )
         self.last_render_seconds = 0.0
 
     # ------------------------------------------------------------------ per device (cached per poll)
@@ -372,23 +376,8 @@ class FleetCollector:
             else:
                 full = True
                 dropped += r.port_series
-        self._note_dropped(dropped, budget)
+        self._budget_notice.observe(dropped, budget)
         return BudgetOutcome(kept, used, dropped)
-
-    def _note_dropped(self, dropped: int, budget: int) -> None:
-        with self._lock:
-            if dropped == self._last_dropped:
-                return
-            self._last_dropped = dropped
-        if dropped:
-            log.warning(
-                "metrics series budget (metrics.series_budget = %d) exceeded: %d series not exported; "
-                "raise the budget or export fewer ports/families (metrics.ports, metrics.families)",
-                budget,
-                dropped,
-            )
-        else:
-            log.info("metrics series budget no longer exceeded; every series is exported again")
 
     # ------------------------------------------------------------------ output
 

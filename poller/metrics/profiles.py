@@ -18,7 +18,6 @@ snapshot with one dict assignment; a scrape copies the dict.
 from __future__ import annotations
 
 import logging
-import threading
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
@@ -26,6 +25,7 @@ from typing import Any
 from poller.checks.profiles import Profile, Sample, family_name
 from poller.model import Device
 
+from .budget import BudgetNotice
 from .collector import escape_label, format_value
 
 log = logging.getLogger(__name__)
@@ -164,8 +164,11 @@ class ProfileCollector:
         self.state = state
         self._profiles = profiles
         self._budget = budget
-        self._lock = threading.Lock()
-        self._last_dropped = 0
+        self._budget_notice = BudgetNotice(
+            log,
+            "profile series budget (profiles.series_budget = %d) exceeded: %d series not exported",
+            "profile series budget no longer exceeded; every profile series is exported again",
+        )
 
     def _lines(self, snap: ProfileSnapshot) -> Lines:
         if snap.cache is None:
@@ -181,19 +184,5 @@ class ProfileCollector:
             return ""
         budget = self._budget()
         rendered = render_profiles([self._lines(s) for s in snapshots], families_of(profiles), budget)
-        self._note_dropped(rendered.dropped, budget)
+        self._budget_notice.observe(rendered.dropped, budget)
         return rendered.text
-
-    def _note_dropped(self, dropped: int, budget: int) -> None:
-        with self._lock:
-            if dropped == self._last_dropped:
-                return
-            self._last_dropped = dropped
-        if dropped:
-            log.warning(
-                "profile series budget (profiles.series_budget = %d) exceeded: %d series not exported",
-                budget,
-                dropped,
-            )
-        else:
-            log.info("profile series budget no longer exceeded; every profile series is exported again")
