@@ -181,12 +181,27 @@ def parse_community_reference(buf: bytes) -> CommunityMessage:
 def peek_message_id(buf: bytes) -> int | None:
     """The demultiplexing id of a datagram: request-id for v1/v2c, msgID for v3; None if unreadable.
 
-    Cheap on purpose: it runs for every datagram before anything else is decoded.
+    Cheap on purpose: it runs for every datagram before anything else is decoded. The usual v1/v2c
+    shape is read inline (the same answer as peek_message_reference, which takes the rest).
     """
     try:
-        return _parse_community_fast(buf).pdu.request_id
+        end = len(buf)
+        p, n = _content_at(buf, 0)
+        stop = p + n
+        if buf[0] == SEQUENCE and stop <= end and buf[p : p + 2] == b"\x02\x01" and buf[p + 2] != 3:
+            q = p + 5 + buf[p + 4]  # after the community
+            if buf[p + 3] == 0x04 and buf[p + 4] < 0x80 and q <= stop:
+                r, n = _content_at(buf, q)  # inside the PDU
+                k = buf[r + 1]
+                if r + n <= stop and buf[r] == 0x02 and 0 < k <= 8 and r + 2 + k <= r + n:
+                    return int.from_bytes(buf[r + 2 : r + 2 + k], "big", signed=True)
     except IndexError:
         pass
+    return peek_message_reference(buf)
+
+
+def peek_message_reference(buf: bytes) -> int | None:
+    """peek_message_id step by step, for any shape (v3 included)."""
     try:
         end = len(buf)
         start, stop = expect(buf, 0, end, SEQUENCE)

@@ -209,3 +209,12 @@ def test_the_one_pass_header_parser_agrees_with_the_step_by_step_one(wire, pos, 
         assert _parsed(pdu.parse_community_message, data) == want
         if want[0] != "error":
             assert pdu.peek_message_id(data) == want[2][1]
+
+
+@settings(max_examples=600, deadline=None)
+@given(st.sampled_from([VALID, BIG]), st.integers(0, 2000), st.integers(0, 255), st.integers(1, 2000))
+def test_the_inline_message_id_peek_agrees_with_the_step_by_step_one(wire, pos, byte, cut):
+    mutated = bytearray(wire)
+    mutated[pos % len(wire)] = byte
+    for data in (wire, bytes(mutated), wire[: cut % len(wire) + 1]):
+        assert pdu.peek_message_id(data) == pdu.peek_message_reference(data)
