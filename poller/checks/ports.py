@@ -433,18 +433,7 @@ _MEMO_RAW = (
 # The raw columns that describe a port rather than measure it (names, type, MTU, address, duplex, VLAN).
 # LibreNMS's poller reads them every 5 minutes; fastpoll walks them at ``check_intervals.port_details`` and,
 # on the polls between, ``carry_details`` hands poll_ports each port's values from its last walk.
-DETAIL_RAW = (
-    "ifName",
-    "ifDescr",
-    "ifAlias",
-    "ifMtu",
-    "ifSpeed",
-    "ifType",
-    "ifPhysAddress",
-    "ifConnectorPresent",
-    "dot3StatsDuplexStatus",
-    "dot1qPvid",
-)
+DETAIL_RAW = tuple(c for c in _MEMO_RAW if c not in ("ifAdminStatus", "ifOperStatus", "ifHighSpeed"))
 _DETAIL_IN_MEMO = tuple((name, _MEMO_RAW.index(name)) for name in DETAIL_RAW)
 # (index in the data columns, index of ``<col>_prev`` in PortState.values, its name)
 _PREV_FILL = tuple((DATA_COLUMNS.index(c), _I[f"{c}_prev"], f"{c}_prev") for c in PREV_TRACKED)
