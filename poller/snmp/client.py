@@ -25,7 +25,14 @@ from asyncio_throttle import Throttler
 
 from ..model import Target
 from .ber import oid_content
-from .errors import SnmpConfigError, SnmpDecodeError, SnmpErrorStatus, SnmpProtocolError, SnmpTimeout
+from .errors import (
+    SnmpConfigError,
+    SnmpDecodeError,
+    SnmpError,
+    SnmpErrorStatus,
+    SnmpProtocolError,
+    SnmpTimeout,
+)
 from .pdu import (
     GET,
     GETBULK,
@@ -40,7 +47,7 @@ from .pdu import (
     varbind_list_raw,
 )
 from .security import CommunitySecurity, NeedsResync, SecurityModel
-from .transport import TransportStats, UdpEndpoint
+from .transport import DONE, TransportStats, UdpEndpoint
 from .values import Tag, Value, VarBind
 
 TOO_BIG = 1
@@ -195,7 +202,7 @@ class SnmpEngine:
             try:
                 varbinds = decode_varbinds(pdu)
             except SnmpDecodeError as exc:
-                rejected = self._drop_malformed(session, rejected, exc)
+                rejected = _drop_malformed(self.stats, session, rejected, exc)
                 continue
             if len(varbinds) != len(todo):
                 raise SnmpProtocolError(f"agent answered {len(varbinds)} varbinds for {len(todo)} requested")
@@ -246,79 +253,87 @@ class SnmpEngine:
     async def _walk(
         self, session: Session, cols: list[ColumnProgress], max_repetitions: int, deadline: float | None
     ) -> None:
-        reps = max(1, min(max_repetitions, session.max_repetitions))
-        use_bulk = session.bulk_ok and session.target.credentials.version != "1"
-        after_silence = False  # the GETBULK in hand was shrunk because a bigger one went unanswered
-        lowered = False
-        rejected = 0  # answers to the request in hand whose varbinds did not decode
-        while True:
-            active = [c for c in cols if not c.done]
-            if not active:
-                if not lowered:
-                    _walked_without_lowering(session)
-                return
-            vbl = varbind_list_raw([continue_oid(c) for c in active])
-            if not use_bulk:
-                pdu = await self._request(session, GETNEXT, vbl, 0, 0, deadline)
-            else:
-                try:
-                    pdu = await self._request(session, GETBULK, vbl, 0, reps, deadline)
-                except SnmpTimeout:
-                    # An agent that answered before and goes silent on a GETBULK has usually dropped
-                    # a response too big for it (or for the path): ask for fewer rows. Time that ran
-                    # out teaches nothing, and the smaller size is learnt only once it is answered
-                    # (a device that went away altogether does not shrink its later walks).
-                    out_of_time = deadline is not None and asyncio.get_running_loop().time() >= deadline
-                    if not session.answered or reps == 1 or out_of_time:
-                        raise
-                    reps = max(1, reps // 4)
-                    after_silence = lowered = True
-                    continue
-                if after_silence:
-                    session.max_repetitions = min(session.max_repetitions, reps)
-                    session.clean_walks = 0
-                    after_silence = False
-            status = pdu.error_status
-            if status:
-                if status == TOO_BIG and use_bulk and reps > 1:
-                    reps = session.max_repetitions = max(1, reps // 2)
-                    session.clean_walks = 0
-                    lowered = True
-                    continue
-                if status == NO_SUCH_NAME and not use_bulk and 0 < pdu.error_index <= len(active):
-                    active[pdu.error_index - 1].done = True  # v1's way of saying endOfMibView
-                    continue
-                if use_bulk and status in (GEN_ERR, TOO_BIG):
-                    session.bulk_ok = use_bulk = False  # agent mishandles GETBULK: GETNEXT from now on
-                    continue
-                _raise_for_status(pdu)
+        walk = _Walk(
+            session,
+            cols,
+            deadline,
+            self.stats,
+            reps=max(1, min(max_repetitions, session.max_repetitions)),
+            use_bulk=session.bulk_ok and session.target.credentials.version != "1",
+        )
+        # v1/v2c walks go on from the reply callbacks (see _chainer); v3's decode keeps state (the
+        # agent's clock, resyncs) and a throttled engine must wait between requests: not those.
+        chained = self._throttler is None and isinstance(session.security, CommunitySecurity)
+        while walk.next_request():
             try:
-                consumed = collect_columns(pdu, active)
-            except SnmpDecodeError as exc:  # the columns are as they were: ask the same again
-                rejected = self._drop_malformed(session, rejected, exc)
+                pdu = await self._request(
+                    session, walk.tag, walk.vbl, 0, walk.max_reps, deadline, walk if chained else None
+                )
+            except SnmpTimeout:
+                # An agent that answered before and goes silent on a GETBULK has usually dropped
+                # a response too big for it (or for the path): ask for fewer rows. Time that ran
+                # out teaches nothing, and the smaller size is learnt only once it is answered
+                # (a device that went away altogether does not shrink its later walks).
+                out_of_time = deadline is not None and asyncio.get_running_loop().time() >= deadline
+                if not walk.use_bulk or not session.answered or walk.reps == 1 or out_of_time:
+                    raise
+                walk.reps = max(1, walk.reps // 4)
+                walk.after_silence = walk.lowered = True
                 continue
-            rejected = 0
-            if consumed == 0:
-                for c in active:  # an empty answer ends the walk rather than asking forever
-                    c.done = True
-            elif use_bulk and consumed < reps * len(active) and not any(c.done for c in active):
-                reps = max(1, consumed // len(active))  # the agent truncated: ask for what it gives
+            if pdu is None:  # the reply callbacks took the walk to its end
+                return
+            walk.take(pdu)
 
-    def _drop_malformed(self, session: Session, rejected: int, exc: SnmpDecodeError) -> int:
-        """A reply with our request-id whose varbinds do not decode (corrupted on the way: v1/v2c
-        carry no integrity check): dropped and counted like any malformed datagram, and asked
-        again, at most `retries` times; then the decode error stands (an agent that always
-        answers so is broken). Returns the count of such replies to the request so far."""
-        self.stats.dropped_malformed += 1
-        if rejected >= session.target.retries:
-            raise exc
-        return rejected + 1
+    def _chainer(self, session: Session, walk: _Walk) -> Callable[[bytes], object]:
+        """The reply callback of a walk's requests: it takes a plain answer (no error-status, a
+        valid v1/v2c message) and sends the next request at once, from the datagram callback, so
+        a walk costs no task wake-up per request. Anything else goes to the waiting coroutine
+        untouched (None), which handles it as always."""
+        loop = asyncio.get_running_loop()
+        target = session.target
+        security = session.security
+        stats = session.stats
+
+        def on_reply(data: bytes) -> object:
+            now = loop.time()
+            deadline = walk.deadline
+            if deadline is None:
+                deadline = now + target.timeout * (target.retries + 1) + 0.05
+            if deadline <= now or session.addr_expires < time.monotonic():
+                return None
+            try:
+                pdu = security.decode(data)
+            except SnmpError:
+                return None
+            if pdu.error_status:
+                return None
+            session.answered = True
+            walk.take(pdu)  # may raise: the walk's coroutine gets the exception
+            if not walk.next_request():
+                return DONE
+            walk.msg_id = self._allocate_id()
+            walk.message = walk.encode(walk.msg_id)
+            walk.steps += 1
+            walk.request_deadline = deadline
+            stats.requests += 1
+            return walk.message, walk.msg_id, min(target.timeout, deadline - now)
+
+        return on_reply
 
     # ------------------------------------------------------------------ one request
 
     async def _request(
-        self, session: Session, tag: int, varbinds: bytes, a: int, b: int, deadline: float | None
-    ) -> Pdu:
+        self,
+        session: Session,
+        tag: int,
+        varbinds: bytes,
+        a: int,
+        b: int,
+        deadline: float | None,
+        walk: _Walk | None = None,
+    ) -> Pdu | None:
+        """One request with its retries. With `walk`, the reply callbacks may carry the walk on
+        (the request in hand is then the walk's latest, and None means the walk is done)."""
         slots = session.slots
         if not slots.take():
             await slots.wait()
@@ -335,7 +350,11 @@ class SnmpEngine:
             resyncs = 0
             rejected = 0
             while True:
-                data = await self._exchange(session, build, _deadline(session, deadline))
+                data = await self._exchange(
+                    session, walk.encode if walk is not None else build, _deadline(session, deadline), walk
+                )
+                if data is None:
+                    return None
                 try:
                     reply = session.security.decode(data)
                 except NeedsResync:
@@ -364,8 +383,14 @@ class SnmpEngine:
 
         return exchange
 
-    async def _exchange(self, session: Session, build: Callable[[int], bytes], deadline: float) -> bytes:
-        """Send with retries until a reply, the retries run out, or the deadline passes."""
+    async def _exchange(
+        self, session: Session, build: Callable[[int], bytes], deadline: float, walk: _Walk | None = None
+    ) -> bytes | None:
+        """Send with retries until a reply, the retries run out, or the deadline passes.
+
+        With `walk`, the reply callbacks may send the walk's next requests themselves (the reply
+        is then the latest one's, or None when the walk is done); a timeout resends the request
+        in flight, which gets its own retries and deadline."""
         target = session.target
         addr = session.addr
         assert addr is not None
@@ -375,7 +400,15 @@ class SnmpEngine:
         message = build(msg_id)
         loop = asyncio.get_running_loop()
         stats = session.stats
-        for attempt in range(target.retries + 1):
+        on_reply = None
+        if walk is not None:
+            walk.msg_id, walk.message, walk.request_deadline = msg_id, message, deadline
+            steps = walk.steps
+            on_reply = self._chainer(session, walk)
+        attempt = 0
+        while attempt <= target.retries:
+            if walk is not None:  # the callbacks may have moved on to a later request
+                msg_id, message, deadline = walk.msg_id, walk.message, walk.request_deadline
             left = deadline - loop.time()
             if left <= 0:
                 break
@@ -388,11 +421,16 @@ class SnmpEngine:
             if attempt:
                 stats.retries += 1
             try:
-                return await endpoint.send(message, addr, msg_id, min(target.timeout, left))
+                return await endpoint.send(message, addr, msg_id, min(target.timeout, left), on_reply)
             except SnmpTimeout:
+                if walk is not None and walk.steps != steps:
+                    steps = walk.steps  # what timed out is a later request: its first attempt
+                    attempt = 1
+                else:
+                    attempt += 1
                 continue
             except asyncio.CancelledError:
-                endpoint.cancel(msg_id)
+                endpoint.cancel(walk.msg_id if walk is not None else msg_id)
                 raise
         stats.timeouts += 1
         raise SnmpTimeout(f"no response from {target} after {target.retries + 1} attempts")
@@ -441,6 +479,98 @@ class SnmpEngine:
         sockaddr = infos[0][4]
         session.addr = (str(sockaddr[0]), int(sockaddr[1]))
         session.addr_expires = time.monotonic() + DNS_TTL
+
+
+@dataclass(slots=True)
+class _Walk:
+    """A walk in progress: the request in hand and what the answers taught. Driven by
+    SnmpEngine._walk, and by the reply callbacks (_chainer) for plain answers."""
+
+    session: Session
+    cols: list[ColumnProgress]
+    deadline: float | None
+    engine_stats: TransportStats
+    reps: int = 1
+    use_bulk: bool = True
+    after_silence: bool = False  # the GETBULK in hand was shrunk because a bigger one went unanswered
+    lowered: bool = False
+    rejected: int = 0  # answers to the request in hand whose varbinds did not decode
+    active: list[ColumnProgress] = field(default_factory=list)
+    vbl: bytes = b""
+    # the request in flight once the callbacks took over: _exchange resends (and cancels) it
+    msg_id: int = 0
+    message: bytes = b""
+    steps: int = 0  # requests the callbacks sent
+    request_deadline: float = 0.0
+
+    @property
+    def tag(self) -> int:
+        return GETBULK if self.use_bulk else GETNEXT
+
+    @property
+    def max_reps(self) -> int:
+        return self.reps if self.use_bulk else 0
+
+    def next_request(self) -> bool:
+        """Set up the next request; False once every column is done."""
+        active = [c for c in self.cols if not c.done]
+        if not active:
+            if not self.lowered:
+                _walked_without_lowering(self.session)
+            return False
+        self.active = active
+        self.vbl = varbind_list_raw([continue_oid(c) for c in active])
+        return True
+
+    def encode(self, msg_id: int) -> bytes:
+        """The request in hand as a message."""
+        pdu = encode_pdu(self.tag, msg_id, self.vbl, 0, self.max_reps)
+        return self.session.security.encode(pdu, msg_id)
+
+    def take(self, pdu: Pdu) -> None:
+        """Take the answer to the request in hand; raises when the walk cannot go on."""
+        session = self.session
+        if self.after_silence:
+            session.max_repetitions = min(session.max_repetitions, self.reps)
+            session.clean_walks = 0
+            self.after_silence = False
+        status = pdu.error_status
+        active = self.active
+        if status:
+            if status == TOO_BIG and self.use_bulk and self.reps > 1:
+                self.reps = session.max_repetitions = max(1, self.reps // 2)
+                session.clean_walks = 0
+                self.lowered = True
+                return
+            if status == NO_SUCH_NAME and not self.use_bulk and 0 < pdu.error_index <= len(active):
+                active[pdu.error_index - 1].done = True  # v1's way of saying endOfMibView
+                return
+            if self.use_bulk and status in (GEN_ERR, TOO_BIG):
+                session.bulk_ok = self.use_bulk = False  # agent mishandles GETBULK: GETNEXT from now on
+                return
+            _raise_for_status(pdu)
+        try:
+            consumed = collect_columns(pdu, active)
+        except SnmpDecodeError as exc:  # the columns are as they were: ask the same again
+            self.rejected = _drop_malformed(self.engine_stats, session, self.rejected, exc)
+            return
+        self.rejected = 0
+        if consumed == 0:
+            for c in active:  # an empty answer ends the walk rather than asking forever
+                c.done = True
+        elif self.use_bulk and consumed < self.reps * len(active) and not any(c.done for c in active):
+            self.reps = max(1, consumed // len(active))  # the agent truncated: ask for what it gives
+
+
+def _drop_malformed(stats: TransportStats, session: Session, rejected: int, exc: SnmpDecodeError) -> int:
+    """A reply with our request-id whose varbinds do not decode (corrupted on the way: v1/v2c
+    carry no integrity check): dropped and counted like any malformed datagram, and asked
+    again, at most `retries` times; then the decode error stands (an agent that always
+    answers so is broken). Returns the count of such replies to the request so far."""
+    stats.dropped_malformed += 1
+    if rejected >= session.target.retries:
+        raise exc
+    return rejected + 1
 
 
 def _walked_without_lowering(session: Session) -> None:

@@ -16,6 +16,7 @@ import heapq
 import itertools
 import logging
 import socket
+from collections.abc import Callable
 from dataclasses import dataclass, field
 
 from .errors import SnmpError, SnmpTimeout
@@ -24,6 +25,11 @@ from .pdu import peek_message_id
 log = logging.getLogger(__name__)
 
 RECV_BUFFER = 8 * 1024 * 1024
+DONE = object()  # an on_reply callback's answer: the reply was taken and nothing follows it
+
+# on_reply(reply) -> None: hand the reply to the future as it is; DONE: the future gets None;
+# (message, msg_id, timeout): send that next, the same future waiting for its reply.
+OnReply = Callable[[bytes], object]
 
 
 @dataclass(slots=True)
@@ -41,6 +47,7 @@ class _Pending:
     future: asyncio.Future[bytes] | None  # None once answered, timed out or forgotten
     addr: tuple[str, int]
     msg_id: int
+    on_reply: OnReply | None = None
 
 
 @dataclass
@@ -113,8 +120,22 @@ class UdpEndpoint:
         del self._pending[msg_id]
         future = pending.future
         pending.future = None  # the heap entry no longer holds the future (nor the reply in it)
-        if future is not None and not future.done():
-            future.set_result(data)
+        if future is None or future.done():
+            return
+        if pending.on_reply is not None:
+            try:
+                step = pending.on_reply(data)
+            except Exception as exc:
+                future.set_exception(exc)
+                return
+            if step is DONE:
+                future.set_result(None)  # type: ignore[arg-type]
+                return
+            if step is not None:
+                message, next_id, timeout = step  # type: ignore[misc]
+                self._send(future, message, pending.addr, next_id, timeout, pending.on_reply)
+                return
+        future.set_result(data)
 
     def _fail_all(self, exc: Exception) -> None:
         for pending in self._pending.values():
@@ -133,11 +154,35 @@ class UdpEndpoint:
     def in_flight(self) -> int:
         return len(self._pending)
 
-    def send(self, data: bytes, addr: tuple[str, int], msg_id: int, timeout: float) -> asyncio.Future[bytes]:
-        """Send one datagram; the future gets the matching reply or SnmpTimeout after `timeout` s."""
+    def send(
+        self,
+        data: bytes,
+        addr: tuple[str, int],
+        msg_id: int,
+        timeout: float,
+        on_reply: OnReply | None = None,
+    ) -> asyncio.Future[bytes]:
+        """Send one datagram; the future gets the matching reply or SnmpTimeout after `timeout` s.
+
+        on_reply, if given, sees the reply first, in the datagram callback, and may send the next
+        request itself (see OnReply): one future for a whole chain of requests."""
         loop = self._loop or asyncio.get_running_loop()
         future: asyncio.Future[bytes] = loop.create_future()
-        pending = self._pending[msg_id] = _Pending(future, addr, msg_id)  # replaces an earlier attempt
+        self._send(future, data, addr, msg_id, timeout, on_reply)
+        return future
+
+    def _send(
+        self,
+        future: asyncio.Future[bytes],
+        data: bytes,
+        addr: tuple[str, int],
+        msg_id: int,
+        timeout: float,
+        on_reply: OnReply | None,
+    ) -> None:
+        loop = self._loop or asyncio.get_running_loop()
+        pending = _Pending(future, addr, msg_id, on_reply)
+        self._pending[msg_id] = pending  # replaces an earlier attempt
         expires = loop.time() + timeout
         heapq.heappush(self._expiries, (expires, next(self._seq), pending))
         if expires < self._sweep_at:
@@ -146,7 +191,7 @@ class UdpEndpoint:
         if sock is None:
             self._forget(msg_id)
             future.set_exception(SnmpError("SNMP socket closed"))
-            return future
+            return
         try:
             sock.sendto(data, addr)
         except (BlockingIOError, InterruptedError):
@@ -159,7 +204,6 @@ class UdpEndpoint:
             future.set_exception(SnmpError(f"cannot send to {addr[0]}:{addr[1]}: {exc.strerror}"))
         else:
             self.stats.sent += 1
-        return future
 
     def _schedule_sweep(self, loop: asyncio.AbstractEventLoop, when: float) -> None:
         if self._sweep is not None:

@@ -338,3 +338,44 @@ async def test_a_request_cancelled_while_waiting_for_the_devices_slot_leaves_it_
         assert after[0].value == 1 and (await first)[0].value == 1 and waiting.cancelled()
     assert agent.received == 2 and agent.max_concurrent == 1
     agent.transport.close()
+
+
+def _oper_table_agent(rows: int = 6, drop: set[int] | None = None):
+    """An agent walking IF-MIB ifOperStatus.1..rows; it ignores the requests numbered in `drop`."""
+    column = "1.3.6.1.2.1.2.2.1.8"
+    seen = []
+
+    def handler(req, raw):
+        seen.append(req.pdu.request_id)
+        if drop and len(seen) in drop:
+            return []
+        start = requested_oids(req)[0]
+        after = 0 if start == column else int(start.rsplit(".", 1)[1])
+        out = [(f"{column}.{i}", Tag.INTEGER, i) for i in range(after + 1, rows + 1)][: req.pdu.error_index]
+        return [response(req, out or [("1.3.6.1.2.1.2.2.1.9.1", Tag.TIMETICKS, 0)])]
+
+    return column, handler
+
+
+async def test_a_lost_request_in_the_middle_of_a_walk_is_asked_again_and_the_walk_completes():
+    column, handler = _oper_table_agent(rows=9, drop={3})
+    agent = await start_agent(handler)
+    async with SnmpEngine() as engine:
+        t = target(agent.port, "c", timeout=0.2, retries=1)
+        table = await engine.walk_table(t, [column], max_repetitions=2)
+        stats = engine.device_stats(t)
+    assert table[column] == {(i,): i for i in range(1, 10)}
+    assert stats is not None and stats.retries == 1 and stats.requests == agent.received == 7
+    agent.transport.close()
+
+
+async def test_concurrent_walks_of_one_device_keep_to_one_request_in_flight():
+    column, handler = _oper_table_agent(rows=9)
+    agent = await start_agent(handler, delay=0.01)
+    async with SnmpEngine() as engine:
+        t = target(agent.port, "c", timeout=2)
+        tables = await asyncio.gather(*(engine.walk_table(t, [column], max_repetitions=3) for _ in range(3)))
+        stats = engine.device_stats(t)
+    assert all(table[column] == {(i,): i for i in range(1, 10)} for table in tables)
+    assert agent.max_concurrent == 1 and stats is not None and stats.requests == agent.received == 12
+    agent.transport.close()
