@@ -286,6 +286,50 @@ class FaultProxyProcess:
             self.proc.kill()
 
 
+class FaultProxies:
+    """The routes sharded over several FaultProxyProcess, ``per_process`` each: a proxy holds two sockets per
+    route (listening, upstream), and a process here may not open more than 20,000 descriptors (the hard
+    limit, which root cannot raise in this container). Device indices stay fleet-wide."""
+
+    def __init__(
+        self,
+        listen: list[tuple[str, int]],
+        upstreams: list[tuple[str, int]],
+        seed: int,
+        lifetime: float,
+        per_process: int = 4000,
+    ):
+        self.shards: list[tuple[range, FaultProxyProcess]] = []
+        try:
+            for start in range(0, len(listen), per_process):
+                span = range(start, min(start + per_process, len(listen)))
+                proc = FaultProxyProcess(
+                    listen[span.start : span.stop], upstreams[span.start : span.stop], seed + start, lifetime
+                )
+                self.shards.append((span, proc))
+        except BaseException:
+            self.stop()
+            raise
+
+    def set(self, indices: list[int] | None, **faults: Any) -> None:
+        for span, proc in self.shards:
+            if indices is None:
+                proc.set(None, **faults)
+            elif local := [i - span.start for i in indices if i in span]:
+                proc.set(local, **faults)
+
+    def stats(self) -> dict[str, int]:
+        total: dict[str, int] = {}
+        for _, proc in self.shards:
+            for key, value in proc.stats().items():
+                total[key] = total.get(key, 0) + value
+        return total
+
+    def stop(self) -> None:
+        for _, proc in self.shards:
+            proc.stop()
+
+
 # ------------------------------------------------------------------------------ the pipeline, cuttable
 
 
@@ -353,10 +397,10 @@ async def soak(opts: Options) -> dict[str, Any]:
         ["--devices", str(n), "--ports", str(opts.ports), "--seed", str(opts.seed),
          "--base-address", SIM_BASE, "--port", str(sim_port)]
     )  # fmt: skip
-    proxy: FaultProxyProcess | None = None
+    proxy: FaultProxies | None = None
     pipe: SoakPipeline | None = None
     try:
-        proxy = FaultProxyProcess(
+        proxy = FaultProxies(
             [(r.host, r.port) for r in refs], [(h, sim_port) for h in sim_hosts], opts.seed, duration + 900
         )
         spec = {
@@ -397,7 +441,7 @@ async def soak(opts: Options) -> dict[str, Any]:
 
 
 async def _run(
-    opts: Options, pipe: SoakPipeline, proxy: FaultProxyProcess, refs: list[DeviceRef], duration: float
+    opts: Options, pipe: SoakPipeline, proxy: FaultProxies, refs: list[DeviceRef], duration: float
 ) -> dict[str, Any]:
     loop = asyncio.get_running_loop()
     index = {(r.host, r.port): i for i, r in enumerate(refs)}
