@@ -32,6 +32,13 @@ def parser() -> argparse.ArgumentParser:
     r.add_argument("--uvloop", action="store_true", help="drivers use uvloop")
     r.add_argument("--out", type=Path, default=REPO / "benchmarks" / "results")
     r.add_argument("--quiet", action="store_true")
+    r.add_argument(
+        "--ports-as",
+        choices=("discovered", "polled"),
+        default="discovered",
+        help="pipeline start: ports as discovery leaves them (first polls write every column) "
+        "or as LibreNMS's poller leaves them (as beside a running LibreNMS)",
+    )
     r.add_argument("--smoke", action="store_true", help="a few devices, seconds (for CI)")
     m = sub.add_parser("merge", help="one table + plots from several runs' results.json")
     m.add_argument(
@@ -74,6 +81,7 @@ def main(argv: list[str] | None = None) -> int:
         interval=args.interval, duration=args.duration, seed=args.seed, sim_workers=args.sim_workers,
         base_address=args.base_address, out=args.out, snmpsim=args.snmpsim,
         snmpsim_duration=args.snmpsim_duration, uvloop=args.uvloop, quiet=args.quiet,
+        ports_as=args.ports_as,
     )  # fmt: skip
     if args.smoke:
         opts.devices = opts.baseline_devices = [3]

@@ -53,6 +53,7 @@ class Options:
     snmpsim_duration: float = 20.0
     uvloop: bool = False
     quiet: bool = False
+    ports_as: str = "discovered"  # the pipeline's starting rows: "discovered" (heaviest) or "polled"
 
 
 class SimProcess:
@@ -227,6 +228,7 @@ def run(opts: Options) -> dict[str, Any]:
                         "uvloop": opts.uvloop,
                         "ports": opts.ports,  # the pipeline rebuilds the fleet to insert its ports
                         "seed": opts.seed,
+                        "ports_as": opts.ports_as,
                     }
                     label = f"{system:<14} {n:>6} devices"
                     results.append(run_driver(system, spec, sim, progress, label))

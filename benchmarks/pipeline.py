@@ -253,7 +253,9 @@ class Pipeline:
         self.stack.callback(self.db.dispose)
         from .drivers import RETRIES, TIMEOUT
 
-        port_list = port_rows(fleet, polled=self.spec.get("ports_as") == "polled")
+        polled = self.spec.get("ports_as") == "polled"
+        port_list = port_rows(fleet, polled=polled)
+        self.figures["ports_as"] = "polled" if polled else "discovered"
         with self.db.begin() as conn:
             conn.execute(devices.insert(), device_rows(fleet, timeout=TIMEOUT, retries=RETRIES))
             for i in range(0, len(port_list), INSERT_CHUNK):

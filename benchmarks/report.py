@@ -99,8 +99,14 @@ def render_pipeline(results: list[dict[str, Any]]) -> list[str]:
         "",
         "fastpoll CPU is the driver process (all its threads; `cores` = CPU-s / wall-s); MariaDB CPU is "
         "the whole mariadbd process over the same window (other clients of that server during the run "
-        "count too). Every device's ports were inserted as discovery leaves them, so each device's first "
-        "poll writes every column (the heaviest case); later polls write counters only.",
+        "count too). "
+        + (
+            "Every device's ports were inserted as LibreNMS's poller leaves them (`--ports-as polled`), so "
+            "first polls write counters only, as beside a running LibreNMS."
+            if all(r.get("ports_as") == "polled" for r in runs)
+            else "Every device's ports were inserted as discovery leaves them, so each device's first "
+            "poll writes every column (the heaviest case); later polls write counters only."
+        ),
         "",
         "| " + " | ".join(PIPELINE_HEADERS) + " |",
         "|" + "---|" * len(PIPELINE_HEADERS),
