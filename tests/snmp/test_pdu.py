@@ -199,12 +199,17 @@ BIG = pysnmp_response(
 )
 
 
+def _as_sent_altered_and_cut(wire: bytes, pos: int, byte: int, cut: int) -> tuple[bytes, bytes, bytes]:
+    """The datagram as sent, with one byte changed, and cut short."""
+    mutated = bytearray(wire)
+    mutated[pos % len(wire)] = byte
+    return wire, bytes(mutated), wire[: cut % len(wire) + 1]
+
+
 @settings(max_examples=600, deadline=None)
 @given(st.sampled_from([VALID, BIG]), st.integers(0, 2000), st.integers(0, 255), st.integers(1, 2000))
 def test_the_one_pass_header_parser_agrees_with_the_step_by_step_one(wire, pos, byte, cut):
-    mutated = bytearray(wire)
-    mutated[pos % len(wire)] = byte
-    for data in (wire, bytes(mutated), wire[: cut % len(wire) + 1]):
+    for data in _as_sent_altered_and_cut(wire, pos, byte, cut):
         want = _parsed(pdu.parse_community_reference, data)
         assert _parsed(pdu.parse_community_message, data) == want
         if want[0] != "error":
@@ -214,7 +219,5 @@ def test_the_one_pass_header_parser_agrees_with_the_step_by_step_one(wire, pos, 
 @settings(max_examples=600, deadline=None)
 @given(st.sampled_from([VALID, BIG]), st.integers(0, 2000), st.integers(0, 255), st.integers(1, 2000))
 def test_the_inline_message_id_peek_agrees_with_the_step_by_step_one(wire, pos, byte, cut):
-    mutated = bytearray(wire)
-    mutated[pos % len(wire)] = byte
-    for data in (wire, bytes(mutated), wire[: cut % len(wire) + 1]):
+    for data in _as_sent_altered_and_cut(wire, pos, byte, cut):
         assert pdu.peek_message_id(data) == pdu.peek_message_reference(data)
