@@ -13,7 +13,7 @@ import re
 from dataclasses import dataclass
 from functools import lru_cache
 from itertools import chain
-from operator import itemgetter, lt
+from operator import attrgetter, itemgetter, le, lt
 
 from .ber import (
     SEQUENCE,
@@ -256,47 +256,76 @@ def raw_varbinds(pdu: Pdu) -> list[tuple[bytes, int, Value]]:
 _SMALL_INDEX = tuple((i,) for i in range(128))
 _UNSIGNED32 = frozenset((0x41, 0x42, 0x43))
 _groups = re.Match.groups
-_index_byte = itemgetter(0)
-_content = itemgetter(slice(3, None))
+_value_content = itemgetter(slice(2, None))
+
+
+class _IndexTuples(dict[bytes, tuple[int, ...]]):
+    """Index tuples by their one- or two-byte encodings, filled on first use (16,384 at most):
+    looked up from C (map over __getitem__), so a table's indexes cost no Python step each."""
+
+    def __missing__(self, raw: bytes) -> tuple[int, ...]:
+        index = self[raw] = decode_index(raw, 0, len(raw))
+        return index
+
+
+_INDEX_TUPLES = _IndexTuples({bytes((i,)): t for i, t in enumerate(_SMALL_INDEX)})
 
 
 def _cell_pattern(prefix: bytes) -> bytes | None:
-    """Regex source for one varbind of a column: a one-byte index and an integer-typed value.
+    """Regex source for one varbind of a column: a one- or two-byte index and an integer value.
 
-    One group per cell: index byte, value tag, value length, value content. Every length byte
-    is a literal and the look-ahead ties the varbind's length to the value's, so a match is a
-    well-formed varbind with short-form lengths and nothing else; None when the prefix is too
-    long for short-form lengths (the plain loop handles those). Only values whose content
-    octets read as an unsigned number give the right value match: an INTEGER below 0x80 in its
-    first octet (not negative), a Counter32/Gauge32/TimeTicks of at most 32 bits, a Counter64.
+    Two groups per cell: the index octets, then the value's tag, length and content. Every
+    length byte is a literal and a look-ahead per index width ties the varbind's length to the
+    value's, so a match is a well-formed varbind with short-form lengths and nothing else; None
+    when the prefix is too long for short-form lengths (the plain loop handles those). Indexes
+    are minimal base-128 (a two-byte one starts at 0x81): their octets then sort as the numbers
+    do. Only values whose content octets read as an unsigned number give the right value match:
+    an INTEGER below 0x80 in its first octet (not negative), a Counter32/Gauge32/TimeTicks of at
+    most 32 bits, a Counter64.
     """
     plen = len(prefix)
-    if plen + 14 >= 0x80:
+    if plen + 15 >= 0x80:
         return None
 
     def lengths(sizes, first=b"."):
         return b"|".join(re.escape(bytes((v,))) + first + b".{%d}" % (v - 1) for v in sizes)
 
-    skip = b".{%d}" % (plen + 4)  # OID tag and length, prefix, index, value tag
-    framing = b"|".join(
-        re.escape(bytes((plen + 5 + v,))) + skip + re.escape(bytes((v,))) for v in range(1, 10)
-    )
+    def head(width: int, index: bytes) -> bytes:
+        # varbind length, then (after the OID tag and length, prefix, index, value tag) the
+        # value's length: both literals, alternatives by value length
+        skip = b".{%d}" % (plen + 3 + width)
+        framing = b"|".join(
+            re.escape(bytes((plen + 4 + width + v,))) + skip + re.escape(bytes((v,))) for v in range(1, 10)
+        )
+        oid = b"\\x06" + re.escape(bytes((plen + width,))) + re.escape(prefix)
+        return b"(?=" + framing + b")." + oid + b"(?=" + index + b")"
+
     value = (
         rb"\x02(?:" + lengths(range(1, 10), rb"[\x00-\x7f]") + b")"
         + rb"|[\x41\x42\x43](?:" + lengths(range(1, 5)) + rb"|\x05\x00.{4})"
         + rb"|\x46(?:" + lengths(range(1, 10)) + b")"
     )  # fmt: skip
-    oid = b"\\x06" + re.escape(bytes((plen + 1,))) + re.escape(prefix)
-    return b"\\x30(?=" + framing + b")." + oid + rb"([\x00-\x7f](?:" + value + b"))"
+    one, two = rb"[\x00-\x7f]", rb"[\x81-\xff][\x00-\x7f]"
+    return (
+        b"\\x30(?:" + head(1, one) + b"|" + head(2, two) + b")"
+        + b"(" + one + b"|" + two + b")(" + value + b")"
+    )  # fmt: skip
+
+
+@dataclass(frozen=True, slots=True)
+class _RowPlan:
+    rx: re.Pattern[bytes]
+    oid_heads: tuple[tuple[bytes, bytes, bytes], ...]  # per column, by index width: OID TLV head
 
 
 @lru_cache(maxsize=1024)
-def _row_regex(prefixes: tuple[bytes, ...]) -> re.Pattern[bytes] | None:
+def _row_plan(prefixes: tuple[bytes, ...]) -> _RowPlan | None:
     """A regex matching one whole GETBULK row (one cell per column, in order), or None."""
     parts = [_cell_pattern(p) for p in prefixes]
     if not parts or any(p is None for p in parts):
         return None
-    return re.compile(b"".join(parts), re.DOTALL)  # type: ignore[arg-type]
+    heads = tuple((b"", bytes((0x06, len(p) + 1)) + p, bytes((0x06, len(p) + 2)) + p) for p in prefixes)
+    return _RowPlan(re.compile(b"".join(parts), re.DOTALL), heads)  # type: ignore[arg-type]
 
 
 @dataclass(slots=True)
@@ -312,42 +341,56 @@ class ColumnProgress:
     next_oid: bytes | None = None  # the OID TLV of the last cell taken, as the agent sent it
 
 
-def _collect_rows(buf: bytes, pos: int, end: int, columns: list[ColumnProgress]) -> tuple[int, int]:
-    """The fast path of collect_columns: take whole rows of one-byte-index integer cells.
+def _match_rows(
+    buf: bytes, pos: int, end: int, columns: list[ColumnProgress], plan: _RowPlan
+) -> tuple[list[re.Match[bytes]], list[bytes], list[tuple[int, ...]], list[int]] | None:
+    """The fast path of collect_columns: whole rows of integer cells with one- or two-byte
+    indexes, from pos on (nothing is changed yet: see _take_rows).
 
     The rows are framed by one regex (C code), and the cells' indexes and values are taken with
     C-level iteration (map/zip over the match groups): no Python step runs per cell. All or
     nothing: an index that does not increase leaves every row to the plain loop, which raises
-    at the right cell. Returns (rows taken, where they end).
+    at the right cell. Returns (rows, index octets, index tuples, values), cell by cell.
     """
-    rx = _row_regex(tuple(c.prefix for c in columns))
-    if rx is None:
-        return 0, pos
     # scanner().match goes on where the previous match ended: the consecutive rows from pos on.
-    rows = list(iter(rx.scanner(buf, pos, end).match, None))
+    rows = list(iter(plan.rx.scanner(buf, pos, end).match, None))
     if not rows:
-        return 0, pos
-    cells = list(chain.from_iterable(map(_groups, rows)))  # row by row, one group per cell
+        return None
+    cells = list(chain.from_iterable(map(_groups, rows)))  # row by row: index, value per cell
+    raw = cells[0::2]
     n = len(columns)
-    indexes = bytes(map(_index_byte, cells))  # one byte each, all < 0x80: iterates as ints
-    # A column's indexes increase from row to row (a cell and the one n places later) and from
-    # its last index on: (b,) > last exactly when b > last[0] (a longer last index with the
-    # same first sub-identifier sorts after (b,)).
-    if not all(map(lt, indexes, indexes[n:])) or any(
-        c.last_index is not None and b <= c.last_index[0] for c, b in zip(columns, indexes[:n], strict=True)
-    ):
-        return 0, pos
-    values = list(map(int.from_bytes, map(_content, cells)))  # big-endian unsigned, as the regex allows
-    small = _SMALL_INDEX
-    last_row = indexes[-n:]
+    # A column's indexes increase from row to row (a cell and the one n places later; minimal
+    # one- and two-byte encodings sort as their numbers) and from its last index on.
+    if not all(map(lt, raw, raw[n:])):
+        return None
+    keys = list(map(_INDEX_TUPLES.__getitem__, raw))
+    if any(map(le, keys, [c.last_index or () for c in columns])):  # () sorts before any index
+        return None
+    values = list(map(int.from_bytes, map(_value_content, cells[1::2])))  # unsigned, as the regex allows
+    return rows, raw, keys, values
+
+
+def _take_rows(
+    columns: list[ColumnProgress],
+    plan: _RowPlan,
+    raw: list[bytes],
+    keys: list[tuple[int, ...]],
+    values: list[int],
+) -> None:
+    n = len(columns)
+    last_raw = raw[-n:]
+    last_keys = keys[-n:]
+    heads = plan.oid_heads
     for k, col in enumerate(columns):
-        col.values.update(zip(map(small.__getitem__, indexes[k::n]), values[k::n], strict=True))
-        col.last_index = small[last_row[k]]
-        col.next_oid = bytes((0x06, len(col.prefix) + 1)) + col.prefix + last_row[k : k + 1]
-    return len(rows), rows[-1].end()
+        col.values.update(zip(keys[k::n], values[k::n], strict=True))
+        col.last_index = last_keys[k]
+        r = last_raw[k]
+        col.next_oid = heads[k][len(r)] + r
 
 
-def collect_columns(pdu: Pdu, columns: list[ColumnProgress]) -> int:
+def collect_columns(
+    pdu: Pdu, columns: list[ColumnProgress], prefixes: tuple[bytes, ...] | None = None
+) -> int:
     """Put a GETBULK/GETNEXT response's values into their columns; return varbinds consumed.
 
     The i-th varbind answers the (i mod n)-th requested column. A column ends at endOfMibView,
@@ -355,18 +398,37 @@ def collect_columns(pdu: Pdu, columns: list[ColumnProgress]) -> int:
     loop (agents that repeat themselves) and raises SnmpLoopError. Raw OID bytes are compared
     with the pre-encoded prefix without slicing: no OID string is built for a table cell. Each
     column keeps the OID bytes of its last cell, for the next request to continue from.
+    `prefixes`, if given, is the columns' prefixes as a tuple (a caller asking again and again
+    for the same columns keeps it rather than have it built per response).
 
     This is the engine's hot loop (about 400 values per device-poll): whole rows of integer
-    cells go through _collect_rows; the rest is parsed inline with a fast path for short-form
+    cells go through _match_rows; the rest is parsed inline with a fast path for short-form
     lengths (read_tl handles the long forms) and the common value types decoded in place;
     decode_value stays the reference for the rest.
 
     A response that does not decode (SnmpDecodeError) leaves the columns as they were, so the
     same request can be asked again; a loop leaves them as far as it got.
     """
+    buf = pdu.buf
+    pos = pdu.vb_start
+    end = pdu.vb_end
+    n = len(columns)
+    fast = None
+    if n and not any(map(_done, columns)) and not any(map(_typed, columns)):
+        plan = _row_plan(prefixes if prefixes is not None else tuple(c.prefix for c in columns))
+        if plan is not None:
+            fast = _match_rows(buf, pos, end, columns, plan)
+            if fast is not None and fast[0][-1].end() == end:
+                _take_rows(columns, plan, *fast[1:])  # the whole response: nothing left to fail
+                return len(fast[0]) * n
     saved = [(c.last_index, c.done, c.next_oid, len(c.values)) for c in columns]
     try:
-        return _collect(pdu, columns)
+        i = 0
+        if fast is not None:
+            _take_rows(columns, plan, *fast[1:])  # type: ignore[possibly-undefined]
+            i = len(fast[0]) * n
+            pos = fast[0][-1].end()
+        return _collect(buf, pos, end, columns, i)
     except SnmpDecodeError:
         for col, (last_index, done, next_oid, size) in zip(columns, saved, strict=True):
             col.last_index, col.done, col.next_oid = last_index, done, next_oid
@@ -375,16 +437,14 @@ def collect_columns(pdu: Pdu, columns: list[ColumnProgress]) -> int:
         raise
 
 
-def _collect(pdu: Pdu, columns: list[ColumnProgress]) -> int:
-    buf = pdu.buf
-    pos = pdu.vb_start
-    end = pdu.vb_end
+_done = attrgetter("done")
+_typed = attrgetter("typed")
+
+
+def _collect(buf: bytes, pos: int, end: int, columns: list[ColumnProgress], i: int) -> int:
+    """collect_columns' plain loop, from varbind i at pos on."""
     n = len(columns)
     small = _SMALL_INDEX
-    i = 0
-    if n and not any(c.done or c.typed for c in columns):
-        rows, pos = _collect_rows(buf, pos, end, columns)
-        i = rows * n
     while pos < end:
         # varbind SEQUENCE
         if pos + 2 > end:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import copy
 
+import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
@@ -136,3 +137,24 @@ def test_each_column_continues_from_the_oid_of_its_last_cell(rows):
             assert pdu.continue_oid(col) == ber.encode_oid(col.oid)
         else:
             assert pdu.continue_oid(col) == ber.encode_oid(col.oid + "." + ".".join(map(str, col.last_index)))
+
+
+@settings(max_examples=200, deadline=None)
+@given(st.integers(0, 16383), st.lists(st.integers(1, 300), min_size=1, max_size=30))
+def test_rows_with_one_and_two_byte_indexes_take_the_same_values_as_the_plain_loop(first, steps):
+    indexes = [first]
+    for step in steps:
+        indexes.append(indexes[-1] + step)  # crosses 127/128 and 16383/16384 (three bytes) on the way
+    rows = [(c, i, Tag.COUNTER64 if c == 2 else Tag.INTEGER, i * 7 + c) for i in indexes for c in range(3)]
+    wire = response(rows)
+    assert outcome(pdu.collect_columns, wire, False) == outcome(reference_collect, wire, False)
+
+
+def test_a_two_byte_index_that_repeats_the_last_one_is_a_loop():
+    cols = [pdu.ColumnProgress(c, ber.oid_content(c), {}) for c in COLUMNS]
+    first = response([(c, i, Tag.INTEGER, 1) for i in (600, 601) for c in range(3)])
+    again = response([(c, i, Tag.INTEGER, 1) for i in (601, 602) for c in range(3)])
+    pdu.collect_columns(pdu.parse_community_message(first).pdu, cols)
+    assert [c.last_index for c in cols] == [(601,)] * 3
+    with pytest.raises(SnmpLoopError):
+        pdu.collect_columns(pdu.parse_community_message(again).pdu, cols)
