@@ -6,9 +6,12 @@ reads :meth:`FleetState.snapshots` from the HTTP server's thread at scrape time.
 
 Concurrency: replace-per-device. Each update builds a new immutable :class:`DeviceSnapshot` and stores it with
 one dict assignment; a scrape takes a shallow copy of the dict (``dict.copy`` runs in C without releasing the
-GIL, and the keys are ints, so no Python code runs during it: the copy is atomic). Nothing is ever mutated in
-place, so a reader sees each device either before or after an update, never half of one, and neither side
-waits on a lock.
+GIL, and the keys are ints, so no Python code runs during it: the copy is atomic). Nothing the poll path
+writes is ever mutated in place, so a reader sees each device either before or after an update, never half of
+one, and neither side waits on a lock. The one mutable part, a snapshot's ``cache``, is the collector's and
+only scrapes touch it: they fill it in steps (the device text and series counts, later the port text if the
+series budget exports the ports), each one attribute store of a finished object, so two concurrent scrapes at
+worst render the same thing twice and either copy serves (a benign race).
 """
 
 from __future__ import annotations
@@ -25,7 +28,8 @@ IntervalFn = Callable[[Device], float]
 
 @dataclass(eq=False, slots=True)
 class DeviceSnapshot:
-    """One device's latest poll. Treated as immutable; ``cache`` belongs to the collector (rendered text)."""
+    """One device's latest poll. Treated as immutable; ``cache`` belongs to the collector (rendered text and
+    series counts, filled in by scrapes)."""
 
     device: Device
     polled: int  # epoch second of the poll

@@ -272,3 +272,65 @@ def test_a_new_poll_is_rendered_again_and_an_unchanged_device_reuses_its_text():
     assert state.snapshots()[0].cache is cached
     state.update(device(1), result(1, [port(1, counters={"ifInOctets": 2})]))
     assert values_of(collector.render(), "fastpoll_interface_in_octets_total") == {"1": 2}
+
+
+def port_text_of(state: FleetState) -> dict[int, bool]:
+    """device_id -> whether the device's cached rendering holds port text."""
+    return {s.device_id: s.cache.port_text is not None for s in state.snapshots()}
+
+
+def test_a_device_whose_ports_the_budget_drops_has_no_port_text_rendered():
+    state = FleetState(lambda d: 30.0)
+    for n in (1, 2, 3):
+        state.update(device(n), result(n, [port(1), port(2)]))  # 6 device + 22 port series each
+    collector = FleetCollector(state, MetricsSettings(series_budget=3 * 6 + 22 + 5, families=ALL_FAMILIES))
+    collector.render()
+    assert port_text_of(state) == {1: True, 2: False, 3: False}
+
+
+def test_a_device_the_budget_exports_later_gets_its_port_text_without_a_new_poll():
+    state = FleetState(lambda d: 30.0)
+    for n in (1, 2, 3):
+        state.update(device(n), result(n, [port(1), port(2)]))
+    collector = FleetCollector(state, MetricsSettings(series_budget=3 * 6 + 22 + 5, families=ALL_FAMILIES))
+    collector.render()
+    second = state.snapshots()[1]
+    state.remove(1)  # device 2's ports now fit
+    text = collector.render()
+    assert state.snapshots()[0] is second  # the same poll: its counts were cached, its ports were not
+    kept = {dict(lbl)["device_id"] for n, lbl in samples(text) if n == "fastpoll_interface_in_octets_total"}
+    assert kept == {"2"}
+    assert port_text_of(state) == {2: True, 3: False}
+
+
+def test_exported_port_text_is_rendered_once_per_poll():
+    state = FleetState()
+    state.update(device(1), result(1, [port(1)]))
+    collector = FleetCollector(state, MetricsSettings())
+    collector.render()
+    text = state.snapshots()[0].cache.port_text
+    collector.render()
+    assert text is not None and state.snapshots()[0].cache.port_text is text
+
+
+def test_collect_equals_render_when_the_budget_drops_ports():
+    state = FleetState(lambda d: 30.0)
+    for n in (1, 2, 3, 4):
+        ports = [
+            port(1, counters={"ifInOctets": 5, "ifOutOctets": None}),  # 4 series: None and absent make none
+            port(2, oper=None, speed=12, alias="x"),  # 10 series
+            port(3, if_type="softwareLoopback"),  # not admitted by the default selection
+        ]
+        state.update(device(n), result(n, ports))
+    collector = FleetCollector(
+        state, MetricsSettings(series_budget=4 * 6 + 2 * 14 + 1, families=ALL_FAMILIES)
+    )
+    registry = CollectorRegistry(auto_describe=False)
+    registry.register(collector)
+    generic = samples(generate_latest(registry).decode())
+    fast = samples(collector.render())
+    drop = {"fastpoll_metrics_render_seconds"}
+    assert fast[("fastpoll_metrics_series_dropped", frozenset())] == 2 * 14  # two devices' ports dropped
+    assert {k: v for k, v in fast.items() if k[0] not in drop} == {
+        k: v for k, v in generic.items() if k[0] not in drop
+    }
