@@ -345,7 +345,7 @@ class SnmpEngine:
                 session.prepared = True
 
             def build(msg_id: int) -> bytes:
-                return session.security.encode(encode_pdu(tag, msg_id, varbinds, a, b), msg_id)
+                return _encode_request(session.security, tag, msg_id, varbinds, a, b)
 
             resyncs = 0
             rejected = 0
@@ -496,6 +496,7 @@ class _Walk:
     lowered: bool = False
     rejected: int = 0  # answers to the request in hand whose varbinds did not decode
     active: list[ColumnProgress] = field(default_factory=list)
+    prefixes: tuple[bytes, ...] = ()  # of the active columns, for collect_columns
     vbl: bytes = b""
     # the request in flight once the callbacks took over: _exchange resends (and cancels) it
     msg_id: int = 0
@@ -518,14 +519,17 @@ class _Walk:
             if not self.lowered:
                 _walked_without_lowering(self.session)
             return False
+        if len(active) != len(self.active):
+            self.prefixes = tuple(c.prefix for c in active)
         self.active = active
-        self.vbl = varbind_list_raw([continue_oid(c) for c in active])
+        self.vbl = varbind_list_raw(
+            [c.next_oid if c.next_oid is not None else continue_oid(c) for c in active]
+        )
         return True
 
     def encode(self, msg_id: int) -> bytes:
         """The request in hand as a message."""
-        pdu = encode_pdu(self.tag, msg_id, self.vbl, 0, self.max_reps)
-        return self.session.security.encode(pdu, msg_id)
+        return _encode_request(self.session.security, self.tag, msg_id, self.vbl, 0, self.max_reps)
 
     def take(self, pdu: Pdu) -> None:
         """Take the answer to the request in hand; raises when the walk cannot go on."""
@@ -550,7 +554,7 @@ class _Walk:
                 return
             _raise_for_status(pdu)
         try:
-            consumed = collect_columns(pdu, active)
+            consumed = collect_columns(pdu, active, self.prefixes)
         except SnmpDecodeError as exc:  # the columns are as they were: ask the same again
             self.rejected = _drop_malformed(self.engine_stats, session, self.rejected, exc)
             return
@@ -560,6 +564,12 @@ class _Walk:
                 c.done = True
         elif self.use_bulk and consumed < self.reps * len(active) and not any(c.done for c in active):
             self.reps = max(1, consumed // len(active))  # the agent truncated: ask for what it gives
+
+
+def _encode_request(security: SecurityModel, tag: int, msg_id: int, varbinds: bytes, a: int, b: int) -> bytes:
+    if type(security) is CommunitySecurity:
+        return security.encode_request(tag, msg_id, varbinds, a, b)  # one join, not a copy per layer
+    return security.encode(encode_pdu(tag, msg_id, varbinds, a, b), msg_id)
 
 
 def _drop_malformed(stats: TransportStats, session: Session, rejected: int, exc: SnmpDecodeError) -> int:

@@ -21,6 +21,7 @@ from .ber import (
     decode_oid_content,
     decode_value,
     encode_integer,
+    encode_length,
     encode_oid,
     encode_subids,
     expect,
@@ -52,14 +53,16 @@ def varbind_list(oids: list[str] | tuple[str, ...]) -> bytes:
 
 def varbind_list_raw(oid_tlvs: list[bytes]) -> bytes:
     """Like varbind_list, from OID TLVs already encoded (e.g. taken from a response)."""
-    # varbind headers inline: an OID TLV of up to 125 bytes gives a short-form varbind length
-    body = b"".join(
-        [
-            b"\x30" + bytes((len(o) + 2,)) + o + _NULL if len(o) < 126 else tlv(SEQUENCE, o + _NULL)
-            for o in oid_tlvs
-        ]
-    )
+    # varbind headers from a table: an OID TLV of up to 125 bytes gives a short-form varbind length
+    heads = _VARBIND_HEADS
+    try:
+        body = _NULL.join([heads[len(o)] + o for o in oid_tlvs]) + _NULL if oid_tlvs else b""
+    except IndexError:
+        return tlv(SEQUENCE, b"".join(tlv(SEQUENCE, o + _NULL) for o in oid_tlvs))
     return tlv(SEQUENCE, body)
+
+
+_VARBIND_HEADS = tuple(b"\x30" + bytes((n + 2,)) for n in range(126))
 
 
 _SMALL_INTEGERS = tuple(bytes((0x02, 1, i)) for i in range(128))  # non-repeaters, max-repetitions, ...
@@ -79,6 +82,21 @@ def community_message_head(version: str, community: bytes) -> bytes:
 
 def encode_community_message(version: str, community: bytes, pdu: bytes) -> bytes:
     return tlv(SEQUENCE, community_message_head(version, community) + pdu)
+
+
+def encode_community_request(
+    head: bytes, tag: int, request_id: int, varbinds: bytes, a: int, b: int
+) -> bytes:
+    """encode_community_message(encode_pdu(...)) in one join: the lengths are added up rather
+    than each layer copied into the next (this runs for every request a walk sends)."""
+    rid = encode_integer(request_id)
+    small = _SMALL_INTEGERS
+    ab = small[a] + small[b] if 0 <= a < 128 and 0 <= b < 128 else encode_integer(a) + encode_integer(b)
+    n = len(rid) + len(ab) + len(varbinds)
+    pdu_head = bytes((tag, n)) if n < 0x80 else bytes((tag,)) + encode_length(n)
+    total = len(head) + len(pdu_head) + n
+    msg_head = bytes((SEQUENCE, total)) if total < 0x80 else b"\x30" + encode_length(total)
+    return b"".join((msg_head, head, pdu_head, rid, ab, varbinds))
 
 
 @dataclass(slots=True)
@@ -231,16 +249,68 @@ def iter_varbinds(buf: bytes, start: int, end: int):
         pos = ve
 
 
+_TAGS = {int(t): t for t in Tag}
+# OID strings by their content octets: a poll GETs the same few scalars of every device, so
+# each is decoded once, not once per reply. Bounded: past the cap, OIDs are decoded each time.
+_OID_STRINGS: dict[bytes, str] = {}
+_OID_STRINGS_MAX = 4096
+
+
 def decode_varbinds(pdu: Pdu) -> list[VarBind]:
-    out = []
+    """Every varbind of a response, typed. The usual shape (short-form lengths) is read inline;
+    anything else goes through iter_varbinds, which judges it."""
     buf = pdu.buf
+    try:
+        return _decode_varbinds_short(buf, pdu.vb_start, pdu.vb_end)
+    except IndexError:
+        pass
+    out = []
     for os_, oe, tag, s, e in iter_varbinds(buf, pdu.vb_start, pdu.vb_end):
-        try:
-            t = Tag(tag)
-        except ValueError:
-            raise SnmpDecodeError(f"unknown value tag 0x{tag:02x}") from None
-        out.append(VarBind(oid_to_str(decode_oid_content(buf, os_, oe)), t, decode_value(tag, buf, s, e)))
+        t = _tag(tag)
+        out.append(VarBind(_oid_string(buf, os_, oe), t, decode_value(tag, buf, s, e)))
     return out
+
+
+def _decode_varbinds_short(buf: bytes, pos: int, end: int) -> list[VarBind]:
+    """decode_varbinds for varbinds, OIDs and values with short-form lengths, each ending where
+    its varbind does; IndexError for anything else (including every malformed list)."""
+    out = []
+    while pos < end:
+        vend = pos + 2 + buf[pos + 1]
+        os_ = pos + 4
+        oe = os_ + buf[pos + 3]
+        tag = buf[oe]
+        s = oe + 2
+        e = s + buf[oe + 1]
+        if (
+            buf[pos] != SEQUENCE
+            or buf[pos + 2] != 0x06
+            or e != vend
+            or vend > end
+            or (buf[pos + 1] | buf[pos + 3] | buf[oe + 1]) & 0x80
+        ):
+            raise IndexError
+        t = _tag(tag)  # before the OID, as iter_varbinds' callers judge them
+        out.append(VarBind(_oid_string(buf, os_, oe), t, decode_value(tag, buf, s, e)))
+        pos = vend
+    return out
+
+
+def _tag(tag: int) -> Tag:
+    t = _TAGS.get(tag)
+    if t is None:
+        raise SnmpDecodeError(f"unknown value tag 0x{tag:02x}")
+    return t
+
+
+def _oid_string(buf: bytes, start: int, stop: int) -> str:
+    raw = bytes(buf[start:stop])
+    oid = _OID_STRINGS.get(raw)
+    if oid is None:
+        oid = oid_to_str(decode_oid_content(buf, start, stop))
+        if len(_OID_STRINGS) < _OID_STRINGS_MAX:
+            _OID_STRINGS[raw] = oid
+    return oid
 
 
 def raw_varbinds(pdu: Pdu) -> list[tuple[bytes, int, Value]]:

@@ -11,7 +11,7 @@ from typing import Protocol
 
 from .ber import SEQUENCE, tlv
 from .errors import SnmpDecodeError
-from .pdu import RESPONSE, Pdu, community_message_head, parse_community_message
+from .pdu import RESPONSE, Pdu, community_message_head, encode_community_request, parse_community_message
 
 
 class NeedsResync(Exception):
@@ -52,6 +52,10 @@ class CommunitySecurity:
 
     def encode(self, pdu: bytes, msg_id: int) -> bytes:
         return tlv(SEQUENCE, self._head + pdu)
+
+    def encode_request(self, tag: int, msg_id: int, varbinds: bytes, a: int, b: int) -> bytes:
+        """encode(encode_pdu(tag, msg_id, varbinds, a, b), msg_id), built in one piece."""
+        return encode_community_request(self._head, tag, msg_id, varbinds, a, b)
 
     def decode(self, data: bytes) -> Pdu:
         msg = parse_community_message(data)

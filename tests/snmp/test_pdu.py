@@ -64,6 +64,21 @@ def test_a_pysnmp_response_decodes_into_typed_varbinds():
     assert pdu.peek_message_id(wire) == 7
 
 
+def test_varbinds_decode_to_their_own_oids_past_the_oid_string_cache(monkeypatch):
+    monkeypatch.setattr(pdu, "_OID_STRINGS", {})
+    monkeypatch.setattr(pdu, "_OID_STRINGS_MAX", 2)
+    for n in range(5):  # two remembered, the rest decoded each time
+        oids = [f"1.3.6.1.2.1.1.{n}.0", f"1.3.6.1.4.1.{n}.{130 + n}"]
+        wire = pdu.encode_community_message(
+            "2c",
+            b"c",
+            pdu.encode_pdu(pdu.RESPONSE, 1, pdu.varbind_list(oids + oids[:1])),
+        )
+        got = [vb.oid for vb in pdu.decode_varbinds(pdu.parse_community_message(wire).pdu)]
+        assert got == oids + oids[:1]
+    assert len(pdu._OID_STRINGS) == 2
+
+
 def _columns(*oids):
     return [pdu.ColumnProgress(o, ber.oid_content(o), {}) for o in oids]
 
@@ -221,3 +236,38 @@ def test_the_one_pass_header_parser_agrees_with_the_step_by_step_one(wire, pos, 
 def test_the_inline_message_id_peek_agrees_with_the_step_by_step_one(wire, pos, byte, cut):
     for data in _as_sent_altered_and_cut(wire, pos, byte, cut):
         assert pdu.peek_message_id(data) == pdu.peek_message_reference(data)
+
+
+def reference_decode_varbinds(p: pdu.Pdu):
+    """decode_varbinds step by step (the specification of its inline fast path)."""
+    out = []
+    for os_, oe, tag, s, e in pdu.iter_varbinds(p.buf, p.vb_start, p.vb_end):
+        try:
+            t = Tag(tag)
+        except ValueError:
+            raise SnmpDecodeError(f"unknown value tag 0x{tag:02x}") from None
+        oid = ber.oid_to_str(ber.decode_oid_content(p.buf, os_, oe))
+        out.append(pdu.VarBind(oid, t, ber.decode_value(tag, p.buf, s, e)))
+    return out
+
+
+def _varbinds_or_error(fn, p: pdu.Pdu):
+    try:
+        return fn(p)
+    except SnmpDecodeError as exc:
+        return str(exc)
+
+
+@settings(max_examples=500, deadline=None)
+@given(st.integers(0, len(VALID) - 1), st.integers(0, 255), st.integers(1, len(VALID)))
+def test_mutated_responses_decode_exactly_as_step_by_step(pos, byte, cut):
+    mutated = bytearray(VALID)
+    mutated[pos] = byte
+    for data in (bytes(mutated), VALID[:cut]):
+        try:
+            m = pdu.parse_community_message(data)
+        except SnmpDecodeError:
+            continue
+        assert _varbinds_or_error(pdu.decode_varbinds, m.pdu) == _varbinds_or_error(
+            reference_decode_varbinds, m.pdu
+        )
