@@ -261,9 +261,11 @@ class SnmpEngine:
             reps=max(1, min(max_repetitions, session.max_repetitions)),
             use_bulk=session.bulk_ok and session.target.credentials.version != "1",
         )
-        # v1/v2c walks go on from the reply callbacks (see _chainer); v3's decode keeps state (the
-        # agent's clock, resyncs) and a throttled engine must wait between requests: not those.
-        chained = self._throttler is None and isinstance(session.security, CommunitySecurity)
+        # Walks go on from the reply callbacks (see _chainer), v3's too: a reply the callback does
+        # not take (a report asking for a resync, an error) goes to this coroutine, which decodes
+        # it again and handles it as always. A throttled engine must wait between requests: not
+        # those.
+        chained = self._throttler is None
         while walk.next_request():
             try:
                 pdu = await self._request(
@@ -286,9 +288,9 @@ class SnmpEngine:
 
     def _chainer(self, session: Session, walk: _Walk) -> Callable[[bytes], object]:
         """The reply callback of a walk's requests: it takes a plain answer (no error-status, a
-        valid v1/v2c message) and sends the next request at once, from the datagram callback, so
-        a walk costs no task wake-up per request. Anything else goes to the waiting coroutine
-        untouched (None), which handles it as always."""
+        message the security model accepts) and sends the next request at once, from the datagram
+        callback, so a walk costs no task wake-up per request. Anything else goes to the waiting
+        coroutine untouched (None), which handles it as always."""
         loop = asyncio.get_running_loop()
         target = session.target
         security = session.security
@@ -303,7 +305,7 @@ class SnmpEngine:
                 return None
             try:
                 pdu = security.decode(data)
-            except SnmpError:
+            except (SnmpError, NeedsResync):
                 return None
             if pdu.error_status:
                 return None

@@ -134,3 +134,18 @@ async def test_a_stale_engine_clock_is_resynced_from_the_agents_report(agent):
         assert await engine.get(target, [SYS_OBJECT_ID]) == first
         assert usm.engine.clock()[1] >= now  # re-synced from the notInTimeWindow report
         assert usm.discoveries == 1  # a resync, not a new discovery
+
+
+async def test_an_engine_clock_out_of_the_window_found_by_a_walk_is_resynced_and_the_walk_completes(agent):
+    target = agent.v3("SHA-256", "AES")
+    async with SnmpEngine() as engine:
+        first = await engine.walk_table(target, [IF_DESCR, IF_TYPE], max_repetitions=2)
+        # The walk's replies are taken in the reply callback: a notInTimeWindow report must
+        # still reach the walk's coroutine, which re-syncs and asks again.
+        usm = engine._session(target).security
+        boots, now = usm.engine.clock()
+        usm.engine.set_clock(boots, now + 1000)  # ahead: a fresh agent's clock is near 0
+        assert await engine.walk_table(target, [IF_DESCR, IF_TYPE], max_repetitions=2) == first
+        assert usm.engine.clock()[1] < now + 1000  # re-synced from the notInTimeWindow report
+        assert usm.discoveries == 1
+        assert engine.device_stats(target).timeouts == 0
