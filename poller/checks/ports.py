@@ -37,12 +37,10 @@ from .ifmib import DUPLEX_STATUS, IANA_IFTYPE, IF_STATUS, OID_TO_NAME, TRUTH_VAL
 from .results import (
     COUNTER_COLUMNS,
     MISSING,
-    CounterMap,
     EventRow,
     PortMetrics,
     PortRef,
     PortWrite,
-    RateMap,
 )
 
 SEVERITY_NOTICE = 3
@@ -447,7 +445,7 @@ _STATS_SPECS = tuple(
     (n, hc, f"{n}_prev", f"{n}_delta", f"{n}_rate", _I[n]) for n, hc in STATISTICS_COUNTERS.items()
 )
 _COUNTER32_MODULUS = 2**32
-_NO_RATES = RateMap()
+_NO_RATES = b""  # PortMetrics' packed rates: none at all
 _NO_RATE = math.nan  # RateMap's None
 _NO_MEMO = (None, None, None)
 
@@ -641,9 +639,9 @@ def poll_ports(
                     else:  # reboot or reset: no spike
                         target[name_delta] = target[name_rate] = 0
                         add_rate(0.0)
-            rate_map = RateMap(array("d", rates))
+            rate_bytes = array("d", rates).tobytes()
         else:
-            rate_map = _NO_RATES
+            rate_bytes = _NO_RATES
         ports_cols["poll_time"] = polled
         ports_cols["poll_prev"] = poll_time
         ports_cols["poll_period"] = period
@@ -675,11 +673,9 @@ def poll_ports(
             memo = (memo[0], memo[1], new_values)
         states[key] = PortState.packed(state.ref, new_values, memo)
         if skip_stats:  # the stored values (a NULL one is absent)
-            counters: CounterMap[int] = CounterMap(
-                tuple([v if isinstance(v, int) else MISSING for v in new_values[:_N_COUNTERS]])
-            )
+            counters = tuple([v if isinstance(v, int) else MISSING for v in new_values[:_N_COUNTERS]])
         else:  # every counter was written: the metrics read them from the state's own tuple
-            counters = CounterMap(new_values)
+            counters = new_values
         metrics.append(
             PortMetrics(
                 if_index,
@@ -690,8 +686,8 @@ def poll_ports(
                 new_values[_I_OPER],
                 new_values[_I_ADMIN],
                 new_values[_I_SPEED],
-                counters,
-                rate_map,
+                counters,  # packed: CounterMap's tuple
+                rate_bytes,  # packed: PortMetrics' doubles
             )
         )
 

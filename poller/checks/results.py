@@ -7,6 +7,8 @@ seconds (int) unless a field says otherwise.
 
 from __future__ import annotations
 
+import math
+from array import array
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
 from typing import Any, Generic, TypeVar
@@ -103,8 +105,8 @@ V = TypeVar("V")
 class CounterMap(Mapping[str, V], Generic[V]):
     """A read-only {counter column: value} held as one tuple in COUNTER_COLUMNS order.
 
-    A port keeps two of these between polls (counters and rates) for every port of the fleet: a dict of 15
-    entries costs ~640 bytes, this ~180 (the tuple) and its values are shared with the poll state.
+    A view: PortMetrics keeps only the tuple (a dict of 15 entries would cost ~640 bytes per port of the
+    fleet; the tuple's values are shared with the poll state) and makes one of these when asked.
     ``packed`` is empty (nothing present) or starts with one entry per column, MISSING where a column is
     absent; entries after those are not part of the map (the ports check hands its state tuple, which starts
     with the counters, so a port's metrics and its poll state share one tuple).
@@ -165,9 +167,10 @@ class CounterMap(Mapping[str, V], Generic[V]):
 
 
 class RateMap(CounterMap[float | None]):
-    """Per-second rates of every counter column, held as an ``array('d')`` in COUNTER_COLUMNS order (8 bytes
-    a rate instead of a float object and a tuple slot); NaN stands for None (no rate yet: a rate computed
-    from two samples is always finite). ``packed`` is empty when no rate is present at all."""
+    """Per-second rates of every counter column, held as doubles in COUNTER_COLUMNS order (an ``array('d')``
+    or a memoryview of PortMetrics' bytes: 8 bytes a rate instead of a float object and a tuple slot); NaN
+    stands for None (no rate yet: a rate computed from two samples is always finite). ``packed`` is empty
+    when no rate is present at all."""
 
     __slots__ = ()
 
@@ -195,12 +198,37 @@ class RateMap(CounterMap[float | None]):
         return len(COUNTER_COLUMNS) if self.packed else 0
 
 
-@dataclass(frozen=True, slots=True)
-class PortMetrics:
-    """Latest per-port values for metrics (rates are per second, unrounded; None = no rate yet).
+_NO_RATES = b""
 
-    ``counters`` and ``rates`` may be given as any {column: value} mapping; they are kept as CounterMaps.
+
+class PortMetrics:
+    """Latest per-port values for metrics (rates are per second, unrounded; None = no rate yet). Immutable.
+
+    ``counters`` and ``rates`` may be given as any {column: value} mapping; they come back as CounterMap /
+    RateMap views. The ports check hands them packed instead: the counters as a tuple (CounterMap's
+    ``packed``: its state tuple, which starts with them) and the rates as native doubles in a ``bytes``
+    (NaN = None). FleetState keeps one of these for every port of the fleet between polls, so it holds no
+    mapping objects of its own: neither a tuple of numbers nor a ``bytes`` is tracked by the garbage
+    collector (an array and two view objects were, ~180 bytes and three tracked objects per port).
     """
+
+    __slots__ = (
+        "admin_status",
+        "counter_values",
+        "deleted",
+        "ifAlias",
+        "ifDescr",
+        "ifIndex",
+        "ifName",
+        "ifType",
+        "oper_status",
+        "rate_values",
+        "speed",
+    )
+    _FIELDS = (
+        "ifIndex", "ifName", "ifAlias", "ifDescr", "ifType", "oper_status", "admin_status", "speed",
+        "counters", "rates", "deleted",
+    )  # fmt: skip
 
     ifIndex: int
     ifName: str | None
@@ -210,15 +238,69 @@ class PortMetrics:
     oper_status: str | None
     admin_status: str | None
     speed: int | None  # bits per second
-    counters: Mapping[str, int]  # column name (ifInOctets, ...) -> raw value
-    rates: Mapping[str, float | None]  # column name -> per-second rate
-    deleted: bool = False
+    counter_values: tuple[Any, ...]  # CounterMap.packed
+    rate_values: bytes  # doubles in COUNTER_COLUMNS order, NaN = no rate; empty = no rate at all
+    deleted: bool
 
-    def __post_init__(self) -> None:
-        if not isinstance(self.counters, CounterMap):
-            object.__setattr__(self, "counters", CounterMap.of(self.counters))
-        if not isinstance(self.rates, CounterMap):
-            object.__setattr__(self, "rates", CounterMap.of(self.rates))
+    def __init__(
+        self,
+        ifIndex: int,
+        ifName: str | None,
+        ifAlias: str | None,
+        ifDescr: str | None,
+        ifType: str | None,
+        oper_status: str | None,
+        admin_status: str | None,
+        speed: int | None,
+        counters: Mapping[str, int] | tuple[Any, ...],
+        rates: Mapping[str, float | None] | bytes,
+        deleted: bool = False,
+    ) -> None:
+        self.ifIndex = ifIndex
+        self.ifName = ifName
+        self.ifAlias = ifAlias
+        self.ifDescr = ifDescr
+        self.ifType = ifType
+        self.oper_status = oper_status
+        self.admin_status = admin_status
+        self.speed = speed
+        self.counter_values = counters if type(counters) is tuple else CounterMap.of(counters).packed  # type: ignore[arg-type]
+        self.rate_values = rates if type(rates) is bytes else _pack_rates(rates)  # type: ignore[arg-type]
+        self.deleted = deleted
+
+    @property
+    def counters(self) -> CounterMap[int]:
+        """Column name (ifInOctets, ...) -> raw value."""
+        return CounterMap(self.counter_values)
+
+    @property
+    def rates(self) -> RateMap:
+        """Column name -> per-second rate (None: no rate yet)."""
+        return RateMap(memoryview(self.rate_values).cast("d") if self.rate_values else ())
+
+    def _key(self) -> tuple[Any, ...]:
+        return tuple(getattr(self, f) for f in self._FIELDS)
+
+    def __eq__(self, other: object) -> bool:
+        if not isinstance(other, PortMetrics):
+            return NotImplemented
+        return self._key() == other._key()
+
+    __hash__ = None  # type: ignore[assignment]
+
+    def __repr__(self) -> str:
+        return "PortMetrics(" + ", ".join(f"{f}={getattr(self, f)!r}" for f in self._FIELDS) + ")"
+
+
+def _pack_rates(rates: Mapping[str, float | None]) -> bytes:
+    if isinstance(rates, RateMap):
+        return rates.packed.tobytes() if len(rates.packed) else _NO_RATES  # type: ignore[attr-defined]
+    if not rates:
+        return _NO_RATES
+    unknown = rates.keys() - COUNTER_INDEX.keys()
+    if unknown:
+        raise KeyError(f"not a counter column: {', '.join(sorted(unknown))}")
+    return array("d", [math.nan if (v := rates.get(c)) is None else v for c in COUNTER_COLUMNS]).tobytes()
 
 
 @dataclass(slots=True)

@@ -1,3 +1,4 @@
+import gc
 import math
 from array import array
 
@@ -45,9 +46,38 @@ def test_packed_values_follow_the_counter_column_order():
 
 def test_port_metrics_keep_the_counters_and_rates_given_as_dicts():
     p = metrics({"ifInOctets": 7}, {"ifInOctets": 1.5, "ifOutOctets": None})
-    assert isinstance(p.counters, CounterMap) and isinstance(p.rates, CounterMap)
-    assert p.counters == {"ifInOctets": 7} and p.rates == {"ifInOctets": 1.5, "ifOutOctets": None}
+    assert isinstance(p.counters, CounterMap) and isinstance(p.rates, RateMap)
+    assert p.counters == {"ifInOctets": 7}
+    assert p.rates["ifInOctets"] == 1.5 and p.rates["ifOutOctets"] is None
     assert p == metrics({"ifInOctets": 7}, {"ifOutOctets": None, "ifInOctets": 1.5})
+
+
+def test_a_rate_not_given_reads_as_no_rate_yet():
+    assert metrics({}, {"ifInOctets": 1.5}).rates.get("ifInErrors", -1) is None
+
+
+def test_port_metrics_without_rates_have_none():
+    assert metrics({}, {}).rates == {}
+
+
+def test_port_metrics_take_packed_values_as_the_ports_check_hands_them():
+    counters = tuple(range(len(COUNTER_COLUMNS)))
+    rates = array("d", [math.nan, *range(1, len(COUNTER_COLUMNS))]).tobytes()
+    p = metrics(counters, rates)
+    assert p.counter_values is counters and p.rate_values is rates
+    assert p.counters["ifInOctets"] == 0 and p.rates["ifInOctets"] is None and p.rates["ifOutOctets"] == 1.0
+
+
+def test_port_metrics_hold_nothing_else_the_garbage_collector_must_track():
+    # FleetState keeps one per port of the fleet: a tuple of numbers and a bytes are not tracked
+    p = metrics(tuple(range(len(COUNTER_COLUMNS))), array("d", range(len(COUNTER_COLUMNS))).tobytes())
+    gc.collect()
+    assert not gc.is_tracked(p.counter_values) and not gc.is_tracked(p.rate_values)
+
+
+def test_a_name_that_is_not_a_counter_column_is_refused_for_rates_too():
+    with pytest.raises(KeyError, match="ifInOctetz"):
+        metrics({}, {"ifInOctetz": 1.0})
 
 
 def test_a_rate_map_has_every_column_and_nan_reads_as_no_rate_yet():
