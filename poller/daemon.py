@@ -33,6 +33,7 @@ from .checks.profiles import Sample, poll_profile
 from .checks.results import PollResult
 from .cluster import LocalMembership, RedisMembership, membership
 from .config import Config, database_url, load_config
+from .gc_policy import GcPolicy
 from .logs import RedactionFilter, device_logger, setup_logging
 from .metrics import FleetState, Heartbeat, MetricsServer, SelfMetrics, start_metrics_server
 from .metrics.profiles import ProfileCollector, ProfileState
@@ -90,6 +91,7 @@ class Daemon:
         serve_metrics: bool = True,
         metrics_listen: str | None = None,
         redaction: RedactionFilter | None = None,
+        gc_policy: GcPolicy | None = None,
     ) -> None:
         self.config = config
         self._config_path = config_path
@@ -101,6 +103,7 @@ class Daemon:
         self.shutdown_grace = shutdown_grace
         self.db = db
         self.redaction = redaction
+        self.gc_policy = gc_policy  # None: the interpreter's own settings (tests, embedding)
         self.serve_metrics = serve_metrics
         self.metrics_listen = metrics_listen
         self.metrics_server: MetricsServer | None = None
@@ -190,6 +193,9 @@ class Daemon:
             asyncio.create_task(self._inventory_loop(), name="inventory"),
             asyncio.create_task(self.membership.run(self._membership_changed), name="membership"),
         ]
+        if self.gc_policy is not None:  # last: what start-up built lives as long as the process
+            self.gc_policy.apply()
+            self._tasks.append(asyncio.create_task(self.gc_policy.run(), name="gc"))
         log.info(
             "fastpoll started: %d devices, default interval %gs, database %s",
             len(self.devices),
@@ -249,6 +255,8 @@ class Daemon:
         await self.snmp.close()
         if self.metrics_server is not None:
             self.metrics_server.stop()
+        if self.gc_policy is not None:
+            self.gc_policy.restore()
         log.info("stopped after %d polls", self.stats.polls)
 
     def request_stop(self) -> None:
@@ -562,7 +570,9 @@ def run_daemon(config: Config, *, config_path: Path | None, env: Mapping[str, st
         log.warning("%s", warning)
 
     async def main() -> int:
-        daemon = Daemon(config, config_path=config_path, env=env, redaction=redaction, **kwargs)
+        daemon = Daemon(
+            config, config_path=config_path, env=env, redaction=redaction, gc_policy=GcPolicy(), **kwargs
+        )
         return await daemon.serve()
 
     return asyncio.run(main())

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import gc
 import itertools
 import logging
 import os
@@ -15,6 +16,7 @@ import pytest
 
 from poller.config import load_config
 from poller.daemon import Daemon, on_result
+from poller.gc_policy import NO_AUTOMATIC_FULL, GcPolicy
 from tests.support.librenms_rows import discovery_ports, execute, insert_device, insert_edgeos_bgp_peer, query
 from tests.support.net import free_tcp_port, free_udp_port
 
@@ -84,6 +86,23 @@ async def test_every_port_of_a_device_carries_the_same_poll_time_after_a_stop(sh
         librenms_url, "SELECT DISTINCT poll_time FROM ports WHERE device_id = :d AND deleted = 0", d=device
     )
     assert len(times) == 1 and times[0]["poll_time"] is not None  # no half-written batch
+
+
+async def test_the_gc_policy_holds_while_the_daemon_runs_and_the_interpreters_returns_after(
+    shared_snmpsim, librenms_url
+):
+    insert_device(librenms_url, community="linux_ntc", port=shared_snmpsim.port)
+    before = gc.get_threshold()
+    policy = GcPolicy(full_every=0.5)
+    daemon = Daemon(config_for(librenms_url, default_interval=1), gc_policy=policy)
+    task = asyncio.create_task(daemon.serve(install_signals=False))
+    await daemon.wait_started()
+    assert gc.get_threshold()[2] == NO_AUTOMATIC_FULL and gc.get_freeze_count() > 0
+    await asyncio.sleep(1.3)
+    daemon.request_stop()
+    assert await asyncio.wait_for(task, 30) == 0
+    assert policy.full_collections >= 1
+    assert gc.get_threshold() == before and gc.get_freeze_count() == 0
 
 
 async def test_inventory_changes_take_effect_without_a_restart(shared_snmpsim, librenms_url):

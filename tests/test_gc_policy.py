@@ -1,0 +1,71 @@
+"""The daemon's garbage-collector policy: young generations as CPython runs them, full ones on a timer."""
+
+from __future__ import annotations
+
+import asyncio
+import gc
+import weakref
+
+import pytest
+
+from poller.gc_policy import NO_AUTOMATIC_FULL, GcPolicy
+
+
+@pytest.fixture
+def policy():
+    saved = gc.get_threshold()
+    p = GcPolicy(full_every=0.05)
+    yield p
+    p.restore()
+    assert gc.get_threshold() == saved
+
+
+class Cycle:
+    def __init__(self) -> None:
+        self.me = self
+
+
+def test_apply_stops_automatic_full_collections_and_keeps_the_young_thresholds(policy):
+    young, middle, _ = gc.get_threshold()
+    policy.apply()
+    assert gc.get_threshold() == (young, middle, NO_AUTOMATIC_FULL)
+
+
+def test_apply_freezes_what_exists_so_full_collections_skip_it(policy):
+    policy.apply()
+    assert gc.get_freeze_count() > 0
+
+
+def test_restore_gives_back_the_interpreters_settings_and_unfreezes(policy):
+    before = gc.get_threshold()
+    policy.apply()
+    policy.restore()
+    assert gc.get_threshold() == before
+    assert gc.get_freeze_count() == 0
+
+
+def test_a_full_collection_frees_a_cycle_made_after_apply(policy):
+    policy.apply()
+    gc.disable()  # no young collection may take the cycle first
+    try:
+        alive = weakref.ref(Cycle())
+        assert alive() is not None  # only the collector can free it
+        done = policy.collect_full()
+    finally:
+        gc.enable()
+    assert alive() is None and done.collected >= 1
+    assert policy.last == done and policy.full_collections == 1
+
+
+async def test_run_collects_every_full_every_seconds(policy):
+    task = asyncio.create_task(policy.run())
+    await asyncio.sleep(0.18)
+    task.cancel()
+    with pytest.raises(asyncio.CancelledError):
+        await task
+    assert 2 <= policy.full_collections <= 4
+
+
+def test_a_period_that_is_not_positive_is_refused():
+    with pytest.raises(ValueError, match="full_every"):
+        GcPolicy(full_every=0)
