@@ -39,6 +39,12 @@ def parser() -> argparse.ArgumentParser:
         help="pipeline start: ports as discovery leaves them (first polls write every column) "
         "or as LibreNMS's poller leaves them (as beside a running LibreNMS)",
     )
+    r.add_argument(
+        "--warmup",
+        action="store_true",
+        help="pipeline: poll every device once before the measured window (its cost reported apart), "
+        "so the window measures polls after the first, as a daemon that has been running",
+    )
     r.add_argument("--smoke", action="store_true", help="a few devices, seconds (for CI)")
     m = sub.add_parser("merge", help="one table + plots from several runs' results.json")
     m.add_argument(
@@ -81,7 +87,7 @@ def main(argv: list[str] | None = None) -> int:
         interval=args.interval, duration=args.duration, seed=args.seed, sim_workers=args.sim_workers,
         base_address=args.base_address, out=args.out, snmpsim=args.snmpsim,
         snmpsim_duration=args.snmpsim_duration, uvloop=args.uvloop, quiet=args.quiet,
-        ports_as=args.ports_as,
+        ports_as=args.ports_as, warmup=args.warmup,
     )  # fmt: skip
     if args.smoke:
         opts.devices = opts.baseline_devices = [3]

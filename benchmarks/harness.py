@@ -54,6 +54,7 @@ class Options:
     uvloop: bool = False
     quiet: bool = False
     ports_as: str = "discovered"  # the pipeline's starting rows: "discovered" (heaviest) or "polled"
+    warmup: bool = False  # the pipeline polls every device once before the measured window
 
 
 class SimProcess:
@@ -229,6 +230,7 @@ def run(opts: Options) -> dict[str, Any]:
                         "ports": opts.ports,  # the pipeline rebuilds the fleet to insert its ports
                         "seed": opts.seed,
                         "ports_as": opts.ports_as,
+                        "warmup": opts.warmup,
                     }
                     label = f"{system:<14} {n:>6} devices"
                     results.append(run_driver(system, spec, sim, progress, label))

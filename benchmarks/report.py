@@ -106,6 +106,12 @@ def render_pipeline(results: list[dict[str, Any]]) -> list[str]:
             if all(r.get("ports_as") == "polled" for r in runs)
             else "Every device's ports were inserted as discovery leaves them, so each device's first "
             "poll writes every column (the heaviest case); later polls write counters only."
+        )
+        + (
+            " Every device was polled once before the measured window (`--warmup`: a daemon that has been "
+            "running; that first cycle's cost is in results.json as `warmup_*`)."
+            if runs and all(r.get("warmup_polls") for r in runs)
+            else ""
         ),
         "",
         "| " + " | ".join(PIPELINE_HEADERS) + " |",

@@ -33,8 +33,8 @@ def smoke(tmp_path_factory: pytest.TempPathFactory) -> tuple[dict, Path]:
     if shutil.which("prometheus-snmp-exporter"):
         systems.append("snmp_exporter")
     proc = subprocess.run(
-        [sys.executable, "-m", "benchmarks", "run", "--smoke", "--quiet", "--systems", ",".join(systems),
-         "--base-address", "127.22.0.1", "--out", str(out)],
+        [sys.executable, "-m", "benchmarks", "run", "--smoke", "--warmup", "--quiet",
+         "--systems", ",".join(systems), "--base-address", "127.22.0.1", "--out", str(out)],
         cwd=REPO, capture_output=True, text=True, timeout=240,
     )  # fmt: skip
     assert proc.returncode == 0, proc.stderr[-3000:]
@@ -75,6 +75,9 @@ def test_the_pipeline_polls_every_device_through_the_writer_into_mariadb(smoke: 
     assert pipeline["db_devices_polled"] == 3, pipeline  # last_polled set on every device row
     assert pipeline["db_ports_with_counters"] == 3 * 8, pipeline  # every discovered port got its counters
     assert pipeline["scrapes"] >= 1 and pipeline["scrape_errors"] == 0, pipeline
+    # --warmup: every device polled once before the measured window, counted apart
+    assert pipeline["warmup_polls"] == 3 and pipeline["warmup_failed"] == 0, pipeline
+    assert pipeline["warmup_cpu_s"] > 0, pipeline
     for key in ("cpu_main_s", "cpu_writer_s", "mariadb_cpu_s", "lag_p99_ms", "writer_flush_s"):
         assert isinstance(pipeline[key], (int, float)), (key, pipeline)
 
