@@ -31,20 +31,9 @@ from prometheus_client import CollectorRegistry, generate_latest
 
 from poller.checks.results import DeviceMetrics, PollResult, PortMetrics
 from poller.config import MetricsSettings
-from poller.metrics.collector import FleetCollector
+from poller.metrics.collector import EXPORTED_COUNTERS, FleetCollector
 from poller.metrics.state import FleetState
 from poller.model import Device, Target
-
-COUNTERS = (
-    "ifInOctets",
-    "ifOutOctets",
-    "ifInUcastPkts",
-    "ifOutUcastPkts",
-    "ifInErrors",
-    "ifOutErrors",
-    "ifInDiscards",
-    "ifOutDiscards",
-)
 
 
 def device(n: int) -> Device:
@@ -67,7 +56,10 @@ def poll_result(n: int, ports: int, tick: int) -> PollResult:
             oper_status="up" if i % 7 else "down",
             admin_status="up",
             speed=1_000_000_000,
-            counters={c: (n * 7919 + i * 104729 + k * 15485863) * (tick + 1) for k, c in enumerate(COUNTERS)},
+            counters={
+                c: (n * 7919 + i * 104729 + k * 15485863) * (tick + 1)
+                for k, c in enumerate(EXPORTED_COUNTERS)
+            },
             rates={},
         )
         for i in range(1, ports + 1)

@@ -241,6 +241,8 @@ PORT_FAMILIES: tuple[Family, ...] = (
 )
 
 ALL_FAMILIES = DEVICE_FAMILIES + PORT_FAMILIES
+# The ports table columns that become counter series (the others never make one).
+EXPORTED_COUNTERS: tuple[str, ...] = tuple(f.column for f in PORT_FAMILIES if f.column)
 META_NAMES = (
     "fastpoll_metrics_series",
     "fastpoll_metrics_series_dropped",

@@ -15,21 +15,11 @@ from hypothesis import strategies as st
 
 from poller.checks.results import PortMetrics
 from poller.config import MetricFamilies, MetricsSettings, PortSelection
-from poller.metrics.collector import FleetCollector
+from poller.metrics.collector import EXPORTED_COUNTERS, FleetCollector
 from poller.metrics.state import FleetState
 
 from .fleet import device, result
 
-COUNTED = (  # the counter columns the port families read (the others never make a series)
-    "ifInOctets",
-    "ifOutOctets",
-    "ifInUcastPkts",
-    "ifOutUcastPkts",
-    "ifInErrors",
-    "ifOutErrors",
-    "ifInDiscards",
-    "ifOutDiscards",
-)
 STATUSES = st.sampled_from(["up", "down", "lowerLayerDown", "42", "bogus", None])  # "bogus": no number
 
 
@@ -39,7 +29,7 @@ def ports(draw: st.DrawFn) -> list[PortMetrics]:
     out = []
     for if_index in range(1, n + 1):
         # each column absent (MISSING in the CounterMap), None, or a value; sometimes no counters at all
-        present = draw(st.lists(st.sampled_from(COUNTED), unique=True))
+        present = draw(st.lists(st.sampled_from(EXPORTED_COUNTERS), unique=True))
         counters = {c: draw(st.one_of(st.none(), st.integers(0, 2**64 - 1))) for c in present}
         out.append(
             PortMetrics(
