@@ -24,6 +24,7 @@ vmVlan/VTP, PAgP, OS-specific ports include files, per-port ifSpeed overrides, s
 
 from __future__ import annotations
 
+import marshal
 import math
 import re
 import sys
@@ -160,8 +161,9 @@ class PortState:
             if row
             else _NONE_ROW
         )
-        # poll_ports's memo of the poll that produced this state: (raw data values, the data columns
-        # port_values gave or None when they equal the stored ones, the ``values`` tuple it was made with).
+        # poll_ports's memo of the poll that produced this state: (raw data values as one _signature, the
+        # data columns port_values gave or None when they equal the stored ones, the ``values`` tuple it was
+        # made with).
         # When the agent returns the same raw values and the state still holds that tuple, the data columns
         # cannot have changed and their comparison is skipped.
         self.memo = memo
@@ -433,6 +435,29 @@ _MEMO_RAW = (
 # on the polls between, ``carry_details`` hands poll_ports each port's values from its last walk.
 DETAIL_RAW = tuple(c for c in _MEMO_RAW if c not in ("ifAdminStatus", "ifOperStatus", "ifHighSpeed"))
 _DETAIL_IN_MEMO = tuple((name, _MEMO_RAW.index(name)) for name in DETAIL_RAW)
+_SIGNATURE_VERSION = 2  # marshal's format without object references: the same values give the same bytes
+
+
+def _signature(raw_values: tuple[Any, ...]) -> bytes | tuple[Any, ...]:
+    """The raw values the memo compares, as one ``bytes`` (marshal's encoding: exact, type and value).
+
+    Kept for every port between polls: one bytes object of ~140 bytes instead of a tuple of the agent's own
+    objects (a tuple, three or four bytes and two ints: ~400 bytes). Equal signatures mean equal values (the
+    encoding is exact and length-prefixed, no hash); values that compare equal but differ in type (1 and
+    True) give different signatures, which only costs a full comparison. A value marshal cannot encode (no
+    SNMP decoder gives one) leaves the tuple itself.
+    """
+    try:
+        return marshal.dumps(raw_values, _SIGNATURE_VERSION)
+    except ValueError:
+        return raw_values
+
+
+def _signature_values(sig: bytes | tuple[Any, ...]) -> tuple[Any, ...]:
+    """The raw values a _signature was made from."""
+    return marshal.loads(sig) if type(sig) is bytes else sig  # type: ignore[no-any-return]
+
+
 # (index in the data columns, index of ``<col>_prev`` in PortState.values, its name)
 _PREV_FILL = tuple((DATA_COLUMNS.index(c), _I[f"{c}_prev"], f"{c}_prev") for c in PREV_TRACKED)
 _D_OPER = DATA_COLUMNS.index("ifOperStatus")
@@ -493,7 +518,7 @@ def carry_details(rows: Mapping[int, dict[str, Any]], stored: Mapping[Any, PortS
         memo = state.memo if state is not None else None
         if memo is None or memo[0] is None:
             return False
-        sig = memo[0]
+        sig = _signature_values(memo[0])
         for name, i in _DETAIL_IN_MEMO:
             value = sig[i]
             if value is not None and name not in row:
@@ -533,7 +558,7 @@ def poll_ports(
     for if_index in sorted(rows):
         raw = rows[if_index]
         raw_get = raw.get
-        raw_sig = tuple(map(raw_get, _MEMO_RAW))
+        raw_sig = _signature(tuple(map(raw_get, _MEMO_RAW)))
         # data: the data columns as port_values gives them, or None while only ``values`` is known
         data: tuple[Any, ...] | None = None
         if by_index:

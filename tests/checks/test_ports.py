@@ -254,3 +254,50 @@ def test_details_cannot_be_carried_for_a_port_read_back_from_the_database():
 def test_details_cannot_be_carried_for_a_port_not_seen_before():
     first = poll_ports(9, stored(), {1: raw()}, polled=T0)
     assert not carry_details({1: _measured(), 2: _measured()}, first.states)
+
+
+# ---- the memo's signature of the raw data values
+
+_RAW_VALUE = st.none() | st.integers(-(2**63), 2**64) | st.binary(max_size=8) | st.sampled_from([b"Gi0/1", 1])
+_MEMO_COLUMNS = (
+    *("ifName", "ifDescr", "ifAlias", "ifAdminStatus", "ifOperStatus", "ifMtu", "ifHighSpeed", "ifSpeed"),
+    *("ifType", "ifPhysAddress", "ifConnectorPresent", "dot3StatsDuplexStatus", "dot1qPvid"),
+)
+
+
+@given(
+    column=st.sampled_from(_MEMO_COLUMNS),
+    before=_RAW_VALUE,
+    after=_RAW_VALUE,
+)
+def test_a_changed_raw_value_gives_the_outcome_of_a_full_comparison(column, before, after):
+    first = poll_ports(9, stored(), {1: raw(**{column: before})}, polled=T0)
+    bare = {k: PortState(s.ref, dict(s.row)) for k, s in first.states.items()}
+    sample = {1: raw(**{column: after})}
+    assert _observable(poll_ports(9, first.states, sample, polled=T0 + 60)) == _observable(
+        poll_ports(9, bare, sample, polled=T0 + 60)
+    )
+
+
+def test_the_memo_keeps_the_raw_values_as_one_bytes_object():
+    first = poll_ports(9, stored(), {1: raw()}, polled=T0)
+    assert type(first.states[1].memo[0]) is bytes
+
+
+def test_an_unchanged_poll_keeps_the_signature_it_was_given():
+    first = poll_ports(9, stored(), {1: raw()}, polled=T0)
+    second = poll_ports(9, first.states, {1: raw(ifHCInOctets=9000)}, polled=T0 + 60)
+    assert second.states[1].memo[0] is first.states[1].memo[0]
+
+
+def test_a_raw_value_marshal_cannot_encode_still_memoizes_and_carries_details():
+    class Opaque:
+        def __str__(self) -> str:
+            return "opaque alias"
+
+    first = poll_ports(9, stored(), {1: raw(ifAlias=Opaque())}, polled=T0)
+    rows = {1: _measured()}
+    assert carry_details(rows, first.states)
+    assert isinstance(rows[1]["ifAlias"], Opaque)
+    second = poll_ports(9, first.states, rows, polled=T0 + 60)
+    assert not second.events and second.states[1].row["ifAlias"] == "opaque alias"
