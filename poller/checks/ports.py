@@ -42,6 +42,8 @@ from .results import (
     PortMetrics,
     PortRef,
     PortWrite,
+    pack_counters,
+    unpack_counters,
 )
 
 SEVERITY_NOTICE = 3
@@ -92,18 +94,19 @@ STATS_ALWAYS_TYPES = ("adsl", "vdsl", "vdsl2")
 ASSOCIATION_COLUMNS = {1: "ifIndex", 2: "ifName", 3: "ifDescr", 4: "ifAlias"}
 
 
-# The stored columns poll_ports reads back on the next poll, in the order PortState packs them: the counters
-# (first, in CounterMap's order, so a port's metrics share the state's tuple), the compared data columns (with
-# their ``_prev`` and the ifAlias-parsed port_descr_*), then the rest. Columns written but never read back
-# (counter _prev/_delta/_rate, poll_prev, poll_period) are not kept between polls.
+# The stored columns poll_ports reads back on the next poll: the counters (in CounterMap's order, packed by
+# pack_counters into one bytes the port's metrics share), then, in the order of PortState's ``values`` tuple,
+# the compared data columns (with their ``_prev`` and the ifAlias-parsed port_descr_*) and the rest. Columns
+# written but never read back (counter _prev/_delta/_rate, poll_prev, poll_period) are not kept between polls.
 _COMPARED = (
     *DATA_COLUMNS,
     *(f"{c}_prev" for c in PREV_TRACKED),
     *(f"port_descr_{a}" for a in DESCR_ATTRIBS),
 )
 _REST = (*_COMPARED, "ifLastChange", "deleted", "poll_time")  # ``ports`` columns after the counters
-STATE_COLUMNS: tuple[str, ...] = (*COUNTER_COLUMNS, *_REST, "ifIndex")
-_I = {c: i for i, c in enumerate(STATE_COLUMNS)}
+VALUE_COLUMNS: tuple[str, ...] = (*_REST, "ifIndex")  # PortState.values
+STATE_COLUMNS: tuple[str, ...] = (*COUNTER_COLUMNS, *VALUE_COLUMNS)
+_I = {c: i for i, c in enumerate(VALUE_COLUMNS)}
 _N_COUNTERS = len(COUNTER_COLUMNS)
 _N_PORTS_COUNTERS = len(PORTS_COUNTERS)
 _DATA = slice(_I[DATA_COLUMNS[0]], _I[DATA_COLUMNS[-1]] + 1)  # the data columns in PortState.values
@@ -112,7 +115,8 @@ _I_DELETED = _I["deleted"]
 _I_IF_NAME, _I_IF_ALIAS, _I_IF_DESCR, _I_IF_TYPE = _I["ifName"], _I["ifAlias"], _I["ifDescr"], _I["ifType"]
 _I_OPER, _I_ADMIN, _I_SPEED = _I["ifOperStatus"], _I["ifAdminStatus"], _I["ifSpeed"]
 _I_OPER_PREV, _I_LAST_CHANGE, _I_POLL_TIME = _I["ifOperStatus_prev"], _I["ifLastChange"], _I["poll_time"]
-_NONE_ROW = (None,) * len(STATE_COLUMNS)
+_NONE_ROW = (None,) * len(VALUE_COLUMNS)
+_NO_COUNTERS = pack_counters((None,) * _N_COUNTERS)  # a state that has none yet
 # Text columns whose values repeat across ports and devices (names, enum names): one string object each when
 # a state is built from a database row (every row read back brings its own copies).
 _INTERNED = frozenset(
@@ -137,30 +141,37 @@ def _intern(value: Any) -> Any:
     return sys.intern(value) if type(value) is str else value
 
 
-# CounterMap's packing order is the order counters are polled, and the state's tuple starts with them
+# CounterMap's and pack_counters' order is the order counters are polled, and a state's row starts with them
 assert tuple(ALL_COUNTERS) == COUNTER_COLUMNS == STATE_COLUMNS[:_N_COUNTERS]
+assert _NO_COUNTERS is not None
 assert tuple(PORTS_COUNTERS) == COUNTER_COLUMNS[:_N_PORTS_COUNTERS]
 
 
 class PortState:
     """A stored port: its identity and the last written value of every column poll_ports reads back.
 
-    One of these is kept per port of the fleet between polls, so the values are one tuple in STATE_COLUMNS
-    order (a dict of the ~90 written columns cost ~5 KB per port); ``row`` gives them as a dict. Immutable:
-    a poll makes new states.
+    One of these is kept per port of the fleet between polls, so the values are one tuple in VALUE_COLUMNS
+    order (a dict of the ~90 written columns cost ~5 KB per port) and the counters one pack_counters
+    ``bytes`` (or, for values it cannot pack, a tuple in COUNTER_COLUMNS order); ``row`` gives them all as a
+    dict. Immutable: a poll makes new states.
     """
 
-    __slots__ = ("memo", "ref", "values")
+    __slots__ = ("counters", "memo", "ref", "values")
 
     def __init__(
         self, ref: PortRef, row: Mapping[str, Any] | None = None, memo: tuple[Any, ...] | None = None
     ) -> None:
         self.ref = ref
         self.values: tuple[Any, ...] = (
-            tuple([_intern(row.get(c)) if c in _INTERNED else row.get(c) for c in STATE_COLUMNS])
+            tuple([_intern(row.get(c)) if c in _INTERNED else row.get(c) for c in VALUE_COLUMNS])
             if row
             else _NONE_ROW
         )
+        self.counters: bytes | tuple[Any, ...] = _NO_COUNTERS  # type: ignore[assignment]
+        if row:
+            counters = tuple(map(row.get, COUNTER_COLUMNS))
+            packed = pack_counters(counters)
+            self.counters = _NO_COUNTERS if packed == _NO_COUNTERS else packed or counters  # type: ignore[assignment]
         # poll_ports's memo of the poll that produced this state: (raw data values as one _signature, the
         # data columns port_values gave or None when they equal the stored ones, the ``values`` tuple it was
         # made with).
@@ -169,21 +180,37 @@ class PortState:
         self.memo = memo
 
     @classmethod
-    def packed(cls, ref: PortRef, values: tuple[Any, ...], memo: tuple[Any, ...] | None = None) -> PortState:
-        """A state from values already in STATE_COLUMNS order."""
+    def packed(
+        cls,
+        ref: PortRef,
+        values: tuple[Any, ...],
+        counters: bytes | tuple[Any, ...],
+        memo: tuple[Any, ...] | None = None,
+    ) -> PortState:
+        """A state from values already in VALUE_COLUMNS order and counters already packed."""
         state = cls.__new__(cls)
-        state.ref, state.values, state.memo = ref, values, memo
+        state.ref, state.values, state.counters, state.memo = ref, values, counters, memo
         return state
+
+    @property
+    def counter_values(self) -> tuple[Any, ...]:
+        """The kept counters in COUNTER_COLUMNS order (None = NULL or never written)."""
+        counters = self.counters
+        return unpack_counters(counters) if type(counters) is bytes else counters  # type: ignore[return-value]
 
     @property
     def row(self) -> dict[str, Any]:
         """The kept columns as {column: value} (None = NULL or never written)."""
-        return dict(zip(STATE_COLUMNS, self.values, strict=True))
+        return dict(zip(STATE_COLUMNS, (*self.counter_values, *self.values), strict=True))
 
     def __eq__(self, other: object) -> bool:
         if not isinstance(other, PortState):
             return NotImplemented
-        return self.ref is other.ref and self.values == other.values
+        return (
+            self.ref is other.ref
+            and self.values == other.values
+            and self.counter_values == other.counter_values
+        )
 
     __hash__ = None  # type: ignore[assignment]
 
@@ -461,13 +488,15 @@ def _signature_values(sig: bytes | tuple[Any, ...]) -> tuple[Any, ...]:
 # (index in the data columns, index of ``<col>_prev`` in PortState.values, its name)
 _PREV_FILL = tuple((DATA_COLUMNS.index(c), _I[f"{c}_prev"], f"{c}_prev") for c in PREV_TRACKED)
 _D_OPER = DATA_COLUMNS.index("ifOperStatus")
-# (name, 64-bit source or None, name_prev, name_delta, name_rate, its index in PortState.values), for
-# ``ports`` and ports_statistics
+# (name, 64-bit source or None, name_prev, name_delta, name_rate, its index in PortState.counter_values),
+# for ``ports`` and ports_statistics
 _PORTS_SPECS = tuple(
-    (n, hc, f"{n}_prev", f"{n}_delta", f"{n}_rate", _I[n]) for n, hc in PORTS_COUNTERS.items()
+    (n, hc, f"{n}_prev", f"{n}_delta", f"{n}_rate", COUNTER_COLUMNS.index(n))
+    for n, hc in PORTS_COUNTERS.items()
 )
 _STATS_SPECS = tuple(
-    (n, hc, f"{n}_prev", f"{n}_delta", f"{n}_rate", _I[n]) for n, hc in STATISTICS_COUNTERS.items()
+    (n, hc, f"{n}_prev", f"{n}_delta", f"{n}_rate", COUNTER_COLUMNS.index(n))
+    for n, hc in STATISTICS_COUNTERS.items()
 )
 _COUNTER32_MODULUS = 2**32
 _NO_RATES = b""  # PortMetrics' packed rates: none at all
@@ -616,7 +645,7 @@ def poll_ports(
             def log(message: str, severity: int, ref: PortRef = state.ref) -> None:
                 events.append(EventRow(device_id, polled, message, "interface", severity, ref))
 
-            _data_changes(dict(zip(STATE_COLUMNS, old, strict=True)), raw, values, ports_cols, log)
+            _data_changes(dict(zip(VALUE_COLUMNS, old, strict=True)), raw, values, ports_cols, log)
         if insert or old[_I_DELETED]:
             ports_cols["deleted"] = 0
         ports_cols["ifLastChange"] = last_change
@@ -632,6 +661,7 @@ def poll_ports(
         poll_time = old[_I_POLL_TIME]
         period = polled_period(polled, poll_time)
         if not skip_stats:
+            old_counters = state.counter_values
             rates: list[float] = []
             add_rate = rates.append
             # counters.counter_update, inlined (a call and a CounterResult per counter cost more than the
@@ -646,7 +676,7 @@ def poll_ports(
                         bits = 32
                     value = current if isinstance(current, int) else 0
                     target[name] = value
-                    previous = old[i_old]
+                    previous = old_counters[i_old]
                     if previous is None:
                         target[name_prev] = 0
                         target[name_delta] = target[name_rate] = None
@@ -665,20 +695,22 @@ def poll_ports(
                         target[name_delta] = target[name_rate] = 0
                         add_rate(0.0)
             rate_bytes = array("d", rates).tobytes()
+            # every counter was written: the state keeps them packed, the metrics share that object
+            counter_values = (
+                *map(ports_cols.__getitem__, PORTS_COUNTERS),
+                *map(stats_cols.__getitem__, STATISTICS_COUNTERS),
+            )
+            new_counters = pack_counters(counter_values) or counter_values
         else:
             rate_bytes = _NO_RATES
+            new_counters = state.counters  # the stored values, unchanged
         ports_cols["poll_time"] = polled
         ports_cols["poll_prev"] = poll_time
         ports_cols["poll_period"] = period
 
         # the kept columns: what this poll wrote, else what was kept (as the database row now holds them)
         get = ports_cols.get
-        new_values = (
-            *map(get, PORTS_COUNTERS, old[:_N_PORTS_COUNTERS]),
-            *map(stats_cols.get, STATISTICS_COUNTERS, old[_N_PORTS_COUNTERS:_N_COUNTERS]),
-            *map(get, _REST, old[_N_COUNTERS:_I_IF_INDEX]),
-            if_index,
-        )
+        new_values = (*map(get, _REST, old[:_I_IF_INDEX]), if_index)
         if insert:
             # the inserted row carries every column, as LibreNMS's insert + update would leave it
             ports_cols = {
@@ -696,11 +728,13 @@ def poll_ports(
             memo = (raw_sig, memo_data, new_values)
         else:
             memo = (memo[0], memo[1], new_values)
-        states[key] = PortState.packed(state.ref, new_values, memo)
-        if skip_stats:  # the stored values (a NULL one is absent)
-            counters = tuple([v if isinstance(v, int) else MISSING for v in new_values[:_N_COUNTERS]])
-        else:  # every counter was written: the metrics read them from the state's own tuple
-            counters = new_values
+        states[key] = PortState.packed(state.ref, new_values, new_counters, memo)
+        if type(new_counters) is bytes:  # shared with the state (absent = NULL = MISSING)
+            counters: bytes | tuple[Any, ...] = new_counters
+        elif skip_stats:  # the stored values (a NULL one is absent)
+            counters = tuple([v if isinstance(v, int) else MISSING for v in new_counters])
+        else:  # every counter was written
+            counters = new_counters
         metrics.append(
             PortMetrics(
                 if_index,
@@ -711,7 +745,7 @@ def poll_ports(
                 new_values[_I_OPER],
                 new_values[_I_ADMIN],
                 new_values[_I_SPEED],
-                counters,  # packed: CounterMap's tuple
+                counters,  # packed: pack_counters' bytes or CounterMap's tuple
                 rate_bytes,  # packed: PortMetrics' doubles
             )
         )
@@ -723,5 +757,7 @@ def poll_ports(
         if not state.values[_I_DELETED]:
             writes.append(PortWrite(state.ref, {"deleted": 1}, {}, counters=False))
         old = state.values
-        states[key] = PortState.packed(state.ref, (*old[:_I_DELETED], 1, *old[_I_DELETED + 1 :]))
+        states[key] = PortState.packed(
+            state.ref, (*old[:_I_DELETED], 1, *old[_I_DELETED + 1 :]), state.counters
+        )
     return PortsOutcome(states, writes, events, metrics)

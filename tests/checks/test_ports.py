@@ -301,3 +301,36 @@ def test_a_raw_value_marshal_cannot_encode_still_memoizes_and_carries_details():
     assert isinstance(rows[1]["ifAlias"], Opaque)
     second = poll_ports(9, first.states, rows, polled=T0 + 60)
     assert not second.events and second.states[1].row["ifAlias"] == "opaque alias"
+
+
+# ---- the counters a state keeps, packed
+
+
+def test_the_state_keeps_its_counters_as_one_bytes_object_its_metrics_share():
+    out = poll_ports(9, stored(), {1: raw()}, polled=T0)
+    assert type(out.states[1].counters) is bytes
+    assert out.metrics[0].counters_packed is out.states[1].counters
+    assert out.states[1].row["ifInOctets"] == 5000 and out.metrics[0].counters["ifInOctets"] == 5000
+
+
+def test_a_counter_value_that_cannot_be_packed_is_kept_as_it_came():
+    first = poll_ports(9, stored(), {1: raw(ifInErrors=-5)}, polled=T0)  # an agent's negative INTEGER
+    assert first.metrics[0].counters["ifInErrors"] == -5
+    second = poll_ports(9, first.states, {1: raw(ifInErrors=3)}, polled=T0 + 60)
+    assert second.writes[0].ports["ifInErrors_prev"] == -5
+
+
+def test_skipped_statistics_report_the_stored_counters_and_null_ones_as_absent():
+    s = stored(
+        ifOperStatus="down", ifOperStatus_prev="down", ifLastChange=4750, ifInOctets=1, poll_time=T0 - 60
+    )
+    out = poll_ports(9, s, {1: raw(ifOperStatus=2)}, polled=T0)
+    assert out.metrics[0].counters == {"ifInOctets": 1}
+    assert out.states[1].row["ifInOctets"] == 1 and out.states[1].row["ifOutOctets"] is None
+
+
+def test_a_state_read_back_from_the_database_keeps_its_counters():
+    row = {"ifIndex": 1, "ifInOctets": 2**64 - 1, "ifOutOctets": 0, "ifInErrors": None}
+    s = PortState(PortRef(9, 1, 101), row)
+    assert {c: s.row[c] for c in row} == row
+    assert s == PortState(s.ref, dict(row))

@@ -3,8 +3,18 @@ import math
 from array import array
 
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 
-from poller.checks.results import COUNTER_COLUMNS, CounterMap, PortMetrics, RateMap
+from poller.checks.results import (
+    COUNTER_COLUMNS,
+    MISSING,
+    CounterMap,
+    PortMetrics,
+    RateMap,
+    pack_counters,
+    unpack_counters,
+)
 
 
 def metrics(counters, rates):
@@ -94,3 +104,27 @@ def test_entries_after_the_counter_columns_are_not_part_of_the_map():
     m = CounterMap((*range(len(COUNTER_COLUMNS)), "ifName", "up"))
     assert len(m) == len(COUNTER_COLUMNS) and list(m) == list(COUNTER_COLUMNS)
     assert m == {c: i for i, c in enumerate(COUNTER_COLUMNS)}
+
+
+_COUNTER = st.none() | st.integers(0, 2**64 - 1)
+
+
+@given(st.lists(_COUNTER, min_size=len(COUNTER_COLUMNS), max_size=len(COUNTER_COLUMNS)))
+def test_packed_counters_read_back_as_they_were_packed(values):
+    packed = pack_counters(values)
+    assert packed is not None and unpack_counters(packed) == tuple(values)
+
+
+@pytest.mark.parametrize("bad", [-1, 2**64, 1.5, "7"])
+def test_a_counter_that_is_not_an_unsigned_64_bit_integer_is_not_packed(bad):
+    assert pack_counters([bad, *[0] * (len(COUNTER_COLUMNS) - 1)]) is None
+
+
+def test_port_metrics_read_packed_counters_with_absent_ones_missing():
+    packed = pack_counters([7, None, *[0] * (len(COUNTER_COLUMNS) - 2)])
+    p = metrics(packed, b"")
+    assert p.counters_packed is packed
+    assert p.counter_values[:2] == (7, MISSING) and p.counters["ifInOctets"] == 7
+    assert "ifOutOctets" not in p.counters and p == metrics(
+        {c: 0 for c in COUNTER_COLUMNS[2:]} | {"ifInOctets": 7}, {}
+    )
