@@ -116,6 +116,7 @@ _I_IF_NAME, _I_IF_ALIAS, _I_IF_DESCR, _I_IF_TYPE = _I["ifName"], _I["ifAlias"], 
 _I_OPER, _I_ADMIN, _I_SPEED = _I["ifOperStatus"], _I["ifAdminStatus"], _I["ifSpeed"]
 _I_OPER_PREV, _I_LAST_CHANGE, _I_POLL_TIME = _I["ifOperStatus_prev"], _I["ifLastChange"], _I["poll_time"]
 _NONE_ROW = (None,) * len(VALUE_COLUMNS)
+_FOREIGN: Any = object()  # PortState.memo_data: the memo is not for this state's values
 _NO_COUNTERS = pack_counters((None,) * _N_COUNTERS)  # a state that has none yet
 # Text columns whose values repeat across ports and devices (names, enum names): one string object each when
 # a state is built from a database row (every row read back brings its own copies).
@@ -156,7 +157,7 @@ class PortState:
     dict. Immutable: a poll makes new states.
     """
 
-    __slots__ = ("counters", "memo", "ref", "values")
+    __slots__ = ("counters", "memo_data", "ref", "signature", "values")
 
     def __init__(
         self, ref: PortRef, row: Mapping[str, Any] | None = None, memo: tuple[Any, ...] | None = None
@@ -172,12 +173,14 @@ class PortState:
             counters = tuple(map(row.get, COUNTER_COLUMNS))
             packed = pack_counters(counters)
             self.counters = _NO_COUNTERS if packed == _NO_COUNTERS else packed or counters  # type: ignore[assignment]
-        # poll_ports's memo of the poll that produced this state: (raw data values as one _signature, the
-        # data columns port_values gave or None when they equal the stored ones, the ``values`` tuple it was
-        # made with).
-        # When the agent returns the same raw values and the state still holds that tuple, the data columns
+        # poll_ports's memo of the poll that produced this state, in two slots (a tuple of them cost another
+        # ~60 bytes and a tracked object per port): ``signature``, the raw data values as one _signature
+        # (None: no memo), and ``memo_data``, the data columns port_values gave, None when they equal the
+        # stored ones, or _FOREIGN when the signature came with other values (a memo handed to __init__).
+        # When the agent returns the same raw values and the memo is this state's own, the data columns
         # cannot have changed and their comparison is skipped.
-        self.memo = memo
+        self.signature: bytes | tuple[Any, ...] | None = memo[0] if memo else None
+        self.memo_data: Any = _FOREIGN
 
     @classmethod
     def packed(
@@ -185,12 +188,25 @@ class PortState:
         ref: PortRef,
         values: tuple[Any, ...],
         counters: bytes | tuple[Any, ...],
-        memo: tuple[Any, ...] | None = None,
+        signature: bytes | tuple[Any, ...] | None = None,
+        memo_data: Any = None,
     ) -> PortState:
-        """A state from values already in VALUE_COLUMNS order and counters already packed."""
+        """A state from values already in VALUE_COLUMNS order and counters already packed, with poll_ports's
+        memo of the poll that made ``values`` (no memo without a signature)."""
         state = cls.__new__(cls)
-        state.ref, state.values, state.counters, state.memo = ref, values, counters, memo
+        state.ref, state.values, state.counters = ref, values, counters
+        state.signature, state.memo_data = signature, memo_data if signature is not None else _FOREIGN
         return state
+
+    @property
+    def memo(self) -> tuple[Any, ...] | None:
+        """(signature, data columns or None, ``values``) of the poll that made this state, or None without a
+        memo; the last two are None when the memo came with other values."""
+        if self.signature is None:
+            return None
+        if self.memo_data is _FOREIGN:
+            return (self.signature, None, None)
+        return (self.signature, self.memo_data, self.values)
 
     @property
     def counter_values(self) -> tuple[Any, ...]:
@@ -501,7 +517,6 @@ _STATS_SPECS = tuple(
 _COUNTER32_MODULUS = 2**32
 _NO_RATES = b""  # PortMetrics' packed rates: none at all
 _NO_RATE = math.nan  # RateMap's None
-_NO_MEMO = (None, None, None)
 
 
 def _data_changes(
@@ -544,10 +559,10 @@ def carry_details(rows: Mapping[int, dict[str, Any]], stored: Mapping[Any, PortS
     """
     for if_index, row in rows.items():
         state = stored.get(if_index)
-        memo = state.memo if state is not None else None
-        if memo is None or memo[0] is None:
+        signature = state.signature if state is not None else None
+        if signature is None:
             return False
-        sig = _signature_values(memo[0])
+        sig = _signature_values(signature)
         for name, i in _DETAIL_IN_MEMO:
             value = sig[i]
             if value is not None and name not in row:
@@ -590,15 +605,15 @@ def poll_ports(
         raw_sig = _signature(tuple(map(raw_get, _MEMO_RAW)))
         # data: the data columns as port_values gives them, or None while only ``values`` is known
         data: tuple[Any, ...] | None = None
+        # same: the memo is this state's own and the agent returned the raw values it was made from
         if by_index:
             key = if_index
             state = stored_get(key)
-            memo = state.memo or _NO_MEMO if state is not None else _NO_MEMO
-            if memo[0] == raw_sig and memo[2] is state.values:  # type: ignore[union-attr]
+            same = state is not None and state.signature == raw_sig and state.memo_data is not _FOREIGN
+            if same:
                 values = None
-                data = memo[1] or state.values[_DATA]  # type: ignore[union-attr]
+                data = state.memo_data or state.values[_DATA]  # type: ignore[union-attr]
             else:
-                memo = None
                 values = port_values(raw)
         else:
             values = port_values(raw)
@@ -606,11 +621,9 @@ def poll_ports(
             if key is None:
                 continue
             state = stored_get(key)
-            memo = state.memo or _NO_MEMO if state is not None else _NO_MEMO
-            if memo[0] == raw_sig and memo[2] is state.values:  # type: ignore[union-attr]
-                data = memo[1] or state.values[_DATA]  # type: ignore[union-attr]
-            else:
-                memo = None
+            same = state is not None and state.signature == raw_sig and state.memo_data is not _FOREIGN
+            if same:
+                data = state.memo_data or state.values[_DATA]  # type: ignore[union-attr]
         if key in seen:
             continue
         if values is not None:
@@ -633,7 +646,7 @@ def poll_ports(
         stats_cols: dict[str, Any] = {}
 
         # --- data columns and their events
-        if memo is not None:
+        if same:
             # Same data values as the poll that left this row: nothing changed, no event; only a NULL
             # ``_prev`` is filled with the (unchanged) current value, as the full comparison does.
             for i, i_prev, col_prev in _PREV_FILL:
@@ -721,14 +734,12 @@ def poll_ports(
         writes.append(PortWrite(state.ref, ports_cols, stats_cols, insert=insert, counters=not skip_stats))
         if insert:
             state.ref.ifIndex = if_index
-        if memo is None:
-            # the data columns port_values gave, kept only when the stored ones differ (loose equality)
-            kept = new_values[_DATA]
-            memo_data = None if data == kept else data
-            memo = (raw_sig, memo_data, new_values)
+        if same:
+            signature, memo_data = state.signature, state.memo_data
         else:
-            memo = (memo[0], memo[1], new_values)
-        states[key] = PortState.packed(state.ref, new_values, new_counters, memo)
+            # the data columns port_values gave, kept only when the stored ones differ (loose equality)
+            signature, memo_data = raw_sig, (None if data == new_values[_DATA] else data)
+        states[key] = PortState.packed(state.ref, new_values, new_counters, signature, memo_data)
         if type(new_counters) is bytes:  # shared with the state (absent = NULL = MISSING)
             counters: bytes | tuple[Any, ...] = new_counters
         elif skip_stats:  # the stored values (a NULL one is absent)
