@@ -118,10 +118,13 @@ _I_OPER_PREV, _I_LAST_CHANGE, _I_POLL_TIME = _I["ifOperStatus_prev"], _I["ifLast
 _NONE_ROW = (None,) * len(VALUE_COLUMNS)
 _FOREIGN: Any = object()  # PortState.memo_data: the memo is not for this state's values
 _NO_COUNTERS = pack_counters((None,) * _N_COUNTERS)  # a state that has none yet
-# Text columns whose values repeat across ports and devices (names, enum names): one string object each when
-# a state is built from a database row (every row read back brings its own copies).
+# Columns whose values repeat across ports and devices (names, enum names, speeds, MTUs): one object each
+# when a state is built from a database row (every row read back brings its own copies).
 _INTERNED = frozenset(
     {
+        "ifMtu",
+        "ifSpeed",
+        "ifSpeed_prev",
         "ifName",
         "ifDescr",
         "ifAdminStatus",
@@ -138,8 +141,26 @@ _INTERNED = frozenset(
 )
 
 
+# Numbers that repeat across a fleet's ports (speeds, MTUs), shared as sys.intern shares text: one int
+# object each instead of one per port (28-32 bytes). Bounded: past _SHARED_MAX distinct values, a value not
+# yet shared is kept as it came.
+_SHARED_INTS: dict[int, int] = {}
+_SHARED_MAX = 4096
+
+
+def _shared_int(value: int) -> int:
+    if type(value) is not int:  # a bool or an int subclass stays what it is (True == 1 as a dict key)
+        return value
+    shared = _SHARED_INTS.get(value)
+    if shared is not None:
+        return shared
+    if len(_SHARED_INTS) < _SHARED_MAX:
+        _SHARED_INTS[value] = value
+    return value
+
+
 def _intern(value: Any) -> Any:
-    return sys.intern(value) if type(value) is str else value
+    return sys.intern(value) if type(value) is str else _shared_int(value)
 
 
 # CounterMap's and pack_counters' order is the order counters are polled, and a state's row starts with them
@@ -319,9 +340,10 @@ def port_values(raw: Mapping[str, Any]) -> dict[str, Any]:
     """
     high = _int(raw.get("ifHighSpeed"))
     if high is not None:  # computed in PHP: an int (0 == NULL loosely); SNMP values are strings
-        speed: int = high * 1_000_000
+        speed: int = _shared_int(high * 1_000_000)
     else:
-        speed = _int(raw.get("ifSpeed")) or 0
+        speed = _shared_int(_int(raw.get("ifSpeed")) or 0)
+    mtu = _int(raw.get("ifMtu"))
     descr = _interned_text(raw.get("ifDescr"))
     # LibreNMS fills an empty ifAlias (and a missing ifName) with ifDescr.
     return {
@@ -330,7 +352,7 @@ def port_values(raw: Mapping[str, Any]) -> dict[str, Any]:
         "ifAlias": _text(raw.get("ifAlias")) or descr,
         "ifAdminStatus": enum_name(IF_STATUS, raw.get("ifAdminStatus")),
         "ifOperStatus": enum_name(IF_STATUS, raw.get("ifOperStatus")),
-        "ifMtu": _int(raw.get("ifMtu")),
+        "ifMtu": _shared_int(mtu) if mtu is not None else None,
         "ifSpeed": speed,
         "ifType": enum_name(IANA_IFTYPE, raw.get("ifType")),
         "ifPhysAddress": _mac_hex(raw.get("ifPhysAddress")),

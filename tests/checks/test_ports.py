@@ -334,3 +334,36 @@ def test_a_state_read_back_from_the_database_keeps_its_counters():
     s = PortState(PortRef(9, 1, 101), row)
     assert {c: s.row[c] for c in row} == row
     assert s == PortState(s.ref, dict(row))
+
+
+# ---- values shared across ports
+
+
+def test_equal_speeds_and_mtus_of_different_ports_are_one_object():
+    a = {"ifMtu": int("9216"), "ifHighSpeed": int("100000")}
+    b = {"ifMtu": int("9216"), "ifHighSpeed": int("100000")}
+    out = poll_ports(9, {}, {1: raw(**a), 2: raw(ifName=b"Gi0/2", **b)}, polled=T0)
+    one, two = out.states[1].row, out.states[2].row
+    assert one["ifMtu"] == 9216 and one["ifSpeed"] == 100_000_000_000
+    assert one["ifMtu"] is two["ifMtu"] and one["ifSpeed"] is two["ifSpeed"]
+
+
+def test_equal_speeds_read_back_from_the_database_are_one_object():
+    one = PortState(PortRef(9, 1, 101), {"ifIndex": 1, "ifSpeed": int("40000000000")})
+    two = PortState(PortRef(9, 2, 102), {"ifIndex": 2, "ifSpeed": int("40000000000")})
+    assert one.row["ifSpeed"] is two.row["ifSpeed"]
+
+
+def test_a_boolean_raw_value_is_not_replaced_by_an_equal_shared_int():
+    out = poll_ports(9, {}, {1: raw(ifMtu=1), 2: raw(ifName=b"Gi0/2", ifMtu=True)}, polled=T0)
+    assert out.states[2].row["ifMtu"] is True
+
+
+def test_sharing_stops_growing_at_its_bound(monkeypatch):
+    from poller.checks import ports
+
+    monkeypatch.setattr(ports, "_SHARED_MAX", len(ports._SHARED_INTS))
+    before = len(ports._SHARED_INTS)
+    out = poll_ports(9, {}, {1: raw(ifMtu=int("12345"), ifHighSpeed=int("12345"))}, polled=T0)
+    assert out.states[1].row["ifMtu"] == 12345 and out.states[1].row["ifSpeed"] == 12_345_000_000
+    assert len(ports._SHARED_INTS) == before
