@@ -127,6 +127,7 @@ _INTERNED = frozenset(
         "ifSpeed_prev",
         "ifName",
         "ifDescr",
+        "ifAlias",
         "ifAdminStatus",
         "ifOperStatus",
         "ifType",
@@ -313,8 +314,9 @@ def _text(value: Any) -> str | None:
 
 
 def _interned_text(value: Any) -> str | None:
-    """_text, interned: interface names and descriptions repeat across a fleet's devices (Gi0/1, ...) and
-    stay in memory for every port between polls."""
+    """_text, interned: interface names, descriptions and many aliases repeat across a fleet's devices
+    (Gi0/1, "uplink", ...) and stay in memory for every port between polls (an interned string nobody
+    holds any more is freed)."""
     text = _text(value)
     return sys.intern(text) if text else text
 
@@ -349,7 +351,7 @@ def port_values(raw: Mapping[str, Any]) -> dict[str, Any]:
     return {
         "ifName": _interned_text(raw.get("ifName")) or descr,
         "ifDescr": descr,
-        "ifAlias": _text(raw.get("ifAlias")) or descr,
+        "ifAlias": _interned_text(raw.get("ifAlias")) or descr,
         "ifAdminStatus": enum_name(IF_STATUS, raw.get("ifAdminStatus")),
         "ifOperStatus": enum_name(IF_STATUS, raw.get("ifOperStatus")),
         "ifMtu": _shared_int(mtu) if mtu is not None else None,

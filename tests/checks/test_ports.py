@@ -367,3 +367,11 @@ def test_sharing_stops_growing_at_its_bound(monkeypatch):
     out = poll_ports(9, {}, {1: raw(ifMtu=int("12345"), ifHighSpeed=int("12345"))}, polled=T0)
     assert out.states[1].row["ifMtu"] == 12345 and out.states[1].row["ifSpeed"] == 12_345_000_000
     assert len(ports._SHARED_INTS) == before
+
+
+def test_equal_aliases_of_different_ports_are_one_object():
+    out = poll_ports(
+        9, {}, {1: raw(ifAlias=b"access port"), 2: raw(ifName=b"Gi0/2", ifAlias=b"access port")}, polled=T0
+    )
+    assert out.states[1].row["ifAlias"] == "access port"
+    assert out.states[1].row["ifAlias"] is out.states[2].row["ifAlias"]
