@@ -27,8 +27,8 @@ from __future__ import annotations
 import marshal
 import math
 import re
+import struct
 import sys
-from array import array
 from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
@@ -540,6 +540,9 @@ _STATS_SPECS = tuple(
 )
 _COUNTER32_MODULUS = 2**32
 _NO_RATES = b""  # PortMetrics' packed rates: none at all
+_RATES = struct.Struct(
+    f"@{_N_COUNTERS}d"
+)  # PortMetrics' packed rates: native doubles, as array("d") has them
 _NO_RATE = math.nan  # RateMap's None
 
 
@@ -731,7 +734,7 @@ def poll_ports(
                     else:  # reboot or reset: no spike
                         target[name_delta] = target[name_rate] = 0
                         add_rate(0.0)
-            rate_bytes = array("d", rates).tobytes()
+            rate_bytes = _RATES.pack(*rates)
             # every counter was written: the state keeps them packed, the metrics share that object
             counter_values = (
                 *map(ports_cols.__getitem__, PORTS_COUNTERS),
