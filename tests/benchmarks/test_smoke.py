@@ -78,7 +78,11 @@ def test_the_pipeline_polls_every_device_through_the_writer_into_mariadb(smoke: 
     # --warmup: every device polled once before the measured window, counted apart
     assert pipeline["warmup_polls"] == 3 and pipeline["warmup_failed"] == 0, pipeline
     assert pipeline["warmup_cpu_s"] > 0, pipeline
-    for key in ("cpu_main_s", "cpu_writer_s", "mariadb_cpu_s", "lag_p99_ms", "writer_flush_s"):
+    assert pipeline["ports_inserted"] == 3 * 8, pipeline  # seeded by the child process
+    for key in (
+        "cpu_main_s", "cpu_writer_s", "mariadb_cpu_s", "lag_p99_ms", "writer_flush_s", "rss_after_setup_mb",
+        "rss_end_mb",
+    ):  # fmt: skip
         assert isinstance(pipeline[key], (int, float)), (key, pipeline)
 
 
