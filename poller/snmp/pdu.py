@@ -112,6 +112,32 @@ class Pdu:
     vb_end: int
 
 
+def read_pdu(buf: bytes, pos: int, end: int) -> Pdu:
+    """parse_pdu, with the usual shape (one-octet error-status and error-index, lengths in short
+    form or 0x81/0x82) read in one pass; anything else goes to parse_pdu, which judges it."""
+    try:
+        tag = buf[pos]
+        p, n = _content_at(buf, pos)
+        stop = p + n
+        if tag not in PDU_TAGS or stop > end or buf[p] != 0x02:
+            raise IndexError
+        n = buf[p + 1]
+        q = p + 2 + n
+        if not 0 < n <= 8 or q + 8 > stop:
+            raise IndexError
+        if buf[q : q + 2] != b"\x02\x01" or buf[q + 3 : q + 5] != b"\x02\x01" or buf[q + 6] != SEQUENCE:
+            raise IndexError
+        status = buf[q + 2]
+        index = buf[q + 5]
+        vb_start, n = _content_at(buf, q + 6)
+        if status > 0x7F or index > 0x7F or vb_start + n > stop:
+            raise IndexError
+        request_id = int.from_bytes(buf[p + 2 : q], "big", signed=True)
+        return Pdu(tag, request_id, status, index, buf, vb_start, vb_start + n)
+    except IndexError:
+        return parse_pdu(buf, pos, end)
+
+
 def parse_pdu(buf: bytes, pos: int, end: int) -> Pdu:
     tag, start, stop = read_tl(buf, pos, end)
     if tag not in PDU_TAGS:
@@ -200,16 +226,22 @@ def peek_message_id(buf: bytes) -> int | None:
     """The demultiplexing id of a datagram: request-id for v1/v2c, msgID for v3; None if unreadable.
 
     Cheap on purpose: it runs for every datagram before anything else is decoded. The usual v1/v2c
-    shape is read inline (the same answer as peek_message_reference, which takes the rest).
+    and v3 shapes are read inline (the same answer as peek_message_reference, which takes the rest).
     """
     try:
         end = len(buf)
         p, n = _content_at(buf, 0)
         stop = p + n
-        if buf[0] == SEQUENCE and stop <= end and buf[p : p + 2] == b"\x02\x01" and buf[p + 2] != 3:
-            q = p + 5 + buf[p + 4]  # after the community
-            if buf[p + 3] == 0x04 and buf[p + 4] < 0x80 and q <= stop:
-                r, n = _content_at(buf, q)  # inside the PDU
+        if buf[0] == SEQUENCE and stop <= end and buf[p : p + 2] == b"\x02\x01":
+            if buf[p + 2] != 3:
+                q = p + 5 + buf[p + 4]  # after the community
+                if buf[p + 3] == 0x04 and buf[p + 4] < 0x80 and q <= stop:
+                    r, n = _content_at(buf, q)  # inside the PDU
+                    k = buf[r + 1]
+                    if r + n <= stop and buf[r] == 0x02 and 0 < k <= 8 and r + 2 + k <= r + n:
+                        return int.from_bytes(buf[r + 2 : r + 2 + k], "big", signed=True)
+            elif buf[p + 3] == SEQUENCE:  # v3: msgID opens the header
+                r, n = _content_at(buf, p + 3)
                 k = buf[r + 1]
                 if r + n <= stop and buf[r] == 0x02 and 0 < k <= 8 and r + 2 + k <= r + n:
                     return int.from_bytes(buf[r + 2 : r + 2 + k], "big", signed=True)

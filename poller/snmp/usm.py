@@ -18,7 +18,9 @@ plain "AES-192" is Blumenthal.
 
 Cost split: password-to-key (a 1 MB hash) and key localisation use pysnmp's own code, once per
 (password, algorithm) and once per engine ID respectively, and are cached. Per packet the message
-is built by hand with ber.py, digests use hmac.digest and ciphers use `cryptography` directly.
+is built by hand in one join and read in one pass (step-by-step ber.py references take the unusual
+shapes and judge malformed ones), digests use HmacKey (the key's HMAC pads hashed once per engine)
+and ciphers use `cryptography` directly.
 
 Engine discovery and time synchronisation (RFC 3414 section 4) happen in prepare(); the agent's
 snmpEngineBoots/Time are then tracked locally with the monotonic clock so requests stay inside the
@@ -43,9 +45,9 @@ from cryptography.hazmat.decrepit.ciphers.modes import CFB
 from cryptography.hazmat.primitives.ciphers import Cipher, algorithms, modes
 
 from ..model import Credentials
-from .ber import SEQUENCE, encode_integer, expect, read_integer, read_tl, tlv
+from .ber import SEQUENCE, encode_integer, encode_length, expect, read_integer, read_tl, tlv
 from .errors import SnmpAuthError, SnmpConfigError, SnmpDecodeError, SnmpProtocolError
-from .pdu import GET, REPORT, RESPONSE, Pdu, decode_varbinds, encode_pdu, parse_pdu
+from .pdu import GET, REPORT, RESPONSE, Pdu, _content_at, decode_varbinds, encode_pdu, parse_pdu, read_pdu
 from .security import Exchange, NeedsResync
 
 OCTET_STRING = 0x04
@@ -216,6 +218,39 @@ def localize_priv_key(password: bytes, engine_id: bytes, auth: AuthAlgorithm, pr
 
 # ------------------------------------------------------------------------ per-packet crypto
 
+_IPAD = bytes(b ^ 0x36 for b in range(256))  # RFC 2104's pads, as bytes.translate tables
+_OPAD = bytes(b ^ 0x5C for b in range(256))
+
+
+class HmacKey:
+    """HMAC (RFC 2104) with one key, truncated to `length` bytes: the key's inner and outer pad
+    blocks are hashed once here, so a message costs only its own hashing plus two hash copies
+    (hmac.digest sets the key up again on every call)."""
+
+    __slots__ = ("_inner", "_outer", "length")
+
+    def __init__(self, key: bytes, hash_name: str, length: int) -> None:
+        inner = hashlib.new(hash_name)
+        outer = hashlib.new(hash_name)
+        block = inner.block_size
+        if len(key) > block:
+            key = hashlib.new(hash_name, key).digest()
+        key = key.ljust(block, b"\x00")
+        inner.update(key.translate(_IPAD))
+        outer.update(key.translate(_OPAD))
+        self._inner = inner
+        self._outer = outer
+        self.length = length
+
+    def digest(self, *parts: bytes | memoryview) -> bytes:
+        """The HMAC of the parts joined, truncated (no part is copied into a joined message)."""
+        inner = self._inner.copy()
+        for part in parts:
+            inner.update(part)
+        outer = self._outer.copy()
+        outer.update(inner.digest())
+        return outer.digest()[: self.length]
+
 
 class Privacy:
     """Encrypt/decrypt scoped PDUs with one localized key (per-packet work: keep it lean)."""
@@ -252,7 +287,7 @@ class Privacy:
         enc = Cipher(self._des, modes.CBC(iv)).encryptor()
         return enc.update(plaintext + b"\x00" * pad) + enc.finalize(), salt
 
-    def decrypt(self, ciphertext: bytes, boots: int, engine_time: int, salt: bytes) -> bytes:
+    def decrypt(self, ciphertext: bytes | memoryview, boots: int, engine_time: int, salt: bytes) -> bytes:
         if len(salt) != 8:
             raise SnmpAuthError("reply has malformed privacy parameters (decryption error)")
         if self._cipher == "aes":
@@ -290,7 +325,95 @@ class V3Message:
 
 
 def parse_v3_message(buf: bytes) -> V3Message:
-    """Take an SNMPv3/USM message apart without decrypting or checking anything cryptographic."""
+    """Take an SNMPv3/USM message apart without decrypting or checking anything cryptographic.
+
+    The usual shape (minimal one-octet version, flags and security model, integers of 1-8 octets,
+    lengths in short form or 0x81/0x82) is read in one pass; anything else, malformed datagrams
+    included, goes to parse_v3_reference, which judges it (same answers: tests/snmp/test_usm.py).
+    """
+    try:
+        end = len(buf)
+        if buf[0] != SEQUENCE:
+            raise IndexError
+        s, n = _content_at(buf, 0)
+        e = s + n
+        if e > end or buf[s : s + 3] != b"\x02\x01\x03" or buf[s + 3] != SEQUENCE:
+            raise IndexError
+        hs, n = _content_at(buf, s + 3)  # msgGlobalData
+        he = hs + n
+        k = buf[hs + 1]
+        q = hs + 2 + k
+        if he > e or buf[hs] != 0x02 or not 0 < k <= 8:
+            raise IndexError
+        msg_id = int.from_bytes(buf[hs + 2 : q], "big", signed=True)
+        k = buf[q + 1]  # msgMaxSize: checked, not kept
+        r = q + 2 + k
+        if buf[q] != 0x02 or not 0 < k <= 8 or r + 6 > he:
+            raise IndexError
+        if buf[r : r + 2] != b"\x04\x01" or buf[r + 3 : r + 6] != b"\x02\x01\x03":
+            raise IndexError
+        flags = buf[r + 2]
+        if buf[he] != OCTET_STRING:  # msgSecurityParameters
+            raise IndexError
+        ss, n = _content_at(buf, he)
+        se = ss + n
+        if se > e or buf[ss] != SEQUENCE:
+            raise IndexError
+        us, n = _content_at(buf, ss)
+        ue = us + n
+        k = buf[us + 1]
+        es = us + 2
+        ee = es + k
+        if ue > se or buf[us] != OCTET_STRING or k > 0x7F:
+            raise IndexError
+        k = buf[ee + 1]
+        q = ee + 2 + k
+        if buf[ee] != 0x02 or not 0 < k <= 8:
+            raise IndexError
+        boots = int.from_bytes(buf[ee + 2 : q], "big", signed=True)
+        k = buf[q + 1]
+        ns = q + 2 + k
+        if buf[q] != 0x02 or not 0 < k <= 8:
+            raise IndexError
+        engine_time = int.from_bytes(buf[q + 2 : ns], "big", signed=True)
+        k = buf[ns + 1]
+        ne = ns + 2 + k
+        if buf[ns] != OCTET_STRING or k > 0x7F:
+            raise IndexError
+        k = buf[ne + 1]
+        auth_end = ne + 2 + k
+        if buf[ne] != OCTET_STRING or k > 0x7F:
+            raise IndexError
+        k = buf[auth_end + 1]
+        pe = auth_end + 2 + k
+        if buf[auth_end] != OCTET_STRING or k > 0x7F or pe > ue:
+            raise IndexError
+        data_tag = buf[se]
+        ds, n = _content_at(buf, se)
+        if ds + n > e or data_tag not in (SEQUENCE, OCTET_STRING):
+            raise IndexError
+        return V3Message(
+            buf,
+            msg_id,
+            flags,
+            bytes(buf[es:ee]),
+            boots,
+            engine_time,
+            bytes(buf[ns + 2 : ne]),
+            ne + 2,
+            auth_end,
+            bytes(buf[auth_end + 2 : pe]),
+            data_tag,
+            se,
+            ds,
+            ds + n,
+        )
+    except IndexError:
+        return parse_v3_reference(buf)
+
+
+def parse_v3_reference(buf: bytes) -> V3Message:
+    """parse_v3_message step by step: any shape, and the precise error when malformed."""
     end = len(buf)
     s, e = expect(buf, 0, end, SEQUENCE)
     version, p = read_integer(buf, s, e)
@@ -336,7 +459,31 @@ def parse_v3_message(buf: bytes) -> V3Message:
 
 
 def parse_scoped_pdu(buf: bytes, start: int, end: int) -> tuple[bytes, bytes, Pdu]:
-    """(contextEngineID, contextName, PDU) of a ScopedPDU SEQUENCE at start (trailing padding ignored)."""
+    """(contextEngineID, contextName, PDU) of a ScopedPDU SEQUENCE at start (trailing padding ignored).
+
+    The usual shape in one pass, like parse_v3_message; anything else goes to parse_scoped_reference.
+    """
+    try:
+        if buf[start] != SEQUENCE:
+            raise IndexError
+        s, n = _content_at(buf, start)
+        e = s + n
+        k = buf[s + 1]
+        cs = s + 2
+        ce = cs + k
+        if e > end or buf[s] != OCTET_STRING or k > 0x7F:
+            raise IndexError
+        k = buf[ce + 1]
+        ne = ce + 2 + k
+        if buf[ce] != OCTET_STRING or k > 0x7F or ne > e:
+            raise IndexError
+    except IndexError:
+        return parse_scoped_reference(buf, start, end)
+    return bytes(buf[cs:ce]), bytes(buf[ce + 2 : ne]), read_pdu(buf, ne, e)
+
+
+def parse_scoped_reference(buf: bytes, start: int, end: int) -> tuple[bytes, bytes, Pdu]:
+    """parse_scoped_pdu step by step."""
     s, e = expect(buf, start, end, SEQUENCE)
     cs, ce = expect(buf, s, e, OCTET_STRING)
     ns, ne = expect(buf, ce, e, OCTET_STRING)
@@ -385,7 +532,7 @@ class EngineState:
     boots: int
     latest_time: int  # the agent's snmpEngineTime last received
     synced_at: float  # time.monotonic() when latest_time was received
-    auth_key: bytes | None
+    auth_key: HmacKey | None  # the localized auth key, set up for signing
     privacy: Privacy | None
 
     def clock(self) -> tuple[int, int]:
@@ -410,12 +557,16 @@ class UsmSecurity:
         "_discoveries",
         "_engine",
         "_flags",
+        "_global_tail",
         "_level",
         "_lock",
         "_priv",
         "_priv_password",
         "_rediscover",
+        "_scoped_head",
         "_user",
+        "_usm_engine",
+        "_usm_user",
         "_verified",
     )
 
@@ -442,6 +593,11 @@ class UsmSecurity:
             self._priv_password = _password(cred.priv_password, "privacy")
             flags |= FLAG_PRIV
         self._flags = flags
+        # The constant parts of every request (the engine's are set by set_engine).
+        self._global_tail = encode_integer(MAX_MESSAGE_SIZE) + bytes((OCTET_STRING, 1, flags, 0x02, 1, 3))
+        digest_length = self._auth.digest_length if self._auth is not None else 0
+        self._usm_user = tlv(OCTET_STRING, self._user) + bytes((OCTET_STRING, digest_length))
+        self._usm_engine = self._scoped_head = b""
         self._engine: EngineState | None = None
         self._rediscover = False
         self._confirmed = False  # a response arrived since the last discovery
@@ -495,11 +651,14 @@ class UsmSecurity:
         else:
             auth_key = privacy = None
             if self._auth is not None:
-                auth_key = localize_auth_key(self._auth_password, engine_id, self._auth)
+                key = localize_auth_key(self._auth_password, engine_id, self._auth)
+                auth_key = HmacKey(key, self._auth.hash_name, self._auth.digest_length)
             if self._priv is not None:
                 assert self._auth is not None
                 key = localize_priv_key(self._priv_password, engine_id, self._auth, self._priv)
                 privacy = Privacy(self._priv, key)
+            self._usm_engine = tlv(OCTET_STRING, engine_id)
+            self._scoped_head = self._usm_engine + tlv(OCTET_STRING, self._context)  # contextEngineID, name
             self._engine = EngineState(engine_id, boots, engine_time, time.monotonic(), auth_key, privacy)
             self._verified = False  # keys localized anew: not proven yet
         self._rediscover = False
@@ -508,28 +667,39 @@ class UsmSecurity:
     # ------------------------------------------------------------------ per packet
 
     def encode(self, pdu: bytes, msg_id: int) -> bytes:
+        """The request message, built in one join with the lengths added up (the layers of
+        encode_v3_message and encode_usm_parameters, which the discovery message uses, are not
+        copied one into the next), signed over its parts with the digest field zeroed."""
         engine = self._engine
         if engine is None:
             raise SnmpProtocolError("SNMPv3 message built before engine discovery")
         boots, engine_time = engine.clock()
-        scoped = tlv(SEQUENCE, tlv(OCTET_STRING, engine.engine_id) + tlv(OCTET_STRING, self._context) + pdu)
-        if engine.privacy is not None:
-            ciphertext, salt = engine.privacy.encrypt(scoped, boots, engine_time)
+        scoped = tlv(SEQUENCE, self._scoped_head + pdu)
+        privacy = engine.privacy
+        if privacy is not None:
+            ciphertext, salt = privacy.encrypt(scoped, boots, engine_time)
             msg_data = tlv(OCTET_STRING, ciphertext)
+            priv = bytes((OCTET_STRING, len(salt))) + salt
         else:
-            salt = b""
             msg_data = scoped
-        auth = self._auth
-        placeholder = b"\x00" * auth.digest_length if auth is not None else b""
-        params = encode_usm_parameters(engine.engine_id, boots, engine_time, self._user, placeholder, salt)
-        msg = encode_v3_message(msg_id, self._flags, params, msg_data)
-        if auth is None:
-            return msg
-        # The digest field sits just before the privacy parameters TLV and msgData: no search needed.
-        n = auth.digest_length
-        pos = len(msg) - len(msg_data) - 2 - len(salt) - n
-        mac = hmac.digest(engine.auth_key, msg, auth.hash_name)[:n]  # type: ignore[arg-type]
-        return msg[:pos] + mac + msg[pos + n :]
+            priv = b"\x04\x00"
+        auth_key = engine.auth_key
+        n = auth_key.length if auth_key is not None else 0
+        clock = encode_integer(boots) + encode_integer(engine_time)
+        usm_engine, usm_user = self._usm_engine, self._usm_user
+        usm_length = len(usm_engine) + len(clock) + len(usm_user) + n + len(priv)
+        usm_head = _head(SEQUENCE, usm_length)
+        params_length = len(usm_head) + usm_length
+        params_head = _head(OCTET_STRING, params_length)
+        header = tlv(SEQUENCE, encode_integer(msg_id) + self._global_tail)
+        total = 3 + len(header) + len(params_head) + params_length + len(msg_data)
+        # everything up to the digest's content: msgVersion, msgGlobalData, the USM parameters so far
+        message_head = _head(SEQUENCE, total) + b"\x02\x01\x03"
+        head = b"".join((message_head, header, params_head, usm_head, usm_engine, clock, usm_user))
+        if auth_key is None:
+            return b"".join((head, priv, msg_data))
+        mac = auth_key.digest(head, b"\x00" * n, priv, msg_data)
+        return b"".join((head, mac, priv, msg_data))
 
     def decode(self, data: bytes) -> Pdu:
         engine = self._engine
@@ -547,7 +717,7 @@ class UsmSecurity:
             if msg.data_tag != OCTET_STRING:
                 raise SnmpDecodeError("encrypted reply without an encryptedPDU")
             plain = engine.privacy.decrypt(
-                bytes(data[msg.data_start : msg.data_end]), msg.boots, msg.engine_time, msg.priv_params
+                memoryview(data)[msg.data_start : msg.data_end], msg.boots, msg.engine_time, msg.priv_params
             )
             try:
                 _ctx_engine, _ctx_name, pdu = parse_scoped_pdu(plain, 0, len(plain))
@@ -601,8 +771,8 @@ class UsmSecurity:
         failure = SnmpDecodeError if self._verified else SnmpAuthError
         if msg.auth_end - msg.auth_start != n:
             raise failure(f"reply's digest has {msg.auth_end - msg.auth_start} bytes, {auth.name} uses {n}")
-        whole = bytes(buf[: msg.auth_start]) + b"\x00" * n + bytes(buf[msg.auth_end :])
-        mac = hmac.digest(engine.auth_key, whole, auth.hash_name)[:n]
+        view = memoryview(buf)
+        mac = engine.auth_key.digest(view[: msg.auth_start], b"\x00" * n, view[msg.auth_end :])
         if not hmac.compare_digest(mac, bytes(buf[msg.auth_start : msg.auth_end])):
             why = "corrupted on the way?" if self._verified else "wrong digest"
             raise failure(f"reply for SNMPv3 user {self._user_name} failed authentication ({why})")
@@ -656,6 +826,11 @@ class UsmSecurity:
                 f"agent does not know SNMPv3 context {self._context.decode(errors='replace')!r}"
             )
         raise SnmpProtocolError(f"agent sent a report: {oid or 'without varbinds'}")
+
+
+def _head(tag: int, n: int) -> bytes:
+    """A TLV's tag and length octets for n octets of content."""
+    return bytes((tag, n)) if n < 0x80 else bytes((tag,)) + encode_length(n)
 
 
 def _password(value: str, what: str) -> bytes:

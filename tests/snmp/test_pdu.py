@@ -271,3 +271,22 @@ def test_mutated_responses_decode_exactly_as_step_by_step(pos, byte, cut):
         assert _varbinds_or_error(pdu.decode_varbinds, m.pdu) == _varbinds_or_error(
             reference_decode_varbinds, m.pdu
         )
+
+
+def _pdu_or_error(parse, data: bytes, pos: int, end: int):
+    try:
+        p = parse(data, pos, end)
+    except SnmpDecodeError as exc:
+        return "error", str(exc)
+    return p.tag, p.request_id, p.error_status, p.error_index, p.vb_start, p.vb_end
+
+
+@settings(max_examples=600, deadline=None)
+@given(st.sampled_from([VALID, BIG]), st.integers(0, 2000), st.integers(0, 255), st.integers(1, 2000))
+def test_the_one_pass_pdu_reader_agrees_with_the_step_by_step_one(wire, pos, byte, cut):
+    s, e = ber.expect(wire, 0, len(wire), ber.SEQUENCE)
+    _, p = ber.read_integer(wire, s, e)
+    _, start = ber.expect(wire, p, e, 0x04)  # the PDU follows the community
+    for data in _as_sent_altered_and_cut(wire, pos, byte, cut):
+        end = min(e, len(data))
+        assert _pdu_or_error(pdu.read_pdu, data, start, end) == _pdu_or_error(pdu.parse_pdu, data, start, end)

@@ -7,10 +7,13 @@ replies usm.py must accept. Real agents are in test_v3_agents.py.
 from __future__ import annotations
 
 import hashlib
+import hmac
 import time
 
 import pysnmp.proto.secmod.rfc3414  # noqa: F401  (before eso: pysnmp 7.1 imports circularly)
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 from pyasn1.codec.ber import decoder, encoder
 from pyasn1.type import univ
 from pysnmp.proto.mpmod.rfc3412 import ScopedPDU, SNMPv3Message
@@ -24,9 +27,19 @@ from pysnmp.proto.secmod.rfc7860.auth import hmacsha2
 from poller.model import AUTH_ALGOS, PRIV_ALGOS, Credentials
 from poller.snmp.ber import SEQUENCE, encode_oid, encode_value, tlv
 from poller.snmp.errors import SnmpAuthError, SnmpConfigError, SnmpDecodeError, SnmpError
-from poller.snmp.pdu import GET, REPORT, RESPONSE, decode_varbinds, encode_pdu, varbind_list
+from poller.snmp.pdu import (
+    GET,
+    REPORT,
+    RESPONSE,
+    decode_varbinds,
+    encode_pdu,
+    peek_message_id,
+    peek_message_reference,
+    varbind_list,
+)
 from poller.snmp.security import NeedsResync
 from poller.snmp.usm import (
+    AUTH_ALGORITHMS,
     DECRYPTION_ERRORS,
     NOT_IN_TIME_WINDOWS,
     UNKNOWN_ENGINE_IDS,
@@ -34,11 +47,17 @@ from poller.snmp.usm import (
     UNSUPPORTED_SEC_LEVELS,
     WRONG_DIGESTS,
     EngineState,
+    HmacKey,
     UsmSecurity,
     auth_algorithm,
+    encode_usm_parameters,
+    encode_v3_message,
     localize_auth_key,
     localize_priv_key,
+    parse_scoped_pdu,
+    parse_scoped_reference,
     parse_v3_message,
+    parse_v3_reference,
     password_key,
     priv_algorithm,
 )
@@ -515,3 +534,96 @@ def test_no_auth_user_needs_no_passwords():
     usm = UsmSecurity(credentials(None, None, auth_password="", priv_password=""))
     usm.set_engine(ENGINE, 1, 1)
     assert usm.decode(agent_reply(response(3), 3, auth=None, priv=None)).request_id == 3
+
+
+# ------------------------------------------------------------ per-packet fast paths vs references
+
+
+@settings(max_examples=300, deadline=None)
+@given(
+    st.sampled_from(list(AUTH_ALGORITHMS.values())),
+    st.binary(min_size=1, max_size=200),  # past the 64/128-byte block too: RFC 2104 hashes such keys
+    st.lists(st.binary(max_size=300), max_size=4),
+)
+def test_a_precomputed_hmac_key_gives_hmac_digest_truncated(auth, key, parts):
+    mac = HmacKey(key, auth.hash_name, auth.digest_length)
+    assert mac.digest(*parts) == hmac.digest(key, b"".join(parts), auth.hash_name)[: auth.digest_length]
+
+
+def test_a_precomputed_hmac_key_signs_memoryview_slices_like_their_bytes():
+    mac = HmacKey(b"k" * 20, "sha1", 12)
+    data = bytes(range(256)) * 3
+    view = memoryview(data)
+    assert mac.digest(view[:100], view[300:]) == mac.digest(data[:100], data[300:])
+
+
+@pytest.mark.parametrize(("auth", "priv"), LEVELS)
+@pytest.mark.parametrize("size", [1, 100, 300])  # short and long-form lengths in every layer
+@pytest.mark.parametrize("user", ["poller", "u" * 32])
+def test_a_request_built_in_one_join_equals_the_layered_encoding_signed_by_hmac_digest(
+    auth, priv, size, user
+):
+    usm = usm_for(auth, priv, username=user)
+    wire = usm.encode(response(424242, b"x" * size), 424242)
+    msg = parse_v3_message(wire)
+    digest = wire[msg.auth_start : msg.auth_end]
+    params = encode_usm_parameters(
+        msg.engine_id, msg.boots, msg.engine_time, msg.user, digest, msg.priv_params
+    )
+    assert encode_v3_message(424242, msg.flags, params, wire[msg.data_pos :]) == wire
+    if auth is not None:
+        algo = auth_algorithm(auth)
+        unsigned = wire[: msg.auth_start] + b"\x00" * len(digest) + wire[msg.auth_end :]
+        key = localize_auth_key(AUTH_PW.encode(), ENGINE, algo)
+        assert digest == hmac.digest(key, unsigned, algo.hash_name)[: algo.digest_length]
+
+
+def _outcome(parse, *args):
+    try:
+        return parse(*args)
+    except SnmpDecodeError as exc:
+        return "error", str(exc)
+
+
+def _as_sent_altered_and_cut(wire: bytes, pos: int, byte: int, cut: int) -> tuple[bytes, bytes, bytes]:
+    mutated = bytearray(wire)
+    mutated[pos % len(wire)] = byte
+    return wire, bytes(mutated), wire[: cut % len(wire) + 1]
+
+
+V3_WIRES = [
+    agent_reply(response(77), 77),  # authPriv, as an agent frames it
+    agent_reply(response(2**31 - 1, b"y" * 200), 2**31 - 1, auth="SHA-512", priv=None),  # long forms
+    agent_reply(report(NOT_IN_TIME_WINDOWS), 0, auth=None, priv=None),  # a plain ScopedPDU
+    usm_for("SHA-512", "AES-256", username="u" * 32).encode(response(-5, b"z" * 300), 300),
+]
+SCOPED = [
+    tlv(SEQUENCE, tlv(4, ENGINE) + tlv(4, b"ctx1") + response(77)),
+    tlv(SEQUENCE, tlv(4, ENGINE) + tlv(4, b"") + response(2**31 - 1, b"y" * 300)) + b"\x00" * 5,  # DES pad
+]
+
+
+@settings(max_examples=600, deadline=None)
+@given(st.sampled_from(V3_WIRES), st.integers(0, 2000), st.integers(0, 255), st.integers(0, 2000))
+def test_the_one_pass_v3_message_parser_agrees_with_the_step_by_step_one(wire, pos, byte, cut):
+    for data in _as_sent_altered_and_cut(wire, pos, byte, cut):
+        assert _outcome(parse_v3_message, data) == _outcome(parse_v3_reference, data)
+
+
+@settings(max_examples=600, deadline=None)
+@given(st.sampled_from(SCOPED), st.integers(0, 2000), st.integers(0, 255), st.integers(0, 2000))
+def test_the_one_pass_scoped_pdu_parser_agrees_with_the_step_by_step_one(plain, pos, byte, cut):
+    for data in _as_sent_altered_and_cut(plain, pos, byte, cut):
+        got = _outcome(parse_scoped_pdu, data, 0, len(data))
+        assert got == _outcome(parse_scoped_reference, data, 0, len(data))
+
+
+@settings(max_examples=600, deadline=None)
+@given(st.sampled_from(V3_WIRES), st.integers(0, 2000), st.integers(0, 255), st.integers(0, 2000))
+def test_the_inline_v3_message_id_peek_agrees_with_the_step_by_step_one(wire, pos, byte, cut):
+    for data in _as_sent_altered_and_cut(wire, pos, byte, cut):
+        assert peek_message_id(data) == peek_message_reference(data)
+
+
+def test_the_inline_v3_message_id_peek_reads_the_msg_id():
+    assert [peek_message_id(w) for w in V3_WIRES] == [77, 2**31 - 1, 0, 300]
