@@ -9,7 +9,8 @@ setup (not measured)  a fresh MariaDB database with LibreNMS's real schema (test
                       so the rows never weigh on this process's memory figures), then the daemon's own
                       start path: load_devices + load_state from that database, a LibreNMSWriter thread,
                       FleetState + SelfMetrics, and a "scraper" thread rendering the FleetCollector and the
-                      self metrics every `scrape_interval` s (15 by default, as Prometheus would).
+                      self metrics every `scrape_interval` s (15 by default, as Prometheus would) into
+                      the gzip body the HTTP endpoint answers with (poller.metrics.server.metrics_chunks).
 poll(device)          what Daemon._poll does: poll_device (deadline 0.9 x interval, the ports' descriptive
                       columns every 300 s as the daemon's default) -> writer.submit ->
                       FleetState.update -> SelfMetrics.observe_poll (+ the schedule lag the load loop
@@ -223,6 +224,7 @@ class Pipeline:
         self.scrapes = 0
         self.scrape_seconds: list[float] = []
         self.scrape_bytes = 0
+        self.scrape_gzip_bytes = 0
         self.scrape_errors = 0
         self.unreachable = 0
         self.port_walk_failed = 0
@@ -395,14 +397,18 @@ class Pipeline:
             self.backlog_max[k] = max(self.backlog_max.get(k, 0), v)
 
     def _scrape(self) -> None:
+        from poller.metrics.server import metrics_chunks
+
         t0 = time.perf_counter()
-        try:
-            body = self.collector.render().encode() + self.own_metrics.render()
+        try:  # as the HTTP endpoint answers Prometheus, which asks for gzip
+            parts = self.collector.render_parts()
+            chunks = metrics_chunks(self.own_metrics.render(), parts, gzip=True)
         except Exception:
             self.scrape_errors += 1
             return
         self.scrape_seconds.append(time.perf_counter() - t0)
-        self.scrape_bytes = len(body)
+        self.scrape_bytes = sum(map(len, parts))  # the text (characters: ASCII but for ifAlias labels)
+        self.scrape_gzip_bytes = sum(map(len, chunks))
         self.scrapes += 1
 
     async def close(self) -> None:
@@ -464,6 +470,7 @@ class Pipeline:
                 "scrape_errors": self.scrape_errors,
                 "scrape_render_max_ms": round(renders[-1] * 1000, 1) if renders else None,
                 "scrape_bytes": self.scrape_bytes,
+                "scrape_gzip_bytes": self.scrape_gzip_bytes,
                 "gc_full_collections": self.gc_policy.full_collections,
                 "gc_full_last_s": round(self.gc_policy.last.seconds, 3) if self.gc_policy.last else None,
             }
