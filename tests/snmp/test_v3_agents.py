@@ -126,13 +126,16 @@ async def test_a_stale_engine_clock_is_resynced_from_the_agents_report(agent):
     target = agent.v3("SHA-256", "AES")
     async with SnmpEngine() as engine:
         first = await engine.get(target, [SYS_OBJECT_ID])
-        # Reach into the session's USM (white box): push our idea of the agent's clock 1000 s back.
+        # Reach into the session's USM (white box): make our idea of the agent's clock a boot behind.
+        # A different snmpEngineBoots is outside the time window whatever the agent's uptime (pushing
+        # the time back would not be while the agent is younger than the window).
         usm = engine._session(target).security
         state = usm.engine
         boots, now = state.clock()
-        state.set_clock(boots, max(0, now - 1000))
+        assert boots >= 1
+        state.set_clock(boots - 1, now)
         assert await engine.get(target, [SYS_OBJECT_ID]) == first
-        assert usm.engine.clock()[1] >= now  # re-synced from the notInTimeWindow report
+        assert usm.engine.clock()[0] == boots  # re-synced from the notInTimeWindow report
         assert usm.discoveries == 1  # a resync, not a new discovery
 
 
