@@ -30,6 +30,12 @@ def parser() -> argparse.ArgumentParser:
     r.add_argument("--snmpsim", action="store_true", help="also poll the recordings via snmpsim/ours")
     r.add_argument("--snmpsim-duration", type=float, default=20.0)
     r.add_argument("--uvloop", action="store_true", help="drivers use uvloop")
+    r.add_argument(
+        "--rate-limit",
+        type=float,
+        default=0.0,
+        help="fastpoll engine and pipeline: global SNMP requests per second (polling.rate_limit; 0 = off)",
+    )
     r.add_argument("--out", type=Path, default=REPO / "benchmarks" / "results")
     r.add_argument("--quiet", action="store_true")
     r.add_argument(
@@ -87,7 +93,7 @@ def main(argv: list[str] | None = None) -> int:
         interval=args.interval, duration=args.duration, seed=args.seed, sim_workers=args.sim_workers,
         base_address=args.base_address, out=args.out, snmpsim=args.snmpsim,
         snmpsim_duration=args.snmpsim_duration, uvloop=args.uvloop, quiet=args.quiet,
-        ports_as=args.ports_as, warmup=args.warmup,
+        ports_as=args.ports_as, warmup=args.warmup, rate_limit=args.rate_limit,
     )  # fmt: skip
     if args.smoke:
         opts.devices = opts.baseline_devices = [3]

@@ -49,7 +49,7 @@ async def fastpoll_engine(spec: dict[str, Any]) -> tuple[PollFn, Callable[[], Aw
     from poller.model import Credentials, Target
     from poller.snmp.client import SnmpEngine
 
-    engine = SnmpEngine()
+    engine = SnmpEngine(max_rate=spec.get("rate_limit") or None)
     targets: dict[DeviceRef, Target] = {}
 
     async def poll(dev: DeviceRef) -> int:

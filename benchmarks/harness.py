@@ -55,6 +55,7 @@ class Options:
     quiet: bool = False
     ports_as: str = "discovered"  # the pipeline's starting rows: "discovered" (heaviest) or "polled"
     warmup: bool = False  # the pipeline polls every device once before the measured window
+    rate_limit: float = 0.0  # fastpoll's global requests/s limit (polling.rate_limit), 0 = none
 
 
 class SimProcess:
@@ -231,6 +232,7 @@ def run(opts: Options) -> dict[str, Any]:
                         "seed": opts.seed,
                         "ports_as": opts.ports_as,
                         "warmup": opts.warmup,
+                        "rate_limit": opts.rate_limit,
                     }
                     label = f"{system:<14} {n:>6} devices"
                     results.append(run_driver(system, spec, sim, progress, label))
@@ -244,7 +246,7 @@ def run(opts: Options) -> dict[str, Any]:
             "devices": opts.devices, "baseline_devices": opts.baseline_devices, "ports": opts.ports,
             "interval_s": opts.interval, "duration_s": opts.duration, "seed": opts.seed,
             "sim_workers": opts.sim_workers, "sim_startup_s": round(startup, 2), "cpus": os.cpu_count(),
-            "python": sys.version.split()[0], "uvloop": opts.uvloop,
+            "python": sys.version.split()[0], "uvloop": opts.uvloop, "rate_limit": opts.rate_limit,
             "when": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
         },
         "results": results,

@@ -246,7 +246,7 @@ class Pipeline:
         from poller.store.librenms import LibreNMSWriter
 
         self.details_interval = PollingSettings().port_details_interval  # the daemon's default
-        self.snmp = SnmpEngine()
+        self.snmp = SnmpEngine(max_rate=self.spec.get("rate_limit") or None)  # as the daemon
         self.engine = CountingEngine(self.snmp)
         self.writer = LibreNMSWriter(self.db).start()
         self.fleet = FleetState(interval_of=lambda d: self.interval)

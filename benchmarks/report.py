@@ -39,7 +39,9 @@ def render_markdown(report: dict[str, Any]) -> str:
         f"# fastpoll benchmark ({meta['when']})",
         "",
         f"{meta['ports']} ports per device, interval {meta['interval_s']} s, {meta['duration_s']} s per run, "
-        f"{meta['cpus']} CPUs, Python {meta['python']}, simulator workers {meta['sim_workers']}. "
+        f"{meta['cpus']} CPUs, Python {meta['python']}, simulator workers {meta['sim_workers']}"
+        + (f", fastpoll's rate limit {meta['rate_limit']:g} requests/s" if meta.get("rate_limit") else "")
+        + ". "
         "CPU = process CPU (user+system; children included for the net-snmp CLI; the exporter's own "
         "process for snmp_exporter), never wall time.",
         "",
