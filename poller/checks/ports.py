@@ -116,6 +116,7 @@ _I_IF_NAME, _I_IF_ALIAS, _I_IF_DESCR, _I_IF_TYPE = _I["ifName"], _I["ifAlias"], 
 _I_OPER, _I_ADMIN, _I_SPEED = _I["ifOperStatus"], _I["ifAdminStatus"], _I["ifSpeed"]
 _I_OPER_PREV, _I_LAST_CHANGE, _I_POLL_TIME = _I["ifOperStatus_prev"], _I["ifLastChange"], _I["poll_time"]
 _NONE_ROW = (None,) * len(VALUE_COLUMNS)
+assert VALUE_COLUMNS[_I_LAST_CHANGE:] == ("ifLastChange", "deleted", "poll_time", "ifIndex")
 _FOREIGN: Any = object()  # PortState.memo_data: the memo is not for this state's values
 _NO_COUNTERS = pack_counters((None,) * _N_COUNTERS)  # a state that has none yet
 # Columns whose values repeat across ports and devices (names, enum names, speeds, MTUs): one object each
@@ -673,12 +674,15 @@ def poll_ports(
         stats_cols: dict[str, Any] = {}
 
         # --- data columns and their events
+        # quiet: of the kept columns, this poll writes only ifLastChange, poll_time and the counters
+        quiet = same
         if same:
             # Same data values as the poll that left this row: nothing changed, no event; only a NULL
             # ``_prev`` is filled with the (unchanged) current value, as the full comparison does.
             for i, i_prev, col_prev in _PREV_FILL:
                 if old[i_prev] is None:
                     ports_cols[col_prev] = data[i]
+                    quiet = False
         else:
             assert values is not None
 
@@ -688,6 +692,7 @@ def poll_ports(
             _data_changes(dict(zip(VALUE_COLUMNS, old, strict=True)), raw, values, ports_cols, log)
         if insert or old[_I_DELETED]:
             ports_cols["deleted"] = 0
+            quiet = False
         ports_cols["ifLastChange"] = last_change
 
         # --- statistics (unless down-and-still-down with an unchanged ifLastChange)
@@ -701,9 +706,12 @@ def poll_ports(
         poll_time = old[_I_POLL_TIME]
         period = polled_period(polled, poll_time)
         if not skip_stats:
-            old_counters = state.counter_values
+            kept_counters = state.counters
+            old_counters = unpack_counters(kept_counters) if type(kept_counters) is bytes else kept_counters
             rates: list[float] = []
             add_rate = rates.append
+            counter_list: list[int] = []
+            add_value = counter_list.append
             # counters.counter_update, inlined (a call and a CounterResult per counter cost more than the
             # arithmetic): value/_prev/_delta/_rate with Counter32 wraps and resets as documented there.
             for target, specs in ((ports_cols, _PORTS_SPECS), (stats_cols, _STATS_SPECS)):
@@ -716,6 +724,7 @@ def poll_ports(
                         bits = 32
                     value = current if isinstance(current, int) else 0
                     target[name] = value
+                    add_value(value)
                     previous = old_counters[i_old]
                     if previous is None:
                         target[name_prev] = 0
@@ -736,11 +745,7 @@ def poll_ports(
                         add_rate(0.0)
             rate_bytes = _RATES.pack(*rates)
             # every counter was written: the state keeps them packed, the metrics share that object
-            counter_values = (
-                *map(ports_cols.__getitem__, PORTS_COUNTERS),
-                *map(stats_cols.__getitem__, STATISTICS_COUNTERS),
-            )
-            new_counters = pack_counters(counter_values) or counter_values
+            new_counters = pack_counters(counter_list) or tuple(counter_list)
         else:
             rate_bytes = _NO_RATES
             new_counters = state.counters  # the stored values, unchanged
@@ -749,8 +754,10 @@ def poll_ports(
         ports_cols["poll_period"] = period
 
         # the kept columns: what this poll wrote, else what was kept (as the database row now holds them)
-        get = ports_cols.get
-        new_values = (*map(get, _REST, old[:_I_IF_INDEX]), if_index)
+        if quiet:  # the columns VALUE_COLUMNS ends with: ifLastChange, deleted, poll_time, ifIndex
+            new_values = (*old[:_I_LAST_CHANGE], last_change, old[_I_DELETED], polled, if_index)
+        else:
+            new_values = (*map(ports_cols.get, _REST, old[:_I_IF_INDEX]), if_index)
         if insert:
             # the inserted row carries every column, as LibreNMS's insert + update would leave it
             ports_cols = {
