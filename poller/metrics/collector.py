@@ -404,15 +404,18 @@ class FleetCollector:
         else:
             labels = [f'{head}{p.ifIndex}",ifname="{escape_label(p.ifName or "")}"}} ' for p in ports]
         pairs = list(zip(labels, ports, strict=True))
+        counted: list[tuple[str, tuple[Any, ...]]] | None = None  # (label, counter tuple), read once per port
         text: list[str] = []
         for fam in self._port_families:
             name, column, get = fam.name, fam.column, fam.port
             if column is not None:  # the counter read straight from the CounterMap's tuple
+                if counted is None:
+                    counted = [(lbl, values) for lbl, p in pairs if (values := p.counter_values)]
                 i = COUNTER_INDEX[column]
                 lines = [
                     f"{name}{lbl}{v}\n"
-                    for lbl, p in pairs
-                    if (packed := p.counter_values) and (v := packed[i]) is not None and v is not MISSING
+                    for lbl, values in counted
+                    if (v := values[i]) is not None and v is not MISSING
                 ]
             elif isinstance(get, PortField):
                 raw = list(map(attrgetter(get.attr), ports))
