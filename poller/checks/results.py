@@ -237,11 +237,6 @@ class RateMap(CounterMap[float | None]):
 
 
 _NO_RATES = b""
-# The last packed counters PortMetrics.counter_values unpacked: a scrape reads each port's counters once per
-# counter family (one device's ports at a time), and unpacking 15 ints costs ~4x a lookup here. Bounded
-# (cleared when full), keyed by value: equal bytes are equal counters.
-_UNPACKED: dict[bytes, tuple[Any, ...]] = {}
-_UNPACKED_MAX = 1024
 
 
 class PortMetrics:
@@ -319,12 +314,7 @@ class PortMetrics:
         packed = self.counters_packed
         if type(packed) is not bytes:
             return packed  # type: ignore[return-value]
-        values = _UNPACKED.get(packed)
-        if values is None:
-            if len(_UNPACKED) >= _UNPACKED_MAX:
-                _UNPACKED.clear()
-            values = _UNPACKED[packed] = unpack_counters(packed, MISSING)
-        return values
+        return unpack_counters(packed, MISSING)
 
     @property
     def counters(self) -> CounterMap[int]:

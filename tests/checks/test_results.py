@@ -128,14 +128,3 @@ def test_port_metrics_read_packed_counters_with_absent_ones_missing():
     assert "ifOutOctets" not in p.counters and p == metrics(
         {c: 0 for c in COUNTER_COLUMNS[2:]} | {"ifInOctets": 7}, {}
     )
-
-
-def test_unpacked_counters_are_remembered_within_a_bound(monkeypatch):
-    from poller.checks import results
-
-    monkeypatch.setattr(results, "_UNPACKED_MAX", 4)
-    ports = [metrics(pack_counters([n, *[0] * (len(COUNTER_COLUMNS) - 1)]), b"") for n in range(10)]
-    for p in ports:
-        assert p.counter_values is p.counter_values  # the second read is the remembered tuple
-    assert [p.counters["ifInOctets"] for p in ports] == list(range(10))
-    assert len(results._UNPACKED) <= 4
