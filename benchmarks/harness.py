@@ -194,8 +194,12 @@ def add_ratios(results: list[dict[str, Any]]) -> None:
     fallback = fast[min(fast)]
     for r in results:
         ref = fast.get(r.get("devices"), fallback)
-        if r.get("status") == "ok" and r.get("cpu_s_per_1000_polls") and ref.get("cpu_s_per_1000_polls"):
-            r["cpu_vs_fastpoll"] = round(r["cpu_s_per_1000_polls"] / ref["cpu_s_per_1000_polls"], 2)
+        if r is ref:
+            r["cpu_vs_fastpoll"] = 1.0  # even when a short run's CPU rounds to 0 (the clock counts in ticks)
+            continue
+        cpu, ref_cpu = r.get("cpu_s_per_1000_polls"), ref.get("cpu_s_per_1000_polls")
+        if r.get("status") == "ok" and cpu is not None and ref_cpu:
+            r["cpu_vs_fastpoll"] = round(cpu / ref_cpu, 2)
 
 
 def run(opts: Options) -> dict[str, Any]:

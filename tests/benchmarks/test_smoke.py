@@ -81,7 +81,7 @@ def test_the_pipeline_polls_every_device_through_the_writer_into_mariadb(smoke: 
     assert pipeline["ports_inserted"] == 3 * 8, pipeline  # seeded by the child process
     for key in (
         "cpu_main_s", "cpu_writer_s", "mariadb_cpu_s", "lag_p99_ms", "writer_flush_s", "rss_after_setup_mb",
-        "rss_end_mb",
+        "rss_end_mb", "rss_end_trimmed_mb",
     ):  # fmt: skip
         assert isinstance(pipeline[key], (int, float)), (key, pipeline)
 
@@ -143,6 +143,15 @@ def test_ratios_compare_cpu_per_poll_with_fastpoll_at_the_same_load() -> None:
     ]
     add_ratios(results)
     assert results[1]["cpu_vs_fastpoll"] == 75.0
+
+
+def test_fastpoll_is_its_own_reference_even_when_a_short_runs_cpu_rounds_to_zero() -> None:
+    results = [
+        {"system": "fastpoll", "status": "ok", "devices": 3, "cpu_s_per_1000_polls": 0.0},
+        {"system": "pysnmp", "status": "ok", "devices": 3, "cpu_s_per_1000_polls": 20.0},
+    ]
+    add_ratios(results)
+    assert results[0]["cpu_vs_fastpoll"] == 1.0 and "cpu_vs_fastpoll" not in results[1]
 
 
 def test_markdown_shows_a_system_that_did_not_run_with_its_reason() -> None:
