@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import gc
+import sys
 import weakref
 
 import pytest
@@ -73,3 +74,32 @@ async def test_run_collects_every_full_every_seconds_until_cancelled(policy):
 def test_a_period_that_is_not_positive_is_refused():
     with pytest.raises(ValueError, match="full_every"):
         GcPolicy(full_every=0)
+
+
+def test_each_full_collection_asks_the_allocator_to_give_free_pages_back():
+    calls: list[str] = []
+
+    def trim() -> bool:
+        calls.append("trim")
+        return True
+
+    policy = GcPolicy(trim=trim)
+    policy.collect_full()
+    policy.collect_full()
+    assert len(calls) == policy.trims == 2
+    assert policy.last is not None and policy.last.trim_seconds >= 0
+
+
+def test_no_trim_when_switched_off():
+    policy = GcPolicy(trim=False)
+    assert policy.trim is None
+    policy.collect_full()
+    assert policy.trims == 0
+
+
+@pytest.mark.skipif(not sys.platform.startswith("linux"), reason="glibc's malloc_trim")
+def test_on_glibc_the_default_trim_is_malloc_trim_and_it_runs():
+    policy = GcPolicy()
+    assert policy.trim is not None
+    policy.collect_full()
+    assert policy.trims == 1
