@@ -446,8 +446,10 @@ class Pipeline:
         self.gc_task.cancel()
         # What the daemon's 10-minute timer does (a full collection, then the allocator's free pages given
         # back): the RSS after it is what the pipeline holds, the one before includes glibc's free pages.
-        self.gc_policy.collect_full()
+        collections, last = self.gc_policy.full_collections, self.gc_policy.last  # those during the run
+        final = self.gc_policy.collect_full()
         self.figures["rss_end_trimmed_mb"] = round(psutil.Process().memory_info().rss / 2**20, 1)
+        self.figures["gc_timer_pause_s"] = round(final.seconds + final.trim_seconds, 3)  # the loop waits
         self.gc_policy.restore()
         renders = sorted(self.scrape_seconds)
         self.figures.update(
@@ -475,8 +477,8 @@ class Pipeline:
                 "scrape_render_max_ms": round(renders[-1] * 1000, 1) if renders else None,
                 "scrape_bytes": self.scrape_bytes,
                 "scrape_gzip_bytes": self.scrape_gzip_bytes,
-                "gc_full_collections": self.gc_policy.full_collections,
-                "gc_full_last_s": round(self.gc_policy.last.seconds, 3) if self.gc_policy.last else None,
+                "gc_full_collections": collections,
+                "gc_full_last_s": round(last.seconds, 3) if last else None,
             }
         )
 

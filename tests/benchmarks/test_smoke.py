@@ -81,7 +81,7 @@ def test_the_pipeline_polls_every_device_through_the_writer_into_mariadb(smoke: 
     assert pipeline["ports_inserted"] == 3 * 8, pipeline  # seeded by the child process
     for key in (
         "cpu_main_s", "cpu_writer_s", "mariadb_cpu_s", "lag_p99_ms", "writer_flush_s", "rss_after_setup_mb",
-        "rss_end_mb", "rss_end_trimmed_mb",
+        "rss_end_mb", "rss_end_trimmed_mb", "gc_timer_pause_s",
     ):  # fmt: skip
         assert isinstance(pipeline[key], (int, float)), (key, pipeline)
 
