@@ -117,7 +117,7 @@ def read_pdu(buf: bytes, pos: int, end: int) -> Pdu:
     form or 0x81/0x82) read in one pass; anything else goes to parse_pdu, which judges it."""
     try:
         tag = buf[pos]
-        p, n = _content_at(buf, pos)
+        p, n = content_at(buf, pos)
         stop = p + n
         if tag not in PDU_TAGS or stop > end or buf[p] != 0x02:
             raise IndexError
@@ -129,7 +129,7 @@ def read_pdu(buf: bytes, pos: int, end: int) -> Pdu:
             raise IndexError
         status = buf[q + 2]
         index = buf[q + 5]
-        vb_start, n = _content_at(buf, q + 6)
+        vb_start, n = content_at(buf, q + 6)
         if status > 0x7F or index > 0x7F or vb_start + n > stop:
             raise IndexError
         request_id = int.from_bytes(buf[p + 2 : q], "big", signed=True)
@@ -156,7 +156,7 @@ class CommunityMessage:
     pdu: Pdu
 
 
-def _content_at(buf: bytes, p: int) -> tuple[int, int]:
+def content_at(buf: bytes, p: int) -> tuple[int, int]:
     """(content start, content length) of the TLV at p, for the length forms SNMP agents use."""
     n = buf[p + 1]
     if n < 0x80:
@@ -175,7 +175,7 @@ def _parse_community_fast(buf: bytes) -> CommunityMessage:
     end = len(buf)
     if buf[0] != SEQUENCE:
         raise IndexError
-    p, n = _content_at(buf, 0)
+    p, n = content_at(buf, 0)
     stop = p + n
     if stop > end or buf[p] != 0x02 or buf[p + 1] != 1 or buf[p + 2] > 0x7F or buf[p + 3] != 0x04:
         raise IndexError
@@ -185,7 +185,7 @@ def _parse_community_fast(buf: bytes) -> CommunityMessage:
     if buf[p + 4] > 0x7F or ce > stop:
         raise IndexError
     tag = buf[ce]
-    p, n = _content_at(buf, ce)
+    p, n = content_at(buf, ce)
     pdu_end = p + n
     if tag not in PDU_TAGS or pdu_end > stop or buf[p] != 0x02:
         raise IndexError
@@ -198,7 +198,7 @@ def _parse_community_fast(buf: bytes) -> CommunityMessage:
         raise IndexError
     status = buf[q + 2]
     index = buf[q + 5]
-    vb_start, n = _content_at(buf, q + 6)
+    vb_start, n = content_at(buf, q + 6)
     if status > 0x7F or index > 0x7F or vb_start + n > pdu_end:
         raise IndexError
     pdu = Pdu(tag, request_id, status, index, buf, vb_start, vb_start + n)
@@ -230,18 +230,18 @@ def peek_message_id(buf: bytes) -> int | None:
     """
     try:
         end = len(buf)
-        p, n = _content_at(buf, 0)
+        p, n = content_at(buf, 0)
         stop = p + n
         if buf[0] == SEQUENCE and stop <= end and buf[p : p + 2] == b"\x02\x01":
             if buf[p + 2] != 3:
                 q = p + 5 + buf[p + 4]  # after the community
                 if buf[p + 3] == 0x04 and buf[p + 4] < 0x80 and q <= stop:
-                    r, n = _content_at(buf, q)  # inside the PDU
+                    r, n = content_at(buf, q)  # inside the PDU
                     k = buf[r + 1]
                     if r + n <= stop and buf[r] == 0x02 and 0 < k <= 8 and r + 2 + k <= r + n:
                         return int.from_bytes(buf[r + 2 : r + 2 + k], "big", signed=True)
             elif buf[p + 3] == SEQUENCE:  # v3: msgID opens the header
-                r, n = _content_at(buf, p + 3)
+                r, n = content_at(buf, p + 3)
                 k = buf[r + 1]
                 if r + n <= stop and buf[r] == 0x02 and 0 < k <= 8 and r + 2 + k <= r + n:
                     return int.from_bytes(buf[r + 2 : r + 2 + k], "big", signed=True)

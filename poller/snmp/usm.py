@@ -47,7 +47,7 @@ from cryptography.hazmat.primitives.ciphers import Cipher, algorithms, modes
 from ..model import Credentials
 from .ber import SEQUENCE, encode_integer, encode_length, expect, read_integer, read_tl, tlv
 from .errors import SnmpAuthError, SnmpConfigError, SnmpDecodeError, SnmpProtocolError
-from .pdu import GET, REPORT, RESPONSE, Pdu, _content_at, decode_varbinds, encode_pdu, parse_pdu, read_pdu
+from .pdu import GET, REPORT, RESPONSE, Pdu, content_at, decode_varbinds, encode_pdu, parse_pdu, read_pdu
 from .security import Exchange, NeedsResync
 
 OCTET_STRING = 0x04
@@ -335,11 +335,11 @@ def parse_v3_message(buf: bytes) -> V3Message:
         end = len(buf)
         if buf[0] != SEQUENCE:
             raise IndexError
-        s, n = _content_at(buf, 0)
+        s, n = content_at(buf, 0)
         e = s + n
         if e > end or buf[s : s + 3] != b"\x02\x01\x03" or buf[s + 3] != SEQUENCE:
             raise IndexError
-        hs, n = _content_at(buf, s + 3)  # msgGlobalData
+        hs, n = content_at(buf, s + 3)  # msgGlobalData
         he = hs + n
         k = buf[hs + 1]
         q = hs + 2 + k
@@ -355,11 +355,11 @@ def parse_v3_message(buf: bytes) -> V3Message:
         flags = buf[r + 2]
         if buf[he] != OCTET_STRING:  # msgSecurityParameters
             raise IndexError
-        ss, n = _content_at(buf, he)
+        ss, n = content_at(buf, he)
         se = ss + n
         if se > e or buf[ss] != SEQUENCE:
             raise IndexError
-        us, n = _content_at(buf, ss)
+        us, n = content_at(buf, ss)
         ue = us + n
         k = buf[us + 1]
         es = us + 2
@@ -389,7 +389,7 @@ def parse_v3_message(buf: bytes) -> V3Message:
         if buf[auth_end] != OCTET_STRING or k > 0x7F or pe > ue:
             raise IndexError
         data_tag = buf[se]
-        ds, n = _content_at(buf, se)
+        ds, n = content_at(buf, se)
         if ds + n > e or data_tag not in (SEQUENCE, OCTET_STRING):
             raise IndexError
         return V3Message(
@@ -466,7 +466,7 @@ def parse_scoped_pdu(buf: bytes, start: int, end: int) -> tuple[bytes, bytes, Pd
     try:
         if buf[start] != SEQUENCE:
             raise IndexError
-        s, n = _content_at(buf, start)
+        s, n = content_at(buf, start)
         e = s + n
         k = buf[s + 1]
         cs = s + 2
