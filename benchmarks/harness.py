@@ -56,6 +56,7 @@ class Options:
     ports_as: str = "discovered"  # the pipeline's starting rows: "discovered" (heaviest) or "polled"
     warmup: bool = False  # the pipeline polls every device once before the measured window
     rate_limit: float = 0.0  # fastpoll's global requests/s limit (polling.rate_limit), 0 = none
+    cache_port_text: bool = True  # the pipeline's metrics.cache_port_text
 
 
 class SimProcess:
@@ -237,6 +238,7 @@ def run(opts: Options) -> dict[str, Any]:
                         "ports_as": opts.ports_as,
                         "warmup": opts.warmup,
                         "rate_limit": opts.rate_limit,
+                        "cache_port_text": opts.cache_port_text,
                     }
                     label = f"{system:<14} {n:>6} devices"
                     results.append(run_driver(system, spec, sim, progress, label))

@@ -253,7 +253,10 @@ class Pipeline:
         self.own_metrics = SelfMetrics()
         self.own_metrics.attach_engine(self.snmp, self.fleet.devices)
         self.own_metrics.attach_writer(self.writer)
-        self.collector = FleetCollector(self.fleet, MetricsSettings())
+        self.collector = FleetCollector(
+            self.fleet, MetricsSettings(cache_port_text=self.spec.get("cache_port_text", True))
+        )
+        self.figures["cache_port_text"] = self.collector.settings.cache_port_text
         self.scraper = threading.Thread(target=self._scrape_loop, name="bench-scraper", daemon=True)
         self.scraper.start()
         # the daemon's garbage-collector policy (poller/gc_policy.py), applied after start-up as it does

@@ -317,6 +317,7 @@ class FleetCollector:
         self._headers = tuple(f"# HELP {f.name} {f.help}\n# TYPE {f.name} {f.kind}\n" for f in self._families)
         self._selection = settings.ports
         self._alias = settings.ports.ifalias_label
+        self._cache_ports = settings.cache_port_text
         self._budget_notice = BudgetNotice(
             log,
             "metrics series budget (metrics.series_budget = %d) exceeded: %d series not exported; "
@@ -387,7 +388,8 @@ class FleetCollector:
         text = r.port_text
         if text is None:
             text = self._render_ports(r)
-            r.port_text = text  # a benign race: two scrapes render the same text
+            if self._cache_ports:
+                r.port_text = text  # a benign race: two scrapes render the same text
         return text
 
     def _render_ports(self, r: _Rendered) -> tuple[str, ...]:

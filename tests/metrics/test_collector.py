@@ -313,6 +313,18 @@ def test_exported_port_text_is_rendered_once_per_poll():
     assert text is not None and state.snapshots()[0].cache.port_text is text
 
 
+def test_without_the_port_text_cache_every_scrape_renders_the_ports_again_and_the_text_is_the_same():
+    state = FleetState()
+    state.update(device(1), result(1, [port(1, counters={"ifInOctets": 7}), port(2)]))
+    cached = FleetCollector(state, MetricsSettings()).render()
+    uncached = FleetCollector(state, MetricsSettings(cache_port_text=False))
+    text = uncached.render()
+    assert state.snapshots()[0].cache.port_text is None  # nothing kept between scrapes
+    timed = "fastpoll_metrics_render_seconds "  # the only line that differs between two renders
+    assert text.split(timed)[0] == cached.split(timed)[0]
+    assert values_of(uncached.render(), "fastpoll_interface_in_octets_total")["1"] == 7
+
+
 def test_collect_equals_render_when_the_budget_drops_ports():
     state = FleetState(lambda d: 30.0)
     for n in (1, 2, 3, 4):
