@@ -169,9 +169,9 @@ def content_at(buf: bytes, p: int) -> tuple[int, int]:
 
 
 def _parse_community_fast(buf: bytes) -> CommunityMessage:
-    """parse_community_message for the usual shape, one function instead of a dozen calls: one
-    octet version, error-status and error-index, lengths in short form or 0x81/0x82. Raises
-    IndexError for anything else (including every malformed datagram): the reference decides."""
+    """parse_community_message for the usual shape: one octet version, lengths in short form or
+    0x81/0x82, the PDU read by read_pdu (which hands unusual or malformed PDUs to parse_pdu, as the
+    reference does). Raises IndexError for any other message header: the reference decides."""
     end = len(buf)
     if buf[0] != SEQUENCE:
         raise IndexError
@@ -184,25 +184,7 @@ def _parse_community_fast(buf: bytes) -> CommunityMessage:
     ce = cs + buf[p + 4]
     if buf[p + 4] > 0x7F or ce > stop:
         raise IndexError
-    tag = buf[ce]
-    p, n = content_at(buf, ce)
-    pdu_end = p + n
-    if tag not in PDU_TAGS or pdu_end > stop or buf[p] != 0x02:
-        raise IndexError
-    n = buf[p + 1]
-    q = p + 2 + n
-    if not 0 < n <= 8 or q + 8 > pdu_end:
-        raise IndexError
-    request_id = int.from_bytes(buf[p + 2 : q], "big", signed=True)
-    if buf[q : q + 2] != b"\x02\x01" or buf[q + 3 : q + 5] != b"\x02\x01" or buf[q + 6] != SEQUENCE:
-        raise IndexError
-    status = buf[q + 2]
-    index = buf[q + 5]
-    vb_start, n = content_at(buf, q + 6)
-    if status > 0x7F or index > 0x7F or vb_start + n > pdu_end:
-        raise IndexError
-    pdu = Pdu(tag, request_id, status, index, buf, vb_start, vb_start + n)
-    return CommunityMessage(version, bytes(buf[cs:ce]), pdu)
+    return CommunityMessage(version, bytes(buf[cs:ce]), read_pdu(buf, ce, stop))
 
 
 def parse_community_message(buf: bytes) -> CommunityMessage:
