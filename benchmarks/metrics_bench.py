@@ -1,6 +1,7 @@
 """Scrape time and size of the fleet collector: 1,000 and 10,000 devices x 48 ports, default families.
 
     .venv/bin/python -m benchmarks.metrics_bench [--devices 1000 10000] [--ports 48] [--budget N] [--generic]
+                                                 [--no-port-text-cache]
 
 For each size: a cold scrape (every device polled since the last scrape: each device's lines are rendered),
 a warm scrape (nothing polled since: cached text is joined), a scrape after every 6th device was re-polled
@@ -123,8 +124,8 @@ def _render_memory(collector: FleetCollector, state: FleetState, devs: list[Devi
     )
 
 
-def run(devices: int, ports: int, generic: bool, budget: int) -> None:
-    settings = MetricsSettings(series_budget=budget)
+def run(devices: int, ports: int, generic: bool, budget: int, cache: bool = True) -> None:
+    settings = MetricsSettings(series_budget=budget, cache_port_text=cache)
     state, devs = fleet(devices, ports)
     results = [poll_result(d.device_id, ports, 1) for d in devs]
 
@@ -162,7 +163,10 @@ def run(devices: int, ports: int, generic: bool, budget: int) -> None:
     gz = gzip.compress(body, compresslevel=1)
     gzip_s = time.perf_counter() - t0
     series = sum(1 for line in text.splitlines() if line and not line.startswith("#"))
-    print(f"{devices} devices x {ports} ports, series_budget {budget:,}: {series:,} series exported")
+    print(
+        f"{devices} devices x {ports} ports, series_budget {budget:,}, cache_port_text {cache}:"
+        f" {series:,} series exported"
+    )
     print(f"  FleetState.update      {update_us:8.1f} us per poll")
     print(
         f"  cold scrape (render)   {statistics.median(cold):8.3f} s, CPU {statistics.median(cold_cpu):.3f} s"
@@ -197,9 +201,15 @@ def main() -> None:
     p.add_argument(
         "--budget", type=int, default=100_000_000, help="metrics.series_budget (default: export every series)"
     )
+    p.add_argument(
+        "--no-port-text-cache",
+        dest="cache",
+        action="store_false",
+        help="metrics.cache_port_text = false: every scrape renders the port lines again",
+    )
     args = p.parse_args()
     for n in args.devices:
-        run(n, args.ports, args.generic, args.budget)
+        run(n, args.ports, args.generic, args.budget, args.cache)
 
 
 if __name__ == "__main__":

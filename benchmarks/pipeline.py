@@ -31,7 +31,7 @@ import contextlib
 import multiprocessing
 import threading
 import time
-from collections.abc import Awaitable, Callable, Sequence
+from collections.abc import Awaitable, Callable, Iterator, Sequence
 from concurrent.futures import ProcessPoolExecutor
 from contextvars import ContextVar
 from typing import Any, cast
@@ -254,7 +254,7 @@ class Pipeline:
         self.own_metrics.attach_engine(self.snmp, self.fleet.devices)
         self.own_metrics.attach_writer(self.writer)
         self.collector = FleetCollector(
-            self.fleet, MetricsSettings(cache_port_text=self.spec.get("cache_port_text", True))
+            self.fleet, MetricsSettings(cache_port_text=self.spec.get("cache_port_text", False))
         )
         self.figures["cache_port_text"] = self.collector.settings.cache_port_text
         self.scraper = threading.Thread(target=self._scrape_loop, name="bench-scraper", daemon=True)
@@ -404,13 +404,19 @@ class Pipeline:
 
         t0 = time.perf_counter()
         try:  # as the HTTP endpoint answers Prometheus, which asks for gzip
-            parts = self.collector.render_parts()
-            chunks = metrics_chunks(self.own_metrics.render(), parts, gzip=True)
+            text_bytes = [0]
+
+            def pieces() -> Iterator[str]:
+                for piece in self.collector.iter_parts():
+                    text_bytes[0] += len(piece)
+                    yield piece
+
+            chunks = metrics_chunks(self.own_metrics.render(), pieces(), gzip=True)
         except Exception:
             self.scrape_errors += 1
             return
         self.scrape_seconds.append(time.perf_counter() - t0)
-        self.scrape_bytes = sum(map(len, parts))  # the text (characters: ASCII but for ifAlias labels)
+        self.scrape_bytes = text_bytes[0]  # the text (characters: ASCII but for ifAlias labels)
         self.scrape_gzip_bytes = sum(map(len, chunks))
         self.scrapes += 1
 

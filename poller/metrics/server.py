@@ -30,6 +30,7 @@ import time
 import zlib
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from itertools import chain
 from pathlib import Path
 from typing import Any, Protocol
 
@@ -236,7 +237,7 @@ class _App:
 
     def metrics_body(self, *, gzip: bool = False) -> list[bytes]:
         own = self.selfmetrics.render() if self.selfmetrics is not None else b""
-        texts = [*self.collector.render_parts(), *(c.render() for c in self.extra)]
+        texts = chain(self.collector.iter_parts(), (c.render() for c in self.extra))
         return metrics_chunks(own, texts, gzip=gzip)
 
 

@@ -283,7 +283,9 @@ def test_a_device_whose_ports_the_budget_drops_has_no_port_text_rendered():
     state = FleetState(lambda d: 30.0)
     for n in (1, 2, 3):
         state.update(device(n), result(n, [port(1), port(2)]))  # 6 device + 22 port series each
-    collector = FleetCollector(state, MetricsSettings(series_budget=3 * 6 + 22 + 5, families=ALL_FAMILIES))
+    collector = FleetCollector(
+        state, MetricsSettings(series_budget=3 * 6 + 22 + 5, families=ALL_FAMILIES, cache_port_text=True)
+    )
     collector.render()
     assert port_text_of(state) == {1: True, 2: False, 3: False}
 
@@ -292,7 +294,9 @@ def test_a_device_the_budget_exports_later_gets_its_port_text_without_a_new_poll
     state = FleetState(lambda d: 30.0)
     for n in (1, 2, 3):
         state.update(device(n), result(n, [port(1), port(2)]))
-    collector = FleetCollector(state, MetricsSettings(series_budget=3 * 6 + 22 + 5, families=ALL_FAMILIES))
+    collector = FleetCollector(
+        state, MetricsSettings(series_budget=3 * 6 + 22 + 5, families=ALL_FAMILIES, cache_port_text=True)
+    )
     collector.render()
     second = state.snapshots()[1]
     state.remove(1)  # device 2's ports now fit
@@ -306,18 +310,18 @@ def test_a_device_the_budget_exports_later_gets_its_port_text_without_a_new_poll
 def test_exported_port_text_is_rendered_once_per_poll():
     state = FleetState()
     state.update(device(1), result(1, [port(1)]))
-    collector = FleetCollector(state, MetricsSettings())
+    collector = FleetCollector(state, MetricsSettings(cache_port_text=True))
     collector.render()
     text = state.snapshots()[0].cache.port_text
     collector.render()
     assert text is not None and state.snapshots()[0].cache.port_text is text
 
 
-def test_without_the_port_text_cache_every_scrape_renders_the_ports_again_and_the_text_is_the_same():
+def test_by_default_every_scrape_renders_the_ports_again_and_the_text_is_the_one_the_cache_gives():
     state = FleetState()
     state.update(device(1), result(1, [port(1, counters={"ifInOctets": 7}), port(2)]))
-    cached = FleetCollector(state, MetricsSettings()).render()
-    uncached = FleetCollector(state, MetricsSettings(cache_port_text=False))
+    cached = FleetCollector(state, MetricsSettings(cache_port_text=True)).render()
+    uncached = FleetCollector(state, MetricsSettings())
     text = uncached.render()
     assert state.snapshots()[0].cache.port_text is None  # nothing kept between scrapes
     timed = "fastpoll_metrics_render_seconds "  # the only line that differs between two renders
@@ -346,3 +350,20 @@ def test_collect_equals_render_when_the_budget_drops_ports():
     assert {k: v for k, v in fast.items() if k[0] not in drop} == {
         k: v for k, v in generic.items() if k[0] not in drop
     }
+
+
+def test_a_scrape_without_the_cache_gives_the_cached_text_for_every_family_label_and_budget():
+    state = FleetState(lambda d: 30.0)
+    for n in (1, 2, 3):
+        ports = [port(1, counters={"ifInOctets": 5, "ifOutOctets": None}), port(2, oper=None, alias='a "b"')]
+        state.update(device(n), result(n, ports))
+    settings = {
+        "families": ALL_FAMILIES,
+        "ports": PortSelection(ifalias_label=True),
+        "series_budget": 3 * 6 + 2 * 18,  # the third device's ports are dropped
+    }
+    cached = FleetCollector(state, MetricsSettings(cache_port_text=True, **settings)).render()
+    streamed = "".join(FleetCollector(state, MetricsSettings(**settings)).iter_parts())
+    timed = "fastpoll_metrics_render_seconds "  # the only line that differs between two renders
+    assert 'ifalias="a \\"b\\""' in streamed
+    assert streamed.split(timed)[0] == cached.split(timed)[0]
