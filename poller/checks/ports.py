@@ -33,6 +33,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
+from . import results
 from .counters import polled_period
 from .ifmib import DUPLEX_STATUS, IANA_IFTYPE, IF_STATUS, OID_TO_NAME, TRUTH_VALUE, enum_name
 from .results import (
@@ -43,6 +44,7 @@ from .results import (
     PortRef,
     PortWrite,
     pack_counters,
+    pack_rate_deltas,
     unpack_counters,
 )
 
@@ -117,6 +119,17 @@ _I_OPER, _I_ADMIN, _I_SPEED = _I["ifOperStatus"], _I["ifAdminStatus"], _I["ifSpe
 _I_OPER_PREV, _I_LAST_CHANGE, _I_POLL_TIME = _I["ifOperStatus_prev"], _I["ifLastChange"], _I["poll_time"]
 _NONE_ROW = (None,) * len(VALUE_COLUMNS)
 assert VALUE_COLUMNS[_I_LAST_CHANGE:] == ("ifLastChange", "deleted", "poll_time", "ifIndex")
+# PortMetrics reads its fields from a state's values tuple, at positions results.py fixes
+assert len(VALUE_COLUMNS) == results.PORT_VALUES_SIZE
+assert (_I_IF_INDEX, _I_IF_NAME, _I_IF_ALIAS, _I_IF_DESCR, _I_IF_TYPE, _I_DELETED) == (
+    results.AT_IF_INDEX,
+    results.AT_IF_NAME,
+    results.AT_IF_ALIAS,
+    results.AT_IF_DESCR,
+    results.AT_IF_TYPE,
+    results.AT_DELETED,
+)
+assert (_I_OPER, _I_ADMIN, _I_SPEED) == (results.AT_OPER_STATUS, results.AT_ADMIN_STATUS, results.AT_SPEED)
 _FOREIGN: Any = object()  # PortState.memo_data: the memo is not for this state's values
 _NO_COUNTERS = pack_counters((None,) * _N_COUNTERS)  # a state that has none yet
 # Columns whose values repeat across ports and devices (names, enum names, speeds, MTUs): one object each
@@ -529,22 +542,26 @@ def _signature_values(sig: bytes | tuple[Any, ...]) -> tuple[Any, ...]:
 # (index in the data columns, index of ``<col>_prev`` in PortState.values, its name)
 _PREV_FILL = tuple((DATA_COLUMNS.index(c), _I[f"{c}_prev"], f"{c}_prev") for c in PREV_TRACKED)
 _D_OPER = DATA_COLUMNS.index("ifOperStatus")
-# (name, 64-bit source or None, name_prev, name_delta, name_rate, its index in PortState.counter_values),
-# for ``ports`` and ports_statistics
+# (name, 64-bit source or None, name_prev, name_delta, name_rate, its index in PortState.counter_values,
+# its bit in pack_rate_deltas' mask), for ``ports`` and ports_statistics
 _PORTS_SPECS = tuple(
-    (n, hc, f"{n}_prev", f"{n}_delta", f"{n}_rate", COUNTER_COLUMNS.index(n))
+    (n, hc, f"{n}_prev", f"{n}_delta", f"{n}_rate", COUNTER_COLUMNS.index(n), 1 << COUNTER_COLUMNS.index(n))
     for n, hc in PORTS_COUNTERS.items()
 )
 _STATS_SPECS = tuple(
-    (n, hc, f"{n}_prev", f"{n}_delta", f"{n}_rate", COUNTER_COLUMNS.index(n))
+    (n, hc, f"{n}_prev", f"{n}_delta", f"{n}_rate", COUNTER_COLUMNS.index(n), 1 << COUNTER_COLUMNS.index(n))
     for n, hc in STATISTICS_COUNTERS.items()
 )
 _COUNTER32_MODULUS = 2**32
 _NO_RATES = b""  # PortMetrics' packed rates: none at all
-_RATES = struct.Struct(
-    f"@{_N_COUNTERS}d"
-)  # PortMetrics' packed rates: native doubles, as array("d") has them
+# PortMetrics' packed rates when a delta does not fit pack_rate_deltas: native doubles, as array("d") has them
+_RATES = struct.Struct(f"@{_N_COUNTERS}d")
 _NO_RATE = math.nan  # RateMap's None
+
+
+def _rate_doubles(period: int, no_rate: int, deltas: list[int]) -> bytes:
+    """The rates as _RATES packs them, each the ``delta / period`` poll_ports computed."""
+    return _RATES.pack(*[_NO_RATE if no_rate >> i & 1 else d / period for i, d in enumerate(deltas)])
 
 
 def _data_changes(
@@ -708,14 +725,16 @@ def poll_ports(
         if not skip_stats:
             kept_counters = state.counters
             old_counters = unpack_counters(kept_counters) if type(kept_counters) is bytes else kept_counters
-            rates: list[float] = []
-            add_rate = rates.append
+            # the rates, kept for the metrics as the deltas and the period they are divided by
+            deltas: list[int] = []
+            add_delta = deltas.append
+            no_rate = 0  # a bit per counter without a rate (its first poll)
             counter_list: list[int] = []
             add_value = counter_list.append
             # counters.counter_update, inlined (a call and a CounterResult per counter cost more than the
             # arithmetic): value/_prev/_delta/_rate with Counter32 wraps and resets as documented there.
             for target, specs in ((ports_cols, _PORTS_SPECS), (stats_cols, _STATS_SPECS)):
-                for name, hc, name_prev, name_delta, name_rate, i_old in specs:
+                for name, hc, name_prev, name_delta, name_rate, i_old, bit in specs:
                     current = raw_get(hc) if hc is not None else None
                     if isinstance(current, int) and current:  # the 64-bit value when present and non-zero
                         bits = 64
@@ -729,7 +748,8 @@ def poll_ports(
                     if previous is None:
                         target[name_prev] = 0
                         target[name_delta] = target[name_rate] = None
-                        add_rate(_NO_RATE)
+                        add_delta(0)
+                        no_rate |= bit
                         continue
                     target[name_prev] = previous
                     diff = value - previous
@@ -737,13 +757,12 @@ def poll_ports(
                         if diff < 0:
                             diff += _COUNTER32_MODULUS  # Counter32 wrap
                         target[name_delta] = diff
-                        exact = diff / period
-                        add_rate(exact)
-                        target[name_rate] = floor(exact + 0.5)  # counters.round_half_up
+                        add_delta(diff)
+                        target[name_rate] = floor(diff / period + 0.5)  # counters.round_half_up
                     else:  # reboot or reset: no spike
                         target[name_delta] = target[name_rate] = 0
-                        add_rate(0.0)
-            rate_bytes = _RATES.pack(*rates)
+                        add_delta(0)
+            rate_bytes = pack_rate_deltas(period, no_rate, deltas) or _rate_doubles(period, no_rate, deltas)
             # every counter was written: the state keeps them packed, the metrics share that object
             new_counters = pack_counters(counter_list) or tuple(counter_list)
         else:
@@ -780,20 +799,8 @@ def poll_ports(
             counters = tuple([v if isinstance(v, int) else MISSING for v in new_counters])
         else:  # every counter was written
             counters = new_counters
-        metrics.append(
-            PortMetrics(
-                if_index,
-                new_values[_I_IF_NAME],
-                new_values[_I_IF_ALIAS],
-                new_values[_I_IF_DESCR],
-                new_values[_I_IF_TYPE],
-                new_values[_I_OPER],
-                new_values[_I_ADMIN],
-                new_values[_I_SPEED],
-                counters,  # packed: pack_counters' bytes or CounterMap's tuple
-                rate_bytes,  # packed: PortMetrics' doubles
-            )
-        )
+        # the metrics share the state's values (its ``deleted`` is 0: the port was seen)
+        metrics.append(PortMetrics.from_state_values(new_values, counters, rate_bytes))
 
     # --- stored ports missing from the walk
     for key, state in stored.items():

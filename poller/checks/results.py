@@ -237,6 +237,37 @@ class RateMap(CounterMap[float | None]):
 
 
 _NO_RATES = b""
+# PortMetrics.rate_values as the ports check hands them: not the rates but what it divided to get them, the
+# poll period (uint32), a mask of the counters without a rate (uint16) and each counter's delta (uint32):
+# 66 bytes instead of 120 bytes of doubles, and the same double on reading (an int divided by an int is
+# correctly rounded, as the check's own ``delta / period`` was). Told apart from the doubles by its length.
+_RATE_DELTAS = struct.Struct(f"<IH{len(COUNTER_COLUMNS)}I")
+_RATE_DOUBLES_SIZE = 8 * len(COUNTER_COLUMNS)
+assert _RATE_DELTAS.size != _RATE_DOUBLES_SIZE
+
+
+def pack_rate_deltas(period: int, no_rate: int, deltas: Sequence[int]) -> bytes | None:
+    """Rates as ``deltas[i] / period`` (``no_rate``: a mask of the counters without one, their delta 0),
+    packed for PortMetrics, or None when a delta or the period does not fit 32 bits."""
+    try:
+        return _RATE_DELTAS.pack(period, no_rate, *deltas)
+    except struct.error:
+        return None
+
+
+def _unpack_rates(packed: bytes) -> Sequence[float]:
+    """The doubles of PortMetrics.rate_values in COUNTER_COLUMNS order, NaN = no rate (empty: none at all)."""
+    if len(packed) != _RATE_DELTAS.size:
+        return memoryview(packed).cast("d") if packed else ()
+    period, no_rate, *deltas = _RATE_DELTAS.unpack(packed)
+    return tuple([math.nan if no_rate >> i & 1 else d / period for i, d in enumerate(deltas)])
+
+
+# Where PortMetrics' fields are in the ports check's PortState.values tuple, which a port's metrics share
+# rather than copy (poller/checks/ports.py asserts these positions against its VALUE_COLUMNS).
+PORT_VALUES_SIZE = 24
+AT_IF_NAME, AT_IF_DESCR, AT_IF_ALIAS, AT_ADMIN_STATUS, AT_OPER_STATUS = 0, 1, 2, 3, 4
+AT_SPEED, AT_IF_TYPE, AT_DELETED, AT_IF_INDEX = 6, 7, 21, 23
 
 
 class PortMetrics:
@@ -244,41 +275,26 @@ class PortMetrics:
 
     ``counters`` and ``rates`` may be given as any {column: value} mapping; they come back as CounterMap /
     RateMap views. The ports check hands them packed instead: the counters as pack_counters' ``bytes`` (the
-    one its state keeps; absent = MISSING) or as CounterMap's tuple, and the rates as native doubles in a
-    ``bytes`` (NaN = None). FleetState keeps one of these for every port of the fleet between polls, so it
-    holds no mapping objects of its own: neither a tuple of numbers nor a ``bytes`` is tracked by the
-    garbage collector (an array and two view objects were, ~180 bytes and three tracked objects per port).
+    one its state keeps; absent = MISSING) or as CounterMap's tuple, and the rates as pack_rate_deltas'
+    ``bytes`` (native doubles in a ``bytes``, NaN = None, are taken too). FleetState keeps one of these for
+    every port of the fleet between polls, so it holds no mapping objects of its own: neither a tuple of
+    numbers nor a ``bytes`` is tracked by the garbage collector (an array and two view objects were, ~180
+    bytes and three tracked objects per port).
+
+    The other fields are read from one tuple laid out as the ports check's PortState.values (AT_* positions):
+    the check hands its state's own tuple (``from_state_values``), so a port's metrics add 56 bytes to its
+    state instead of 120 for eleven fields of their own.
     """
 
-    __slots__ = (
-        "admin_status",
-        "counters_packed",
-        "deleted",
-        "ifAlias",
-        "ifDescr",
-        "ifIndex",
-        "ifName",
-        "ifType",
-        "oper_status",
-        "rate_values",
-        "speed",
-    )
+    __slots__ = ("counters_packed", "rate_values", "values")
     _FIELDS = (
         "ifIndex", "ifName", "ifAlias", "ifDescr", "ifType", "oper_status", "admin_status", "speed",
         "counters", "rates", "deleted",
     )  # fmt: skip
 
-    ifIndex: int
-    ifName: str | None
-    ifAlias: str | None
-    ifDescr: str | None
-    ifType: str | None
-    oper_status: str | None
-    admin_status: str | None
-    speed: int | None  # bits per second
+    values: tuple[Any, ...]  # PORT_VALUES_SIZE entries, the fields at the AT_* positions
     counters_packed: tuple[Any, ...] | bytes  # CounterMap.packed, or pack_counters' bytes
-    rate_values: bytes  # doubles in COUNTER_COLUMNS order, NaN = no rate; empty = no rate at all
-    deleted: bool
+    rate_values: bytes  # pack_rate_deltas' bytes, or doubles in COUNTER_COLUMNS order; empty = no rate at all
 
     def __init__(
         self,
@@ -294,19 +310,71 @@ class PortMetrics:
         rates: Mapping[str, float | None] | bytes,
         deleted: bool = False,
     ) -> None:
-        self.ifIndex = ifIndex
-        self.ifName = ifName
-        self.ifAlias = ifAlias
-        self.ifDescr = ifDescr
-        self.ifType = ifType
-        self.oper_status = oper_status
-        self.admin_status = admin_status
-        self.speed = speed
+        values: list[Any] = [None] * PORT_VALUES_SIZE
+        for at, value in (
+            (AT_IF_INDEX, ifIndex),
+            (AT_IF_NAME, ifName),
+            (AT_IF_ALIAS, ifAlias),
+            (AT_IF_DESCR, ifDescr),
+            (AT_IF_TYPE, ifType),
+            (AT_OPER_STATUS, oper_status),
+            (AT_ADMIN_STATUS, admin_status),
+            (AT_SPEED, speed),
+            (AT_DELETED, deleted),
+        ):
+            values[at] = value
+        self.values = tuple(values)
         self.counters_packed = (
             counters if type(counters) is tuple or type(counters) is bytes else CounterMap.of(counters).packed  # type: ignore[arg-type]
         )
         self.rate_values = rates if type(rates) is bytes else _pack_rates(rates)  # type: ignore[arg-type]
-        self.deleted = deleted
+
+    @classmethod
+    def from_state_values(
+        cls, values: tuple[Any, ...], counters: tuple[Any, ...] | bytes, rates: bytes
+    ) -> PortMetrics:
+        """The ports check's: ``values`` a PortState.values tuple (shared, not copied; its ``deleted`` entry
+        falsy), ``counters`` and ``rates`` packed."""
+        metrics = cls.__new__(cls)
+        metrics.values, metrics.counters_packed, metrics.rate_values = values, counters, rates
+        return metrics
+
+    @property
+    def ifIndex(self) -> int:
+        return self.values[AT_IF_INDEX]  # type: ignore[no-any-return]
+
+    @property
+    def ifName(self) -> str | None:
+        return self.values[AT_IF_NAME]  # type: ignore[no-any-return]
+
+    @property
+    def ifAlias(self) -> str | None:
+        return self.values[AT_IF_ALIAS]  # type: ignore[no-any-return]
+
+    @property
+    def ifDescr(self) -> str | None:
+        return self.values[AT_IF_DESCR]  # type: ignore[no-any-return]
+
+    @property
+    def ifType(self) -> str | None:
+        return self.values[AT_IF_TYPE]  # type: ignore[no-any-return]
+
+    @property
+    def oper_status(self) -> str | None:
+        return self.values[AT_OPER_STATUS]  # type: ignore[no-any-return]
+
+    @property
+    def admin_status(self) -> str | None:
+        return self.values[AT_ADMIN_STATUS]  # type: ignore[no-any-return]
+
+    @property
+    def speed(self) -> int | None:
+        """Bits per second."""
+        return self.values[AT_SPEED]  # type: ignore[no-any-return]
+
+    @property
+    def deleted(self) -> bool:
+        return bool(self.values[AT_DELETED])  # the state's 0/1 column, or the bool given
 
     @property
     def counter_values(self) -> tuple[Any, ...]:
@@ -324,7 +392,7 @@ class PortMetrics:
     @property
     def rates(self) -> RateMap:
         """Column name -> per-second rate (None: no rate yet)."""
-        return RateMap(memoryview(self.rate_values).cast("d") if self.rate_values else ())
+        return RateMap(_unpack_rates(self.rate_values))
 
     def _key(self) -> tuple[Any, ...]:
         return tuple(getattr(self, f) for f in self._FIELDS)
@@ -342,7 +410,7 @@ class PortMetrics:
 
 def _pack_rates(rates: Mapping[str, float | None]) -> bytes:
     if isinstance(rates, RateMap):
-        return rates.packed.tobytes() if len(rates.packed) else _NO_RATES  # type: ignore[attr-defined]
+        return array("d", rates.packed).tobytes() if len(rates.packed) else _NO_RATES
     if not rates:
         return _NO_RATES
     unknown = rates.keys() - COUNTER_INDEX.keys()

@@ -313,6 +313,38 @@ def test_the_state_keeps_its_counters_as_one_bytes_object_its_metrics_share():
     assert out.states[1].row["ifInOctets"] == 5000 and out.metrics[0].counters["ifInOctets"] == 5000
 
 
+def test_the_metrics_share_the_values_tuple_the_state_keeps():
+    first = poll_ports(9, stored(), {1: raw()}, polled=T0)
+    second = poll_ports(9, first.states, {1: raw(ifHCInOctets=9000)}, polled=T0 + 60)
+    for out in (first, second):
+        m, s = out.metrics[0], out.states[1]
+        assert m.values is s.values
+        assert (m.ifIndex, m.ifName, m.ifAlias, m.ifType, m.speed) == (
+            1,
+            "Gi0/1",
+            "uplink",
+            "ethernetCsmacd",
+            10**9,
+        )
+        assert (m.oper_status, m.admin_status, m.deleted) == ("up", "up", False)
+
+
+def test_rates_are_kept_as_deltas_and_read_back_as_the_rate_computed():
+    first = poll_ports(9, stored(), {1: raw()}, polled=T0)
+    second = poll_ports(9, first.states, {1: raw(ifHCInOctets=5000 + 7)}, polled=T0 + 60)
+    assert len(second.metrics[0].rate_values) < 8 * 15
+    assert second.metrics[0].rates["ifInOctets"] == 7 / 60 and second.metrics[0].rates["ifInErrors"] == 0.0
+    assert first.metrics[0].rates["ifInOctets"] is None  # no previous value: no rate yet
+
+
+def test_a_delta_beyond_32_bits_keeps_its_rate_as_a_double():
+    first = poll_ports(9, stored(), {1: raw()}, polled=T0)
+    second = poll_ports(9, first.states, {1: raw(ifHCInOctets=5000 + 3 * 2**40)}, polled=T0 + 60)
+    assert len(second.metrics[0].rate_values) == 8 * 15
+    assert second.metrics[0].rates["ifInOctets"] == 3 * 2**40 / 60
+    assert second.metrics[0].rates["ifInErrors"] == 0.0 and second.metrics[0].rates["ifOutOctets"] == 0.0
+
+
 def test_a_counter_value_that_cannot_be_packed_is_kept_as_it_came():
     first = poll_ports(9, stored(), {1: raw(ifInErrors=-5)}, polled=T0)  # an agent's negative INTEGER
     assert first.metrics[0].counters["ifInErrors"] == -5

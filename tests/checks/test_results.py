@@ -9,10 +9,12 @@ from hypothesis import strategies as st
 from poller.checks.results import (
     COUNTER_COLUMNS,
     MISSING,
+    PORT_VALUES_SIZE,
     CounterMap,
     PortMetrics,
     RateMap,
     pack_counters,
+    pack_rate_deltas,
     unpack_counters,
 )
 
@@ -128,3 +130,58 @@ def test_port_metrics_read_packed_counters_with_absent_ones_missing():
     assert "ifOutOctets" not in p.counters and p == metrics(
         {c: 0 for c in COUNTER_COLUMNS[2:]} | {"ifInOctets": 7}, {}
     )
+
+
+def test_port_metrics_made_from_a_state_tuple_read_their_fields_from_it():
+    values = tuple(f"v{i}" for i in range(PORT_VALUES_SIZE))
+    p = PortMetrics.from_state_values(values, (), b"")
+    assert p.values is values
+    assert (p.ifIndex, p.ifName, p.ifAlias, p.ifDescr) == ("v23", "v0", "v2", "v1")
+    assert (p.ifType, p.oper_status, p.admin_status, p.speed) == ("v7", "v4", "v3", "v6")
+
+
+def test_port_metrics_from_a_state_tuple_equal_those_given_field_by_field():
+    given = metrics({"ifInOctets": 7}, {})
+    values = [None] * PORT_VALUES_SIZE
+    values[23], values[0], values[7], values[4], values[3], values[6], values[21] = (
+        1,
+        "ge-0/0/1",
+        "ethernetCsmacd",
+        "up",
+        "up",
+        10**9,
+        0,
+    )
+    shared = PortMetrics.from_state_values(tuple(values), given.counters_packed, b"")
+    assert shared == given and shared.deleted is False
+
+
+def test_a_deleted_port_metrics_reads_deleted():
+    p = PortMetrics(1, "x", None, None, None, None, None, None, {}, {}, deleted=True)
+    assert p.deleted is True
+
+
+@given(
+    period=st.integers(1, 2**32 - 1),
+    deltas=st.lists(st.integers(0, 2**32 - 1), min_size=len(COUNTER_COLUMNS), max_size=len(COUNTER_COLUMNS)),
+    no_rate=st.integers(0, 2 ** len(COUNTER_COLUMNS) - 1),
+)
+def test_rates_packed_as_deltas_read_back_as_each_delta_divided_by_the_period(period, deltas, no_rate):
+    deltas = [0 if no_rate >> i & 1 else d for i, d in enumerate(deltas)]
+    packed = pack_rate_deltas(period, no_rate, deltas)
+    assert packed is not None and len(packed) < 8 * len(COUNTER_COLUMNS)
+    rates = metrics({}, packed).rates
+    assert dict(rates) == {
+        c: None if no_rate >> i & 1 else deltas[i] / period for i, c in enumerate(COUNTER_COLUMNS)
+    }
+
+
+@pytest.mark.parametrize(("period", "delta"), [(60, 2**32), (2**32, 1), (60, -1)])
+def test_a_delta_or_period_beyond_32_bits_is_not_packed(period, delta):
+    assert pack_rate_deltas(period, 0, [delta, *[0] * (len(COUNTER_COLUMNS) - 1)]) is None
+
+
+def test_rates_packed_as_deltas_equal_the_same_rates_given_as_doubles():
+    deltas = [120, *[0] * (len(COUNTER_COLUMNS) - 1)]
+    packed = pack_rate_deltas(60, 1 << 1, deltas)
+    assert metrics({}, packed) == metrics({}, {"ifInOctets": 2.0} | {c: 0.0 for c in COUNTER_COLUMNS[2:]})
