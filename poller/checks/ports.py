@@ -553,6 +553,7 @@ _STATS_SPECS = tuple(
     for n, hc in STATISTICS_COUNTERS.items()
 )
 _COUNTER32_MODULUS = 2**32
+_NARROW_MAX = _COUNTER32_MODULUS - 1  # pack_counters' 32-bit counters
 _NO_RATES = b""  # PortMetrics' packed rates: none at all
 # PortMetrics' packed rates when a delta does not fit pack_rate_deltas: native doubles, as array("d") has them
 _RATES = struct.Struct(f"@{_N_COUNTERS}d")
@@ -729,6 +730,7 @@ def poll_ports(
             deltas: list[int] = []
             add_delta = deltas.append
             no_rate = 0  # a bit per counter without a rate (its first poll)
+            wide = 0  # a bit per counter above 2**32 - 1 (pack_counters keeps the others in 32 bits)
             counter_list: list[int] = []
             add_value = counter_list.append
             # counters.counter_update, inlined (a call and a CounterResult per counter cost more than the
@@ -738,6 +740,8 @@ def poll_ports(
                     current = raw_get(hc) if hc is not None else None
                     if isinstance(current, int) and current:  # the 64-bit value when present and non-zero
                         bits = 64
+                        if current > _NARROW_MAX:
+                            wide |= bit
                     else:
                         current = raw_get(name)
                         bits = 32
@@ -764,7 +768,7 @@ def poll_ports(
                         add_delta(0)
             rate_bytes = pack_rate_deltas(period, no_rate, deltas) or _rate_doubles(period, no_rate, deltas)
             # every counter was written: the state keeps them packed, the metrics share that object
-            new_counters = pack_counters(counter_list) or tuple(counter_list)
+            new_counters = pack_counters(counter_list, wide) or tuple(counter_list)
         else:
             rate_bytes = _NO_RATES
             new_counters = state.counters  # the stored values, unchanged

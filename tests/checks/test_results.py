@@ -185,3 +185,33 @@ def test_rates_packed_as_deltas_equal_the_same_rates_given_as_doubles():
     deltas = [120, *[0] * (len(COUNTER_COLUMNS) - 1)]
     packed = pack_rate_deltas(60, 1 << 1, deltas)
     assert metrics({}, packed) == metrics({}, {"ifInOctets": 2.0} | {c: 0.0 for c in COUNTER_COLUMNS[2:]})
+
+
+@given(
+    st.lists(_COUNTER, min_size=len(COUNTER_COLUMNS), max_size=len(COUNTER_COLUMNS)),
+    st.integers(0, 2 ** len(COUNTER_COLUMNS) - 1),
+)
+def test_packed_counters_read_back_whatever_wide_mask_the_caller_gives(values, wide):
+    packed = pack_counters(values, wide)
+    assert packed is not None and unpack_counters(packed) == tuple(values)
+
+
+def test_counters_below_2_to_the_32_take_4_bytes_each():
+    n = len(COUNTER_COLUMNS)
+    narrow = pack_counters([2**32 - 1] * n)
+    one_wide = pack_counters([2**32, *[0] * (n - 1)])
+    assert narrow is not None and one_wide is not None
+    assert len(one_wide) - len(narrow) == 4 and len(narrow) == 4 + 4 * n
+
+
+def test_the_counter_layouts_kept_stop_growing_at_their_bound(monkeypatch):
+    from poller.checks import results
+
+    alternating = 0b101010101010101
+    monkeypatch.setattr(results, "_LAYOUTS", {})
+    monkeypatch.setattr(results, "_LAYOUTS_MAX", 0)
+    values = [2**40 if alternating >> i & 1 else 1 for i in range(len(COUNTER_COLUMNS))]
+    for wide in (None, alternating):
+        packed = pack_counters(values, wide)
+        assert packed is not None and unpack_counters(packed) == tuple(values)
+    assert set(results._LAYOUTS) <= {2 ** len(COUNTER_COLUMNS) - 1}  # only the all-64-bit one
