@@ -117,6 +117,9 @@ _I_DELETED = _I["deleted"]
 _I_IF_NAME, _I_IF_ALIAS, _I_IF_DESCR, _I_IF_TYPE = _I["ifName"], _I["ifAlias"], _I["ifDescr"], _I["ifType"]
 _I_OPER, _I_ADMIN, _I_SPEED = _I["ifOperStatus"], _I["ifAdminStatus"], _I["ifSpeed"]
 _I_OPER_PREV, _I_LAST_CHANGE, _I_POLL_TIME = _I["ifOperStatus_prev"], _I["ifLastChange"], _I["poll_time"]
+_I_MAC = _I["ifPhysAddress"]
+_D_MAC = DATA_COLUMNS.index("ifPhysAddress")
+_DATA_BEFORE_MAC, _DATA_AFTER_MAC = DATA_COLUMNS[:_D_MAC], DATA_COLUMNS[_D_MAC + 1 :]
 _NONE_ROW = (None,) * len(VALUE_COLUMNS)
 assert VALUE_COLUMNS[_I_LAST_CHANGE:] == ("ifLastChange", "deleted", "poll_time", "ifIndex")
 # PortMetrics reads its fields from a state's values tuple, at positions results.py fixes
@@ -184,6 +187,13 @@ assert _NO_COUNTERS is not None
 assert tuple(PORTS_COUNTERS) == COUNTER_COLUMNS[:_N_PORTS_COUNTERS]
 
 
+def _kept(column: str, value: Any) -> Any:
+    """A column's value from a database row as PortState.values keeps it."""
+    if column in _INTERNED:
+        return _intern(value)
+    return _mac_kept(value) if column == "ifPhysAddress" else value
+
+
 class PortState:
     """A stored port: its identity and the last written value of every column poll_ports reads back.
 
@@ -200,9 +210,7 @@ class PortState:
     ) -> None:
         self.ref = ref
         self.values: tuple[Any, ...] = (
-            tuple([_intern(row.get(c)) if c in _INTERNED else row.get(c) for c in VALUE_COLUMNS])
-            if row
-            else _NONE_ROW
+            tuple([_kept(c, row.get(c)) for c in VALUE_COLUMNS]) if row else _NONE_ROW
         )
         self.counters: bytes | tuple[Any, ...] = _NO_COUNTERS  # type: ignore[assignment]
         if row:
@@ -253,7 +261,7 @@ class PortState:
     @property
     def row(self) -> dict[str, Any]:
         """The kept columns as {column: value} (None = NULL or never written)."""
-        return dict(zip(STATE_COLUMNS, (*self.counter_values, *self.values), strict=True))
+        return _row(self.counter_values, self.values)
 
     def __eq__(self, other: object) -> bool:
         if not isinstance(other, PortState):
@@ -268,6 +276,13 @@ class PortState:
 
     def __repr__(self) -> str:
         return f"PortState({self.ref!r}, {self.row!r})"
+
+
+def _row(counters: tuple[Any, ...], values: tuple[Any, ...]) -> dict[str, Any]:
+    """A state's counters and values as {column: value}, ifPhysAddress as the text it was given."""
+    row = dict(zip(STATE_COLUMNS, (*counters, *values), strict=True))
+    row["ifPhysAddress"] = _mac_text(row["ifPhysAddress"])
+    return row
 
 
 @dataclass(slots=True)
@@ -342,6 +357,20 @@ def _mac_hex(value: Any) -> str | None:
         return value.hex() or None
     text = str(value).strip().lower()
     return re.sub(r"[^0-9a-f]", "", text) or None
+
+
+# ifPhysAddress as PortState.values keeps it: lowercase hex text (what _mac_hex gives) as the int of "1" + the
+# hex digits, 32 bytes instead of 61 for a MAC's 12-character string (the leading 1 keeps leading zeros, so
+# the text comes back exactly); any other value as it is. Every port keeps one between polls.
+_LOWER_HEX = re.compile(r"[0-9a-f]*")
+
+
+def _mac_kept(text: Any) -> Any:
+    return int("1" + text, 16) if type(text) is str and _LOWER_HEX.fullmatch(text) else text
+
+
+def _mac_text(kept: Any) -> Any:
+    return format(kept, "x")[1:] if type(kept) is int else kept
 
 
 def _int(value: Any) -> int | None:
@@ -674,8 +703,12 @@ def poll_ports(
             continue
         if values is not None:
             last_change = values["ifLastChange"]
-            if data is None:
-                data = (*map(values.__getitem__, DATA_COLUMNS),)
+            if data is None:  # as PortState.values keeps them
+                data = (
+                    *map(values.__getitem__, _DATA_BEFORE_MAC),
+                    _mac_kept(values["ifPhysAddress"]),
+                    *map(values.__getitem__, _DATA_AFTER_MAC),
+                )
         else:
             last_change = _int(raw_get("ifLastChange")) or 0
         insert = state is None
@@ -707,7 +740,9 @@ def poll_ports(
             def log(message: str, severity: int, ref: PortRef = state.ref) -> None:
                 events.append(EventRow(device_id, polled, message, "interface", severity, ref))
 
-            _data_changes(dict(zip(VALUE_COLUMNS, old, strict=True)), raw, values, ports_cols, log)
+            old_row = dict(zip(VALUE_COLUMNS, old, strict=True))
+            old_row["ifPhysAddress"] = _mac_text(old[_I_MAC])
+            _data_changes(old_row, raw, values, ports_cols, log)
         if insert or old[_I_DELETED]:
             ports_cols["deleted"] = 0
             quiet = False
@@ -781,10 +816,13 @@ def poll_ports(
             new_values = (*old[:_I_LAST_CHANGE], last_change, old[_I_DELETED], polled, if_index)
         else:
             new_values = (*map(ports_cols.get, _REST, old[:_I_IF_INDEX]), if_index)
+            if "ifPhysAddress" in ports_cols:  # the text written, kept as _mac_kept keeps it
+                new_values = (*new_values[:_I_MAC], _mac_kept(new_values[_I_MAC]), *new_values[_I_MAC + 1 :])
         if insert:
             # the inserted row carries every column, as LibreNMS's insert + update would leave it
             ports_cols = {
                 **dict(zip(DATA_COLUMNS, new_values[_DATA], strict=True)),
+                "ifPhysAddress": _mac_text(new_values[_I_MAC]),
                 **ports_cols,
                 "ifIndex": if_index,
             }

@@ -1,3 +1,4 @@
+import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
@@ -366,6 +367,30 @@ def test_a_state_read_back_from_the_database_keeps_its_counters():
     s = PortState(PortRef(9, 1, 101), row)
     assert {c: s.row[c] for c in row} == row
     assert s == PortState(s.ref, dict(row))
+
+
+# ---- the MAC address a state keeps
+
+
+@pytest.mark.parametrize("mac", ["001de58498c0", "000000000000", "", "00:1D:E5:84:98:C0", "0x1de5", "abc"])
+def test_a_stored_mac_address_reads_back_as_the_text_it_was(mac):
+    s = PortState(PortRef(9, 1, 101), {"ifIndex": 1, "ifPhysAddress": mac})
+    assert s.row["ifPhysAddress"] == mac and type(s.row["ifPhysAddress"]) is str
+
+
+def test_a_polled_mac_address_is_kept_as_an_int_and_written_as_hex_text():
+    first = poll_ports(9, stored(), {1: raw(ifPhysAddress=bytes.fromhex("0000e58498c0"))}, polled=T0)
+    assert first.writes[0].ports["ifPhysAddress"] == "0000e58498c0"
+    assert type(first.states[1].values[8]) is int and first.states[1].row["ifPhysAddress"] == "0000e58498c0"
+
+
+def test_a_changed_mac_address_is_eventlogged_with_both_texts():
+    first = poll_ports(9, stored(ifPhysAddress="00:1D:E5:84:98:C0"), {1: raw()}, polled=T0)
+    assert "ifPhysAddress: 00:1D:E5:84:98:C0 -> 001de58498c0" in [e.message for e in first.events]
+    moved = {1: raw(ifPhysAddress=bytes.fromhex("0a1de58498c0"))}
+    second = poll_ports(9, first.states, moved, polled=T0 + 60)
+    assert [e.message for e in second.events] == ["ifPhysAddress: 001de58498c0 -> 0a1de58498c0"]
+    assert second.writes[0].ports["ifPhysAddress"] == "0a1de58498c0"
 
 
 # ---- values shared across ports
