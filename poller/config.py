@@ -347,10 +347,11 @@ class MetricsSettings(_Section):
         1_000_000, ge=1, description="Most series exported; beyond it port series are dropped and counted."
     )
     cache_port_text: bool = Field(
-        False,
-        description="Keep each exported device's interface lines between its polls, so that a scrape renders "
-        "only the devices polled since the last one: at 10,000 devices x 48 ports under the default budget "
-        "~170 MB more memory for ~1 s less CPU per scrape (~0.07 core at a 15 s scrape interval).",
+        True,
+        description="Keep each exported device's interface lines, gzip-compressed, between its polls: a "
+        "scrape renders only the devices polled since the last one and a gzip scrape sends the kept lines as "
+        "they are (~18 MB at 10,000 devices x 48 ports under the default budget). Off: every scrape renders "
+        "them again, ~1 s of CPU per scrape at that size.",
     )
     families: MetricFamilies = Field(default_factory=MetricFamilies)
     ports: PortSelection = Field(default_factory=PortSelection)

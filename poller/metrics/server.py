@@ -2,10 +2,12 @@
 
 It runs in its own threads (stdlib ``ThreadingHTTPServer``), never on the event loop: a scrape's work is
 string joins and zlib (which releases the GIL), so polling carries on while Prometheus reads. The body is
-encoded and compressed piece by piece (:func:`metrics_chunks`), never joined into one text first. The stdlib
-server is used rather than ``prometheus_client.start_http_server`` because fastpoll needs basic auth and
-``/health`` on the same listener, which that helper has no hook for; the exposition itself still comes from
-prometheus_client (self metrics) and :class:`~poller.metrics.collector.FleetCollector` (fleet families).
+encoded and compressed piece by piece (:func:`metrics_chunks`), never joined into one text first; the
+interface lines the collector keeps compressed go into a gzip body as they are kept (``gzip_body.py``).
+The stdlib server is used rather than ``prometheus_client.start_http_server`` because fastpoll needs basic
+auth and ``/health`` on the same listener, which that helper has no hook for; the exposition itself still
+comes from prometheus_client (self metrics) and :class:`~poller.metrics.collector.FleetCollector` (fleet
+families).
 
 Basic auth follows the Prometheus exporter toolkit's web config: ``metrics.basic_auth_password`` may be a
 bcrypt hash (``$2b$...``, made with ``htpasswd -nBC 10 "" | tr -d ':\\n'``), a SHA-256 hex digest written
@@ -27,7 +29,6 @@ import socket
 import ssl
 import threading
 import time
-import zlib
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from itertools import chain
@@ -39,6 +40,7 @@ from pydantic import ValidationError
 from poller.config import Config, MetricsSettings
 
 from .collector import FleetCollector
+from .gzip_body import GzipBody, inflate_piece
 from .selfmetrics import SelfMetrics
 from .state import FleetState
 
@@ -57,20 +59,29 @@ class TextCollector(Protocol):
 _BCRYPT_PREFIXES = ("$2a$", "$2b$", "$2y$")
 
 
-def metrics_chunks(own: bytes, texts: Iterable[str], *, gzip: bool) -> list[bytes]:
+def metrics_chunks(own: bytes, texts: Iterable[str | bytes], *, gzip: bool) -> list[bytes | memoryview]:
     """The ``/metrics`` body as byte chunks: ``own`` (already encoded), then ``texts`` in order.
 
-    Each text piece is encoded, and with ``gzip`` compressed (level 1, a gzip stream), one at a time: at
-    10,000 devices x 48 ports the text is ~150 MB, and joining it, encoding it and prefixing ``own`` would
-    hold three copies of it at once for every scrape. Compressed, the chunks are ~1/10 of the text.
+    Each text piece is encoded, and with ``gzip`` compressed (level 1), one at a time: at 10,000 devices x 48
+    ports the text is ~150 MB, and joining it, encoding it and prefixing ``own`` would hold three copies of it
+    at once for every scrape. Compressed, the chunks are ~1/10 of the text. A ``bytes`` piece is one the
+    collector keeps compressed (``deflate_piece``): it goes into a gzip body as it is, and is decompressed for
+    a plain one.
     """
     if not gzip:
-        return [own, *(t.encode("utf-8") for t in texts)]
-    z = zlib.compressobj(1, zlib.DEFLATED, 16 + zlib.MAX_WBITS)  # 16+: a gzip header and trailer
-    out = [z.compress(own)]
-    out.extend(z.compress(t.encode("utf-8")) for t in texts)
-    out.append(z.flush())
-    return [c for c in out if c]
+        return [own, *(_encoded(t) for t in texts)]
+    body = GzipBody()
+    body.add_text(own)
+    for piece in texts:
+        if type(piece) is bytes:
+            body.add_piece(piece)
+        else:
+            body.add_text(piece.encode("utf-8"))  # type: ignore[union-attr]
+    return body.chunks()
+
+
+def _encoded(piece: str | bytes) -> bytes:
+    return piece.encode("utf-8") if type(piece) is str else inflate_piece(piece).encode("utf-8")  # type: ignore[arg-type, union-attr]
 
 
 # ---------------------------------------------------------------------------------------- listen address
@@ -235,10 +246,10 @@ class _App:
         self.auth = auth
         self.extra = tuple(extra)
 
-    def metrics_body(self, *, gzip: bool = False) -> list[bytes]:
+    def metrics_body(self, *, gzip: bool = False) -> list[bytes | memoryview]:
         own = self.selfmetrics.render() if self.selfmetrics is not None else b""
-        texts = chain(self.collector.iter_parts(), (c.render() for c in self.extra))
-        return metrics_chunks(own, texts, gzip=gzip)
+        parts = self.collector.iter_gzip_parts() if gzip else self.collector.iter_parts()
+        return metrics_chunks(own, chain(parts, (c.render() for c in self.extra)), gzip=gzip)
 
 
 class _Handler(BaseHTTPRequestHandler):
@@ -269,11 +280,11 @@ class _Handler(BaseHTTPRequestHandler):
     def _send(
         self,
         status: int,
-        body: bytes | list[bytes],
+        body: bytes | list[bytes | memoryview],
         content_type: str,
         headers: Mapping[str, str] | None = None,
     ) -> None:
-        chunks = [body] if isinstance(body, bytes) else body
+        chunks: list[bytes | memoryview] = [body] if isinstance(body, bytes) else body
         self.send_response(status)
         self.send_header("Content-Type", content_type)
         self.send_header("Content-Length", str(sum(map(len, chunks))))

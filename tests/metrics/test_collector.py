@@ -10,6 +10,7 @@ from prometheus_client.parser import text_string_to_metric_families
 
 from poller.config import MetricFamilies, MetricsSettings, PortSelection
 from poller.metrics.collector import FleetCollector
+from poller.metrics.gzip_body import inflate_piece
 from poller.metrics.state import FleetState
 
 from .fleet import device, populated_state, port, result
@@ -317,11 +318,11 @@ def test_exported_port_text_is_rendered_once_per_poll():
     assert text is not None and state.snapshots()[0].cache.port_text is text
 
 
-def test_by_default_every_scrape_renders_the_ports_again_and_the_text_is_the_one_the_cache_gives():
+def test_without_the_port_text_cache_every_scrape_renders_the_ports_again_and_the_text_is_the_same():
     state = FleetState()
     state.update(device(1), result(1, [port(1, counters={"ifInOctets": 7}), port(2)]))
-    cached = FleetCollector(state, MetricsSettings(cache_port_text=True)).render()
-    uncached = FleetCollector(state, MetricsSettings())
+    cached = FleetCollector(state, MetricsSettings()).render()
+    uncached = FleetCollector(state, MetricsSettings(cache_port_text=False))
     text = uncached.render()
     assert state.snapshots()[0].cache.port_text is None  # nothing kept between scrapes
     timed = "fastpoll_metrics_render_seconds "  # the only line that differs between two renders
@@ -362,8 +363,22 @@ def test_a_scrape_without_the_cache_gives_the_cached_text_for_every_family_label
         "ports": PortSelection(ifalias_label=True),
         "series_budget": 3 * 6 + 2 * 18,  # the third device's ports are dropped
     }
-    cached = FleetCollector(state, MetricsSettings(cache_port_text=True, **settings)).render()
-    streamed = "".join(FleetCollector(state, MetricsSettings(**settings)).iter_parts())
+    cached = FleetCollector(state, MetricsSettings(**settings)).render()
+    streamed = "".join(FleetCollector(state, MetricsSettings(cache_port_text=False, **settings)).iter_parts())
     timed = "fastpoll_metrics_render_seconds "  # the only line that differs between two renders
     assert 'ifalias="a \\"b\\""' in streamed
     assert streamed.split(timed)[0] == cached.split(timed)[0]
+
+
+def test_the_port_text_is_kept_compressed_one_piece_per_family_and_a_gzip_scrape_sends_it_as_kept():
+    state = FleetState()
+    state.update(device(1), result(1, [port(1, counters={"ifInOctets": 7}), port(2)]))
+    collector = FleetCollector(state, MetricsSettings())
+    text = collector.render()
+    pieces = state.snapshots()[0].cache.port_text
+    assert 'fastpoll_interface_in_octets_total{device_id="1"' in inflate_piece(pieces[0])
+    parts = list(collector.iter_gzip_parts())
+    assert all(any(p is piece for p in parts) for piece in pieces if piece)  # the kept objects themselves
+    timed = "fastpoll_metrics_render_seconds "
+    plain = "".join(p if isinstance(p, str) else inflate_piece(p) for p in parts)
+    assert plain.split(timed)[0] == text.split(timed)[0]

@@ -19,6 +19,7 @@ from pydantic import SecretStr
 
 from poller.config import Config, MetricsSettings
 from poller.metrics import FleetState, Heartbeat, SelfMetrics, start_metrics_server
+from poller.metrics.gzip_body import deflate_piece
 from poller.metrics.server import BasicAuth, add_listen_argument, health_report, metrics_chunks, parse_listen
 from tests.support.net import free_tcp_port
 
@@ -249,3 +250,15 @@ def test_plain_http_to_the_tls_port_gets_no_metrics(secured):
     host, port = handle.address
     with pytest.raises(httpx.HTTPError):
         httpx.get(f"http://{host}:{port}/metrics", auth=("prometheus", PASSWORD), timeout=5)
+
+
+def test_a_kept_piece_goes_into_the_gzip_body_as_it_is():
+    piece = deflate_piece("cached 2\n")
+    chunks = metrics_chunks(b"own 1\n", ["text 3\n", piece, piece, "text 4\n"], gzip=True)
+    assert gzip.decompress(b"".join(chunks)) == b"own 1\ntext 3\ncached 2\ncached 2\ntext 4\n"
+    assert sum(1 for c in chunks if bytes(c) == piece[8:]) == 2  # its deflate bytes, not compressed again
+
+
+def test_a_kept_piece_is_decompressed_for_a_plain_body():
+    chunks = metrics_chunks(b"own 1\n", ["text 3\n", deflate_piece("cached 2\n")], gzip=False)
+    assert b"".join(chunks) == b"own 1\ntext 3\ncached 2\n"
