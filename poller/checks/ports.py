@@ -31,6 +31,7 @@ import struct
 import sys
 from collections.abc import Mapping
 from dataclasses import dataclass
+from operator import itemgetter
 from typing import Any
 
 from . import results
@@ -97,21 +98,45 @@ ASSOCIATION_COLUMNS = {1: "ifIndex", 2: "ifName", 3: "ifDescr", 4: "ifAlias"}
 
 
 # The stored columns poll_ports reads back on the next poll: the counters (in CounterMap's order, packed by
-# pack_counters into one bytes the port's metrics share), then, in the order of PortState's ``values`` tuple,
-# the compared data columns (with their ``_prev`` and the ifAlias-parsed port_descr_*) and the rest. Columns
-# written but never read back (counter _prev/_delta/_rate, poll_prev, poll_period) are not kept between polls.
-_COMPARED = (
-    *DATA_COLUMNS,
-    *(f"{c}_prev" for c in PREV_TRACKED),
-    *(f"port_descr_{a}" for a in DESCR_ATTRIBS),
+# pack_counters into one bytes the port's metrics share), then the rest in VALUE_COLUMNS order: first the
+# columns that differ from port to port (_OWN), then those most ports of a fleet have in common (_PROFILE:
+# statuses, MTU, speed, type, their ``_prev``, deleted...). Columns written but never read back (counter
+# _prev/_delta/_rate, poll_prev, poll_period) are not kept between polls.
+_OWN = (
+    "ifName",
+    "ifDescr",
+    "ifAlias",
+    "ifPhysAddress",
+    "ifVlan",
+    "port_descr_descr",
+    "port_descr_circuit",
+    "port_descr_notes",
+    "ifLastChange",
+    "poll_time",
+    "ifIndex",
 )
-_REST = (*_COMPARED, "ifLastChange", "deleted", "poll_time")  # ``ports`` columns after the counters
-VALUE_COLUMNS: tuple[str, ...] = (*_REST, "ifIndex")  # PortState.values
+_PROFILE = (
+    "ifAdminStatus",
+    "ifOperStatus",
+    "ifMtu",
+    "ifSpeed",
+    "ifType",
+    "ifConnectorPresent",
+    "ifDuplex",
+    "ifOperStatus_prev",
+    "ifAdminStatus_prev",
+    "ifSpeed_prev",
+    "port_descr_type",
+    "port_descr_speed",
+    "deleted",
+)
+VALUE_COLUMNS: tuple[str, ...] = (*_OWN, *_PROFILE)  # PortState.row's order after the counters
 STATE_COLUMNS: tuple[str, ...] = (*COUNTER_COLUMNS, *VALUE_COLUMNS)
+_N_OWN = len(_OWN)
 _I = {c: i for i, c in enumerate(VALUE_COLUMNS)}
 _N_COUNTERS = len(COUNTER_COLUMNS)
 _N_PORTS_COUNTERS = len(PORTS_COUNTERS)
-_DATA = slice(_I[DATA_COLUMNS[0]], _I[DATA_COLUMNS[-1]] + 1)  # the data columns in PortState.values
+_data_of = itemgetter(*(_I[c] for c in DATA_COLUMNS))  # the data columns of a VALUE_COLUMNS tuple
 _I_IF_INDEX = _I["ifIndex"]
 _I_DELETED = _I["deleted"]
 _I_IF_NAME, _I_IF_ALIAS, _I_IF_DESCR, _I_IF_TYPE = _I["ifName"], _I["ifAlias"], _I["ifDescr"], _I["ifType"]
@@ -120,19 +145,60 @@ _I_OPER_PREV, _I_LAST_CHANGE, _I_POLL_TIME = _I["ifOperStatus_prev"], _I["ifLast
 _I_MAC = _I["ifPhysAddress"]
 _D_MAC = DATA_COLUMNS.index("ifPhysAddress")
 _DATA_BEFORE_MAC, _DATA_AFTER_MAC = DATA_COLUMNS[:_D_MAC], DATA_COLUMNS[_D_MAC + 1 :]
-_NONE_ROW = (None,) * len(VALUE_COLUMNS)
-assert VALUE_COLUMNS[_I_LAST_CHANGE:] == ("ifLastChange", "deleted", "poll_time", "ifIndex")
+assert sorted(VALUE_COLUMNS) == sorted(
+    {*DATA_COLUMNS, *(f"{c}_prev" for c in PREV_TRACKED), *(f"port_descr_{a}" for a in DESCR_ATTRIBS)}
+    | {"ifLastChange", "deleted", "poll_time", "ifIndex"}
+)
+assert _OWN[-3:] == ("ifLastChange", "poll_time", "ifIndex") and _PROFILE[-1] == "deleted"
 # PortMetrics reads its fields from a state's values tuple, at positions results.py fixes
-assert len(VALUE_COLUMNS) == results.PORT_VALUES_SIZE
-assert (_I_IF_INDEX, _I_IF_NAME, _I_IF_ALIAS, _I_IF_DESCR, _I_IF_TYPE, _I_DELETED) == (
+assert _N_OWN + 1 == results.PORT_VALUES_SIZE and len(_PROFILE) == results.PROFILE_SIZE
+assert (_I_IF_INDEX, _I_IF_NAME, _I_IF_ALIAS, _I_IF_DESCR, _N_OWN) == (
     results.AT_IF_INDEX,
     results.AT_IF_NAME,
     results.AT_IF_ALIAS,
     results.AT_IF_DESCR,
-    results.AT_IF_TYPE,
-    results.AT_DELETED,
+    results.AT_PROFILE,
 )
-assert (_I_OPER, _I_ADMIN, _I_SPEED) == (results.AT_OPER_STATUS, results.AT_ADMIN_STATUS, results.AT_SPEED)
+assert tuple(_I[c] - _N_OWN for c in ("ifType", "deleted", "ifOperStatus", "ifAdminStatus", "ifSpeed")) == (
+    results.IN_PROFILE_IF_TYPE,
+    results.IN_PROFILE_DELETED,
+    results.IN_PROFILE_OPER_STATUS,
+    results.IN_PROFILE_ADMIN_STATUS,
+    results.IN_PROFILE_SPEED,
+)
+
+# The profiles PortState.values share, one tuple each (a fleet's ports have few distinct ones). Bounded: past
+# _PROFILES_MAX, a profile not yet shared is kept as it came. Only profiles of str, int and None are shared:
+# for those equal means identical in type and value (True == 1, 1.0 == 1 would swap one value for another).
+_PROFILES: dict[tuple[Any, ...], tuple[Any, ...]] = {}
+_PROFILES_MAX = 8192
+_SHAREABLE_TYPES = frozenset({str, int, type(None)})
+
+
+def _shared_profile(profile: tuple[Any, ...]) -> tuple[Any, ...]:
+    if not _SHAREABLE_TYPES.issuperset(map(type, profile)):
+        return profile
+    shared = _PROFILES.get(profile)
+    if shared is not None:
+        return shared
+    if len(_PROFILES) < _PROFILES_MAX:
+        _PROFILES[profile] = profile
+    return profile
+
+
+def _kept_values(full: tuple[Any, ...]) -> tuple[Any, ...]:
+    """A VALUE_COLUMNS tuple as PortState.values keeps it: the _OWN values, then the profile, shared.
+
+    One tuple of 24 values per port cost 232 bytes; the port's own 11 and a shared profile cost 136."""
+    return (*full[:_N_OWN], _shared_profile(full[_N_OWN:]))
+
+
+def _flat(values: tuple[Any, ...]) -> tuple[Any, ...]:
+    """PortState.values as one tuple in VALUE_COLUMNS order."""
+    return values[:_N_OWN] + values[_N_OWN]  # type: ignore[no-any-return]
+
+
+_NONE_ROW = _kept_values((None,) * len(VALUE_COLUMNS))
 _FOREIGN: Any = object()  # PortState.memo_data: the memo is not for this state's values
 _NO_COUNTERS = pack_counters((None,) * _N_COUNTERS)  # a state that has none yet
 # Columns whose values repeat across ports and devices (names, enum names, speeds, MTUs): one object each
@@ -210,7 +276,7 @@ class PortState:
     ) -> None:
         self.ref = ref
         self.values: tuple[Any, ...] = (
-            tuple([_kept(c, row.get(c)) for c in VALUE_COLUMNS]) if row else _NONE_ROW
+            _kept_values(tuple([_kept(c, row.get(c)) for c in VALUE_COLUMNS])) if row else _NONE_ROW
         )
         self.counters: bytes | tuple[Any, ...] = _NO_COUNTERS  # type: ignore[assignment]
         if row:
@@ -235,8 +301,8 @@ class PortState:
         signature: bytes | tuple[Any, ...] | None = None,
         memo_data: Any = None,
     ) -> PortState:
-        """A state from values already in VALUE_COLUMNS order and counters already packed, with poll_ports's
-        memo of the poll that made ``values`` (no memo without a signature)."""
+        """A state from values and counters already as a state keeps them (``values``, ``counters``), with
+        poll_ports's memo of the poll that made ``values`` (no memo without a signature)."""
         state = cls.__new__(cls)
         state.ref, state.values, state.counters = ref, values, counters
         state.signature, state.memo_data = signature, memo_data if signature is not None else _FOREIGN
@@ -261,7 +327,7 @@ class PortState:
     @property
     def row(self) -> dict[str, Any]:
         """The kept columns as {column: value} (None = NULL or never written)."""
-        return _row(self.counter_values, self.values)
+        return _row(self.counter_values, _flat(self.values))
 
     def __eq__(self, other: object) -> bool:
         if not isinstance(other, PortState):
@@ -569,8 +635,14 @@ def _signature_values(sig: bytes | tuple[Any, ...]) -> tuple[Any, ...]:
 
 
 # (index in the data columns, index of ``<col>_prev`` in PortState.values, its name)
-_PREV_FILL = tuple((DATA_COLUMNS.index(c), _I[f"{c}_prev"], f"{c}_prev") for c in PREV_TRACKED)
+# (index in the data columns, index in the profile, index of ``<col>_prev`` in the profile, its name)
+_PREV_FILL = tuple(
+    (DATA_COLUMNS.index(c), _I[c] - _N_OWN, _I[f"{c}_prev"] - _N_OWN, f"{c}_prev") for c in PREV_TRACKED
+)
 _D_OPER = DATA_COLUMNS.index("ifOperStatus")
+# positions in the profile (PortState.values[_N_OWN]) of the columns the statistics-skip rule reads
+_P_OPER, _P_OPER_PREV, _P_IF_TYPE = _I_OPER - _N_OWN, _I_OPER_PREV - _N_OWN, _I_IF_TYPE - _N_OWN
+assert min(_I_OPER, _I_OPER_PREV, _I_IF_TYPE, _I_DELETED) >= _N_OWN > max(_I_LAST_CHANGE, _I_POLL_TIME)
 # (name, 64-bit source or None, name_prev, name_delta, name_rate, its index in PortState.counter_values,
 # its bit in pack_rate_deltas' mask), for ``ports`` and ports_statistics
 _PORTS_SPECS = tuple(
@@ -678,7 +750,8 @@ def poll_ports(
         raw = rows[if_index]
         raw_get = raw.get
         raw_sig = _signature(tuple(map(raw_get, _MEMO_RAW)))
-        # data: the data columns as port_values gives them, or None while only ``values`` is known
+        # data: the data columns as port_values gives them (ifPhysAddress as _mac_kept keeps it); None until
+        # known, and after when they are the ones the state keeps (its memo says so)
         data: tuple[Any, ...] | None = None
         # same: the memo is this state's own and the agent returned the raw values it was made from
         if by_index:
@@ -687,7 +760,7 @@ def poll_ports(
             same = state is not None and state.signature == raw_sig and state.memo_data is not _FOREIGN
             if same:
                 values = None
-                data = state.memo_data or state.values[_DATA]  # type: ignore[union-attr]
+                data = state.memo_data  # type: ignore[union-attr]  # None: the stored ones
             else:
                 values = port_values(raw)
         else:
@@ -698,7 +771,7 @@ def poll_ports(
             state = stored_get(key)
             same = state is not None and state.signature == raw_sig and state.memo_data is not _FOREIGN
             if same:
-                data = state.memo_data or state.values[_DATA]  # type: ignore[union-attr]
+                data = state.memo_data  # type: ignore[union-attr]  # None: the stored ones
         if key in seen:
             continue
         if values is not None:
@@ -720,7 +793,8 @@ def poll_ports(
             state = PortState(PortRef(device_id, if_index), {"ifIndex": if_index, "ifName": values["ifName"]})
         seen.add(key)
         assert state is not None
-        old = state.values
+        kept = state.values
+        profile = kept[_N_OWN]
         ports_cols: dict[str, Any] = {}
         stats_cols: dict[str, Any] = {}
 
@@ -730,33 +804,33 @@ def poll_ports(
         if same:
             # Same data values as the poll that left this row: nothing changed, no event; only a NULL
             # ``_prev`` is filled with the (unchanged) current value, as the full comparison does.
-            for i, i_prev, col_prev in _PREV_FILL:
-                if old[i_prev] is None:
-                    ports_cols[col_prev] = data[i]
+            for i, i_profile, i_prev, col_prev in _PREV_FILL:
+                if profile[i_prev] is None:
+                    ports_cols[col_prev] = data[i] if data is not None else profile[i_profile]
                     quiet = False
         else:
-            assert values is not None
+            assert values is not None and data is not None
 
             def log(message: str, severity: int, ref: PortRef = state.ref) -> None:
                 events.append(EventRow(device_id, polled, message, "interface", severity, ref))
 
-            old_row = dict(zip(VALUE_COLUMNS, old, strict=True))
-            old_row["ifPhysAddress"] = _mac_text(old[_I_MAC])
+            old_row = dict(zip(VALUE_COLUMNS, _flat(kept), strict=True))
+            old_row["ifPhysAddress"] = _mac_text(kept[_I_MAC])
             _data_changes(old_row, raw, values, ports_cols, log)
-        if insert or old[_I_DELETED]:
+        if insert or profile[-1]:  # deleted
             ports_cols["deleted"] = 0
             quiet = False
         ports_cols["ifLastChange"] = last_change
 
         # --- statistics (unless down-and-still-down with an unchanged ifLastChange)
         skip_stats = (
-            old[_I_OPER] == "down"
-            and old[_I_OPER_PREV] == "down"
-            and data[_D_OPER] == "down"
-            and _same(old[_I_LAST_CHANGE], last_change)
-            and old[_I_IF_TYPE] not in STATS_ALWAYS_TYPES
+            profile[_P_OPER] == "down"
+            and profile[_P_OPER_PREV] == "down"
+            and (data[_D_OPER] if data is not None else profile[_P_OPER]) == "down"
+            and _same(kept[_I_LAST_CHANGE], last_change)
+            and profile[_P_IF_TYPE] not in STATS_ALWAYS_TYPES
         )
-        poll_time = old[_I_POLL_TIME]
+        poll_time = kept[_I_POLL_TIME]
         period = polled_period(polled, poll_time)
         if not skip_stats:
             kept_counters = state.counters
@@ -812,17 +886,20 @@ def poll_ports(
         ports_cols["poll_period"] = period
 
         # the kept columns: what this poll wrote, else what was kept (as the database row now holds them)
-        if quiet:  # the columns VALUE_COLUMNS ends with: ifLastChange, deleted, poll_time, ifIndex
-            new_values = (*old[:_I_LAST_CHANGE], last_change, old[_I_DELETED], polled, if_index)
+        if quiet:  # the _OWN columns ifLastChange, poll_time, ifIndex; the same profile
+            new_values = (*kept[:_I_LAST_CHANGE], last_change, polled, if_index, kept[_N_OWN])
         else:
-            new_values = (*map(ports_cols.get, _REST, old[:_I_IF_INDEX]), if_index)
+            old = _flat(kept)
+            kept_or_index = (*old[:_I_IF_INDEX], if_index, *old[_I_IF_INDEX + 1 :])
+            full = tuple(map(ports_cols.get, VALUE_COLUMNS, kept_or_index))
             if "ifPhysAddress" in ports_cols:  # the text written, kept as _mac_kept keeps it
-                new_values = (*new_values[:_I_MAC], _mac_kept(new_values[_I_MAC]), *new_values[_I_MAC + 1 :])
+                full = (*full[:_I_MAC], _mac_kept(full[_I_MAC]), *full[_I_MAC + 1 :])
+            new_values = _kept_values(full)
         if insert:
             # the inserted row carries every column, as LibreNMS's insert + update would leave it
             ports_cols = {
-                **dict(zip(DATA_COLUMNS, new_values[_DATA], strict=True)),
-                "ifPhysAddress": _mac_text(new_values[_I_MAC]),
+                **dict(zip(DATA_COLUMNS, _data_of(full), strict=True)),
+                "ifPhysAddress": _mac_text(full[_I_MAC]),
                 **ports_cols,
                 "ifIndex": if_index,
             }
@@ -833,7 +910,7 @@ def poll_ports(
             signature, memo_data = state.signature, state.memo_data
         else:
             # the data columns port_values gave, kept only when the stored ones differ (loose equality)
-            signature, memo_data = raw_sig, (None if data == new_values[_DATA] else data)
+            signature, memo_data = raw_sig, (None if data == _data_of(full) else data)
         states[key] = PortState.packed(state.ref, new_values, new_counters, signature, memo_data)
         if type(new_counters) is bytes:  # shared with the state (absent = NULL = MISSING)
             counters: bytes | tuple[Any, ...] = new_counters
@@ -848,10 +925,11 @@ def poll_ports(
     for key, state in stored.items():
         if key in seen:
             continue
-        if not state.values[_I_DELETED]:
+        kept = state.values
+        profile = kept[_N_OWN]
+        if not profile[-1]:  # deleted
             writes.append(PortWrite(state.ref, {"deleted": 1}, {}, counters=False))
-        old = state.values
         states[key] = PortState.packed(
-            state.ref, (*old[:_I_DELETED], 1, *old[_I_DELETED + 1 :]), state.counters
+            state.ref, (*kept[:_N_OWN], _shared_profile((*profile[:-1], 1))), state.counters
         )
     return PortsOutcome(states, writes, events, metrics)

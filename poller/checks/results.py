@@ -289,10 +289,12 @@ def _unpack_rates(packed: bytes) -> Sequence[float]:
 
 
 # Where PortMetrics' fields are in the ports check's PortState.values tuple, which a port's metrics share
-# rather than copy (poller/checks/ports.py asserts these positions against its VALUE_COLUMNS).
-PORT_VALUES_SIZE = 24
-AT_IF_NAME, AT_IF_DESCR, AT_IF_ALIAS, AT_ADMIN_STATUS, AT_OPER_STATUS = 0, 1, 2, 3, 4
-AT_SPEED, AT_IF_TYPE, AT_DELETED, AT_IF_INDEX = 6, 7, 21, 23
+# rather than copy: the port's own values, then (at AT_PROFILE) a tuple of those many ports share
+# (poller/checks/ports.py asserts these positions against its columns).
+PORT_VALUES_SIZE, PROFILE_SIZE = 12, 13
+AT_IF_NAME, AT_IF_DESCR, AT_IF_ALIAS, AT_IF_INDEX, AT_PROFILE = 0, 1, 2, 10, 11
+IN_PROFILE_ADMIN_STATUS, IN_PROFILE_OPER_STATUS, IN_PROFILE_SPEED, IN_PROFILE_IF_TYPE = 0, 1, 3, 4
+IN_PROFILE_DELETED = 12
 
 
 class PortMetrics:
@@ -336,18 +338,17 @@ class PortMetrics:
         deleted: bool = False,
     ) -> None:
         values: list[Any] = [None] * PORT_VALUES_SIZE
-        for at, value in (
-            (AT_IF_INDEX, ifIndex),
-            (AT_IF_NAME, ifName),
-            (AT_IF_ALIAS, ifAlias),
-            (AT_IF_DESCR, ifDescr),
-            (AT_IF_TYPE, ifType),
-            (AT_OPER_STATUS, oper_status),
-            (AT_ADMIN_STATUS, admin_status),
-            (AT_SPEED, speed),
-            (AT_DELETED, deleted),
-        ):
-            values[at] = value
+        profile: list[Any] = [None] * PROFILE_SIZE
+        values[AT_IF_INDEX], values[AT_IF_NAME], values[AT_IF_ALIAS], values[AT_IF_DESCR] = (
+            ifIndex,
+            ifName,
+            ifAlias,
+            ifDescr,
+        )
+        profile[IN_PROFILE_IF_TYPE], profile[IN_PROFILE_SPEED] = ifType, speed
+        profile[IN_PROFILE_OPER_STATUS], profile[IN_PROFILE_ADMIN_STATUS] = oper_status, admin_status
+        profile[IN_PROFILE_DELETED] = deleted
+        values[AT_PROFILE] = tuple(profile)
         self.values = tuple(values)
         self.counters_packed = (
             counters if type(counters) is tuple or type(counters) is bytes else CounterMap.of(counters).packed  # type: ignore[arg-type]
@@ -382,24 +383,24 @@ class PortMetrics:
 
     @property
     def ifType(self) -> str | None:
-        return self.values[AT_IF_TYPE]  # type: ignore[no-any-return]
+        return self.values[AT_PROFILE][IN_PROFILE_IF_TYPE]  # type: ignore[no-any-return]
 
     @property
     def oper_status(self) -> str | None:
-        return self.values[AT_OPER_STATUS]  # type: ignore[no-any-return]
+        return self.values[AT_PROFILE][IN_PROFILE_OPER_STATUS]  # type: ignore[no-any-return]
 
     @property
     def admin_status(self) -> str | None:
-        return self.values[AT_ADMIN_STATUS]  # type: ignore[no-any-return]
+        return self.values[AT_PROFILE][IN_PROFILE_ADMIN_STATUS]  # type: ignore[no-any-return]
 
     @property
     def speed(self) -> int | None:
         """Bits per second."""
-        return self.values[AT_SPEED]  # type: ignore[no-any-return]
+        return self.values[AT_PROFILE][IN_PROFILE_SPEED]  # type: ignore[no-any-return]
 
     @property
     def deleted(self) -> bool:
-        return bool(self.values[AT_DELETED])  # the state's 0/1 column, or the bool given
+        return bool(self.values[AT_PROFILE][IN_PROFILE_DELETED])  # the state's 0/1 column, or the bool given
 
     @property
     def counter_values(self) -> tuple[Any, ...]:

@@ -10,6 +10,7 @@ from poller.checks.results import (
     COUNTER_COLUMNS,
     MISSING,
     PORT_VALUES_SIZE,
+    PROFILE_SIZE,
     CounterMap,
     PortMetrics,
     RateMap,
@@ -133,26 +134,19 @@ def test_port_metrics_read_packed_counters_with_absent_ones_missing():
 
 
 def test_port_metrics_made_from_a_state_tuple_read_their_fields_from_it():
-    values = tuple(f"v{i}" for i in range(PORT_VALUES_SIZE))
+    profile = tuple(f"p{i}" for i in range(PROFILE_SIZE))
+    values = (*(f"v{i}" for i in range(PORT_VALUES_SIZE - 1)), profile)
     p = PortMetrics.from_state_values(values, (), b"")
     assert p.values is values
-    assert (p.ifIndex, p.ifName, p.ifAlias, p.ifDescr) == ("v23", "v0", "v2", "v1")
-    assert (p.ifType, p.oper_status, p.admin_status, p.speed) == ("v7", "v4", "v3", "v6")
+    assert (p.ifIndex, p.ifName, p.ifAlias, p.ifDescr) == ("v10", "v0", "v2", "v1")
+    assert (p.ifType, p.oper_status, p.admin_status, p.speed) == ("p4", "p1", "p0", "p3")
 
 
 def test_port_metrics_from_a_state_tuple_equal_those_given_field_by_field():
     given = metrics({"ifInOctets": 7}, {})
-    values = [None] * PORT_VALUES_SIZE
-    values[23], values[0], values[7], values[4], values[3], values[6], values[21] = (
-        1,
-        "ge-0/0/1",
-        "ethernetCsmacd",
-        "up",
-        "up",
-        10**9,
-        0,
-    )
-    shared = PortMetrics.from_state_values(tuple(values), given.counters_packed, b"")
+    profile = ("up", "up", None, 10**9, "ethernetCsmacd", *[None] * (PROFILE_SIZE - 6), 0)
+    values = ("ge-0/0/1", None, None, *[None] * 7, 1, profile)
+    shared = PortMetrics.from_state_values(values, given.counters_packed, b"")
     assert shared == given and shared.deleted is False
 
 
