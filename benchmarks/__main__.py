@@ -31,10 +31,10 @@ def parser() -> argparse.ArgumentParser:
     r.add_argument("--snmpsim-duration", type=float, default=20.0)
     r.add_argument("--uvloop", action="store_true", help="drivers use uvloop")
     r.add_argument(
-        "--port-text-cache",
+        "--no-port-text-cache",
         dest="cache_port_text",
-        action="store_true",
-        help="pipeline: metrics.cache_port_text = true (interface lines kept between polls)",
+        action="store_false",
+        help="pipeline: metrics.cache_port_text = false (every scrape renders the ports again)",
     )
     r.add_argument(
         "--rate-limit",

@@ -56,7 +56,7 @@ class Options:
     ports_as: str = "discovered"  # the pipeline's starting rows: "discovered" (heaviest) or "polled"
     warmup: bool = False  # the pipeline polls every device once before the measured window
     rate_limit: float = 0.0  # fastpoll's global requests/s limit (polling.rate_limit), 0 = none
-    cache_port_text: bool = False  # the pipeline's metrics.cache_port_text (the daemon's default)
+    cache_port_text: bool = True  # the pipeline's metrics.cache_port_text (the daemon's default)
 
 
 class SimProcess:

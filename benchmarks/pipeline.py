@@ -254,7 +254,7 @@ class Pipeline:
         self.own_metrics.attach_engine(self.snmp, self.fleet.devices)
         self.own_metrics.attach_writer(self.writer)
         self.collector = FleetCollector(
-            self.fleet, MetricsSettings(cache_port_text=self.spec.get("cache_port_text", False))
+            self.fleet, MetricsSettings(cache_port_text=self.spec.get("cache_port_text", True))
         )
         self.figures["cache_port_text"] = self.collector.settings.cache_port_text
         self.scraper = threading.Thread(target=self._scrape_loop, name="bench-scraper", daemon=True)
