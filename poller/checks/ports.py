@@ -44,7 +44,9 @@ from .results import (
     PortMetrics,
     PortRef,
     PortWrite,
+    counters_only,
     pack_counters,
+    pack_counters_and_rates,
     pack_rate_deltas,
     unpack_counters,
 )
@@ -875,12 +877,20 @@ def poll_ports(
                     else:  # reboot or reset: no spike
                         target[name_delta] = target[name_rate] = 0
                         add_delta(0)
-            rate_bytes = pack_rate_deltas(period, no_rate, deltas) or _rate_doubles(period, no_rate, deltas)
-            # every counter was written: the state keeps them packed, the metrics share that object
-            new_counters = pack_counters(counter_list, wide) or tuple(counter_list)
+            # every counter was written: the state keeps them packed, the metrics share that object, in which
+            # the rates follow the counters (rate_bytes None) unless they do not pack together
+            new_counters = pack_counters_and_rates(counter_list, wide, period, no_rate, deltas)  # type: ignore[assignment]
+            rate_bytes: bytes | None = None
+            if new_counters is None:
+                rate_bytes = pack_rate_deltas(period, no_rate, deltas) or _rate_doubles(
+                    period, no_rate, deltas
+                )
+                new_counters = pack_counters(counter_list, wide) or tuple(counter_list)
         else:
             rate_bytes = _NO_RATES
             new_counters = state.counters  # the stored values, unchanged
+            if type(new_counters) is bytes:  # without the rates of the poll that wrote them (read no more)
+                new_counters = counters_only(new_counters)
         ports_cols["poll_time"] = polled
         ports_cols["poll_prev"] = poll_time
         ports_cols["poll_period"] = period

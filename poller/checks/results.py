@@ -109,6 +109,7 @@ V = TypeVar("V")
 # and their 15 tuple slots; most counters (errors, discards, small packet counts) stay below 2**32, so ~110
 # bytes per port instead of 155 with every counter 64 bits wide.
 _HEADER = struct.Struct("<HH")
+_WIDE = struct.Struct("<H")  # the header's first mask
 _N_COUNTERS = len(COUNTER_COLUMNS)
 _NARROW_MAX = 2**32 - 1
 _ALL_WIDE = 2**_N_COUNTERS - 1
@@ -280,6 +281,43 @@ def pack_rate_deltas(period: int, no_rate: int, deltas: Sequence[int]) -> bytes 
         return None
 
 
+# A port's counters and the rates its poll computed, in one ``bytes``: pack_counters' bytes, then
+# pack_rate_deltas' (the ports check's state keeps it for the counters, its metrics read both: one object per
+# port instead of two, a ``bytes`` header and its allocator rounding less). Per wide mask, as _layout.
+_WITH_RATES: dict[int, struct.Struct] = {}
+
+
+def pack_counters_and_rates(
+    values: Sequence[int], wide: int, period: int, no_rate: int, deltas: Sequence[int]
+) -> bytes | None:
+    """pack_counters(values, wide) + pack_rate_deltas(period, no_rate, deltas) in one pack, for every value
+    present; None when one of them does not pack (the caller packs them apart)."""
+    if len(_LAYOUTS) >= _LAYOUTS_MAX and wide not in _LAYOUTS:
+        wide = _ALL_WIDE
+    with_rates = _WITH_RATES.get(wide)
+    if with_rates is None:
+        with_rates = struct.Struct(_HEADER.format + _layout(wide).format[1:] + _RATE_DELTAS.format[1:])
+        if wide in _LAYOUTS:
+            _WITH_RATES[wide] = with_rates
+    try:
+        return with_rates.pack(wide, 0, *values, period, no_rate, *deltas)
+    except struct.error:
+        return None
+
+
+def _rates_after_counters(packed: bytes) -> bytes:
+    """The pack_rate_deltas part of pack_counters_and_rates' bytes."""
+    (wide,) = _WIDE.unpack_from(packed)
+    return packed[_HEADER.size + _layout(wide).size :]
+
+
+def counters_only(packed: bytes) -> bytes:
+    """pack_counters' part of pack_counters_and_rates' bytes (``packed`` itself when that is all it holds)."""
+    (wide,) = _WIDE.unpack_from(packed)
+    size = _HEADER.size + _layout(wide).size
+    return packed if len(packed) == size else packed[:size]
+
+
 def _unpack_rates(packed: bytes) -> Sequence[float]:
     """The doubles of PortMetrics.rate_values in COUNTER_COLUMNS order, NaN = no rate (empty: none at all)."""
     if len(packed) != _RATE_DELTAS.size:
@@ -321,7 +359,9 @@ class PortMetrics:
 
     values: tuple[Any, ...]  # PORT_VALUES_SIZE entries, the fields at the AT_* positions
     counters_packed: tuple[Any, ...] | bytes  # CounterMap.packed, or pack_counters' bytes
-    rate_values: bytes  # pack_rate_deltas' bytes, or doubles in COUNTER_COLUMNS order; empty = no rate at all
+    # pack_rate_deltas' bytes, or doubles in COUNTER_COLUMNS order; empty = no rate at all; None = after the
+    # counters in counters_packed (pack_counters_and_rates)
+    rate_values: bytes | None
 
     def __init__(
         self,
@@ -357,7 +397,7 @@ class PortMetrics:
 
     @classmethod
     def from_state_values(
-        cls, values: tuple[Any, ...], counters: tuple[Any, ...] | bytes, rates: bytes
+        cls, values: tuple[Any, ...], counters: tuple[Any, ...] | bytes, rates: bytes | None
     ) -> PortMetrics:
         """The ports check's: ``values`` a PortState.values tuple (shared, not copied; its ``deleted`` entry
         falsy), ``counters`` and ``rates`` packed."""
@@ -418,7 +458,10 @@ class PortMetrics:
     @property
     def rates(self) -> RateMap:
         """Column name -> per-second rate (None: no rate yet)."""
-        return RateMap(_unpack_rates(self.rate_values))
+        rates = self.rate_values
+        if rates is None:
+            rates = _rates_after_counters(self.counters_packed)  # type: ignore[arg-type]
+        return RateMap(_unpack_rates(rates))
 
     def _key(self) -> tuple[Any, ...]:
         return tuple(getattr(self, f) for f in self._FIELDS)

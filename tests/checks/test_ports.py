@@ -330,12 +330,28 @@ def test_the_metrics_share_the_values_tuple_the_state_keeps():
         assert (m.oper_status, m.admin_status, m.deleted) == ("up", "up", False)
 
 
-def test_rates_are_kept_as_deltas_and_read_back_as_the_rate_computed():
+def test_rates_are_kept_as_deltas_after_the_counters_and_read_back_as_the_rate_computed():
     first = poll_ports(9, stored(), {1: raw()}, polled=T0)
     second = poll_ports(9, first.states, {1: raw(ifHCInOctets=5000 + 7)}, polled=T0 + 60)
-    assert len(second.metrics[0].rate_values) < 8 * 15
+    # one bytes: the state reads its counters from it, the metrics their counters and rates
+    assert second.metrics[0].rate_values is None
+    assert second.metrics[0].counters_packed is second.states[1].counters
+    assert second.states[1].row["ifInOctets"] == 5007 and second.metrics[0].counters["ifInOctets"] == 5007
     assert second.metrics[0].rates["ifInOctets"] == 7 / 60 and second.metrics[0].rates["ifInErrors"] == 0.0
     assert first.metrics[0].rates["ifInOctets"] is None  # no previous value: no rate yet
+
+
+def test_a_statistics_skip_after_a_poll_with_rates_reports_the_counters_and_no_rates():
+    s = stored(ifOperStatus="down", ifLastChange=4750, poll_time=T0 - 60)  # _prev NULL: filled, not skipped
+    first = poll_ports(9, s, {1: raw(ifOperStatus=2)}, polled=T0)
+    second = poll_ports(9, first.states, {1: raw(ifOperStatus=2)}, polled=T0 + 60)
+    assert first.writes[0].counters and second.metrics[0].rates == {}
+    assert second.metrics[0].counters["ifInOctets"] == 5000 and second.states[1].row["ifInOctets"] == 5000
+    # the rates of the first poll are not kept past the poll that skips the statistics
+    assert first.metrics[0].rate_values is None and len(first.states[1].counters) > len(
+        second.states[1].counters
+    )
+    assert second.metrics[0].counters_packed is second.states[1].counters
 
 
 def test_a_delta_beyond_32_bits_keeps_its_rate_as_a_double():

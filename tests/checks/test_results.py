@@ -15,6 +15,7 @@ from poller.checks.results import (
     PortMetrics,
     RateMap,
     pack_counters,
+    pack_counters_and_rates,
     pack_rate_deltas,
     unpack_counters,
 )
@@ -209,3 +210,24 @@ def test_the_counter_layouts_kept_stop_growing_at_their_bound(monkeypatch):
         packed = pack_counters(values, wide)
         assert packed is not None and unpack_counters(packed) == tuple(values)
     assert set(results._LAYOUTS) <= {2 ** len(COUNTER_COLUMNS) - 1}  # only the all-64-bit one
+
+
+@given(
+    st.lists(st.integers(0, 2**64 - 1), min_size=len(COUNTER_COLUMNS), max_size=len(COUNTER_COLUMNS)),
+    st.integers(1, 3600),
+    st.lists(st.integers(0, 2**32 - 1), min_size=len(COUNTER_COLUMNS), max_size=len(COUNTER_COLUMNS)),
+)
+def test_counters_and_rates_packed_together_read_back_as_packed_apart(values, period, deltas):
+    wide = sum(1 << i for i, v in enumerate(values) if v >= 2**32)
+    both = pack_counters_and_rates(values, wide, period, 1, deltas)
+    assert both is not None and unpack_counters(both) == tuple(values)
+    together = PortMetrics.from_state_values(metrics({}, {}).values, both, None)
+    apart = metrics(pack_counters(values), pack_rate_deltas(period, 1, deltas))
+    assert together == apart and together.rates["ifInOctets"] is None
+
+
+def test_counters_and_rates_that_do_not_pack_together_are_not_packed():
+    n = len(COUNTER_COLUMNS)
+    assert pack_counters_and_rates([None, *[0] * (n - 1)], 0, 60, 0, [0] * n) is None
+    assert pack_counters_and_rates([2**32, *[0] * (n - 1)], 0, 60, 0, [0] * n) is None
+    assert pack_counters_and_rates([0] * n, 0, 60, 0, [2**32, *[0] * (n - 1)]) is None
