@@ -262,37 +262,42 @@ def _kept(column: str, value: Any) -> Any:
     return _mac_kept(value) if column == "ifPhysAddress" else value
 
 
-class PortState:
+# PortState's entries after its values
+_N_VALUES = _N_OWN + 1
+_AT_REF, _AT_COUNTERS, _AT_SIGNATURE, _AT_MEMO_DATA = range(_N_VALUES, _N_VALUES + 4)
+
+
+class PortState(tuple):  # type: ignore[type-arg]
     """A stored port: its identity and the last written value of every column poll_ports reads back.
 
-    One of these is kept per port of the fleet between polls, so the values are one tuple in VALUE_COLUMNS
-    order (a dict of the ~90 written columns cost ~5 KB per port) and the counters one pack_counters
-    ``bytes`` (or, for values it cannot pack, a tuple in COUNTER_COLUMNS order); ``row`` gives them all as a
-    dict. Immutable: a poll makes new states.
+    One of these is kept per port of the fleet between polls, so it is one tuple, and the values it holds are
+    kept small: the port's own values (VALUE_COLUMNS[:_N_OWN]), then its profile, a tuple it shares with the
+    ports that have the same (a dict of the ~90 written columns cost ~5 KB per port; 24 values in a tuple of
+    their own, 232 bytes), then ``ref``, ``counters`` (one pack_counters ``bytes``, or, for values it cannot
+    pack, a tuple in COUNTER_COLUMNS order), ``signature`` and ``memo_data`` (poll_ports's memo, below). One
+    tuple instead of an object with five slots and a tuple of values: 40 bytes less per port. ``values`` (the
+    first _N_VALUES entries) is what a port's PortMetrics read; ``row`` gives every column as a dict.
+    Immutable: a poll makes new states.
+
+    poll_ports's memo of the poll that produced this state: ``signature``, the raw data values as one
+    _signature (None: no memo), and ``memo_data``, the data columns port_values gave, None when they equal
+    the stored ones, or _FOREIGN when the signature came with other values (a memo handed to the
+    constructor). When the agent returns the same raw values and the memo is this state's own, the data
+    columns cannot have changed and their comparison is skipped.
     """
 
-    __slots__ = ("counters", "memo_data", "ref", "signature", "values")
+    __slots__ = ()
 
-    def __init__(
-        self, ref: PortRef, row: Mapping[str, Any] | None = None, memo: tuple[Any, ...] | None = None
-    ) -> None:
-        self.ref = ref
-        self.values: tuple[Any, ...] = (
-            _kept_values(tuple([_kept(c, row.get(c)) for c in VALUE_COLUMNS])) if row else _NONE_ROW
-        )
-        self.counters: bytes | tuple[Any, ...] = _NO_COUNTERS  # type: ignore[assignment]
+    def __new__(
+        cls, ref: PortRef, row: Mapping[str, Any] | None = None, memo: tuple[Any, ...] | None = None
+    ) -> PortState:
+        values = _kept_values(tuple([_kept(c, row.get(c)) for c in VALUE_COLUMNS])) if row else _NONE_ROW
+        counters: bytes | tuple[Any, ...] = _NO_COUNTERS  # type: ignore[assignment]
         if row:
-            counters = tuple(map(row.get, COUNTER_COLUMNS))
-            packed = pack_counters(counters)
-            self.counters = _NO_COUNTERS if packed == _NO_COUNTERS else packed or counters  # type: ignore[assignment]
-        # poll_ports's memo of the poll that produced this state, in two slots (a tuple of them cost another
-        # ~60 bytes and a tracked object per port): ``signature``, the raw data values as one _signature
-        # (None: no memo), and ``memo_data``, the data columns port_values gave, None when they equal the
-        # stored ones, or _FOREIGN when the signature came with other values (a memo handed to __init__).
-        # When the agent returns the same raw values and the memo is this state's own, the data columns
-        # cannot have changed and their comparison is skipped.
-        self.signature: bytes | tuple[Any, ...] | None = memo[0] if memo else None
-        self.memo_data: Any = _FOREIGN
+            row_counters = tuple(map(row.get, COUNTER_COLUMNS))
+            packed = pack_counters(row_counters)
+            counters = _NO_COUNTERS if packed == _NO_COUNTERS else packed or row_counters  # type: ignore[assignment]
+        return tuple.__new__(cls, (*values, ref, counters, memo[0] if memo else None, _FOREIGN))
 
     @classmethod
     def packed(
@@ -305,10 +310,29 @@ class PortState:
     ) -> PortState:
         """A state from values and counters already as a state keeps them (``values``, ``counters``), with
         poll_ports's memo of the poll that made ``values`` (no memo without a signature)."""
-        state = cls.__new__(cls)
-        state.ref, state.values, state.counters = ref, values, counters
-        state.signature, state.memo_data = signature, memo_data if signature is not None else _FOREIGN
-        return state
+        memo_data = memo_data if signature is not None else _FOREIGN
+        return tuple.__new__(cls, (*values, ref, counters, signature, memo_data))
+
+    @property
+    def ref(self) -> PortRef:
+        return self[_AT_REF]  # type: ignore[no-any-return]
+
+    @property
+    def values(self) -> tuple[Any, ...]:
+        """The port's own values, then its profile (a new tuple: PortMetrics read the state itself)."""
+        return self[:_N_VALUES]  # type: ignore[no-any-return]
+
+    @property
+    def counters(self) -> bytes | tuple[Any, ...]:
+        return self[_AT_COUNTERS]  # type: ignore[no-any-return]
+
+    @property
+    def signature(self) -> bytes | tuple[Any, ...] | None:
+        return self[_AT_SIGNATURE]  # type: ignore[no-any-return]
+
+    @property
+    def memo_data(self) -> Any:
+        return self[_AT_MEMO_DATA]
 
     @property
     def memo(self) -> tuple[Any, ...] | None:
@@ -329,7 +353,7 @@ class PortState:
     @property
     def row(self) -> dict[str, Any]:
         """The kept columns as {column: value} (None = NULL or never written)."""
-        return _row(self.counter_values, _flat(self.values))
+        return _row(self.counter_values, _flat(self))
 
     def __eq__(self, other: object) -> bool:
         if not isinstance(other, PortState):
@@ -339,6 +363,10 @@ class PortState:
             and self.values == other.values
             and self.counter_values == other.counter_values
         )
+
+    def __ne__(self, other: object) -> bool:
+        equal = self.__eq__(other)
+        return equal if equal is NotImplemented else not equal
 
     __hash__ = None  # type: ignore[assignment]
 
@@ -759,10 +787,12 @@ def poll_ports(
         if by_index:
             key = if_index
             state = stored_get(key)
-            same = state is not None and state.signature == raw_sig and state.memo_data is not _FOREIGN
+            same = (
+                state is not None and state[_AT_SIGNATURE] == raw_sig and state[_AT_MEMO_DATA] is not _FOREIGN
+            )
             if same:
                 values = None
-                data = state.memo_data  # type: ignore[union-attr]  # None: the stored ones
+                data = state[_AT_MEMO_DATA]  # type: ignore[index]  # None: the stored ones
             else:
                 values = port_values(raw)
         else:
@@ -771,9 +801,11 @@ def poll_ports(
             if key is None:
                 continue
             state = stored_get(key)
-            same = state is not None and state.signature == raw_sig and state.memo_data is not _FOREIGN
+            same = (
+                state is not None and state[_AT_SIGNATURE] == raw_sig and state[_AT_MEMO_DATA] is not _FOREIGN
+            )
             if same:
-                data = state.memo_data  # type: ignore[union-attr]  # None: the stored ones
+                data = state[_AT_MEMO_DATA]  # type: ignore[index]  # None: the stored ones
         if key in seen:
             continue
         if values is not None:
@@ -795,7 +827,7 @@ def poll_ports(
             state = PortState(PortRef(device_id, if_index), {"ifIndex": if_index, "ifName": values["ifName"]})
         seen.add(key)
         assert state is not None
-        kept = state.values
+        kept = state  # its values: the port's own, then the profile
         profile = kept[_N_OWN]
         ports_cols: dict[str, Any] = {}
         stats_cols: dict[str, Any] = {}
@@ -835,7 +867,7 @@ def poll_ports(
         poll_time = kept[_I_POLL_TIME]
         period = polled_period(polled, poll_time)
         if not skip_stats:
-            kept_counters = state.counters
+            kept_counters = state[_AT_COUNTERS]
             old_counters = unpack_counters(kept_counters) if type(kept_counters) is bytes else kept_counters
             # the rates, kept for the metrics as the deltas and the period they are divided by
             deltas: list[int] = []
@@ -888,7 +920,7 @@ def poll_ports(
                 new_counters = pack_counters(counter_list, wide) or tuple(counter_list)
         else:
             rate_bytes = _NO_RATES
-            new_counters = state.counters  # the stored values, unchanged
+            new_counters = state[_AT_COUNTERS]  # the stored values, unchanged
             if type(new_counters) is bytes:  # without the rates of the poll that wrote them (read no more)
                 new_counters = counters_only(new_counters)
         ports_cols["poll_time"] = polled
@@ -917,11 +949,11 @@ def poll_ports(
         if insert:
             state.ref.ifIndex = if_index
         if same:
-            signature, memo_data = state.signature, state.memo_data
+            signature, memo_data = state[_AT_SIGNATURE], state[_AT_MEMO_DATA]
         else:
             # the data columns port_values gave, kept only when the stored ones differ (loose equality)
             signature, memo_data = raw_sig, (None if data == _data_of(full) else data)
-        states[key] = PortState.packed(state.ref, new_values, new_counters, signature, memo_data)
+        states[key] = new_state = PortState.packed(state.ref, new_values, new_counters, signature, memo_data)
         if type(new_counters) is bytes:  # shared with the state (absent = NULL = MISSING)
             counters: bytes | tuple[Any, ...] = new_counters
         elif skip_stats:  # the stored values (a NULL one is absent)
@@ -929,17 +961,17 @@ def poll_ports(
         else:  # every counter was written
             counters = new_counters
         # the metrics share the state's values (its ``deleted`` is 0: the port was seen)
-        metrics.append(PortMetrics.from_state_values(new_values, counters, rate_bytes))
+        metrics.append(PortMetrics.from_state_values(new_state, counters, rate_bytes))
 
     # --- stored ports missing from the walk
     for key, state in stored.items():
         if key in seen:
             continue
-        kept = state.values
+        kept = state
         profile = kept[_N_OWN]
         if not profile[-1]:  # deleted
             writes.append(PortWrite(state.ref, {"deleted": 1}, {}, counters=False))
         states[key] = PortState.packed(
-            state.ref, (*kept[:_N_OWN], _shared_profile((*profile[:-1], 1))), state.counters
+            state.ref, (*kept[:_N_OWN], _shared_profile((*profile[:-1], 1))), state[_AT_COUNTERS]
         )
     return PortsOutcome(states, writes, events, metrics)

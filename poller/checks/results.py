@@ -326,7 +326,7 @@ def _unpack_rates(packed: bytes) -> Sequence[float]:
     return tuple([math.nan if no_rate >> i & 1 else d / period for i, d in enumerate(deltas)])
 
 
-# Where PortMetrics' fields are in the ports check's PortState.values tuple, which a port's metrics share
+# Where PortMetrics' fields are in the ports check's PortState (a tuple), which a port's metrics share
 # rather than copy: the port's own values, then (at AT_PROFILE) a tuple of those many ports share
 # (poller/checks/ports.py asserts these positions against its columns).
 PORT_VALUES_SIZE, PROFILE_SIZE = 12, 13
@@ -346,9 +346,9 @@ class PortMetrics:
     numbers nor a ``bytes`` is tracked by the garbage collector (an array and two view objects were, ~180
     bytes and three tracked objects per port).
 
-    The other fields are read from one tuple laid out as the ports check's PortState.values (AT_* positions):
-    the check hands its state's own tuple (``from_state_values``), so a port's metrics add 56 bytes to its
-    state instead of 120 for eleven fields of their own.
+    The other fields are read from one tuple laid out as the ports check's PortState (AT_* positions; entries
+    after PORT_VALUES_SIZE are not read): the check hands its state itself (``from_state_values``), so a
+    port's metrics add 56 bytes to its state instead of 120 for eleven fields of their own.
     """
 
     __slots__ = ("counters_packed", "rate_values", "values")
@@ -399,8 +399,8 @@ class PortMetrics:
     def from_state_values(
         cls, values: tuple[Any, ...], counters: tuple[Any, ...] | bytes, rates: bytes | None
     ) -> PortMetrics:
-        """The ports check's: ``values`` a PortState.values tuple (shared, not copied; its ``deleted`` entry
-        falsy), ``counters`` and ``rates`` packed."""
+        """The ports check's: ``values`` a PortState (shared, not copied; its ``deleted`` entry falsy),
+        ``counters`` and ``rates`` packed."""
         metrics = cls.__new__(cls)
         metrics.values, metrics.counters_packed, metrics.rate_values = values, counters, rates
         return metrics

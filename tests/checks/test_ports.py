@@ -319,7 +319,7 @@ def test_the_metrics_share_the_values_tuple_the_state_keeps():
     second = poll_ports(9, first.states, {1: raw(ifHCInOctets=9000)}, polled=T0 + 60)
     for out in (first, second):
         m, s = out.metrics[0], out.states[1]
-        assert m.values is s.values
+        assert m.values is s  # the state's own values come first in it
         assert (m.ifIndex, m.ifName, m.ifAlias, m.ifType, m.speed) == (
             1,
             "Gi0/1",
