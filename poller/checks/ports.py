@@ -621,50 +621,69 @@ def association_key(mode: int, if_index: int, values: Mapping[str, Any]) -> Any:
 
 
 # The raw values port_values() reads, except ifLastChange (always written, so not part of the memo).
-_MEMO_RAW = (
-    "ifName",
-    "ifDescr",
-    "ifAlias",
+_MEMO_TEXTS = ("ifName", "ifDescr", "ifAlias", "ifPhysAddress")  # a port's own
+_MEMO_SHARED = (  # values many ports have in common
     "ifAdminStatus",
     "ifOperStatus",
     "ifMtu",
     "ifHighSpeed",
     "ifSpeed",
     "ifType",
-    "ifPhysAddress",
     "ifConnectorPresent",
     "dot3StatsDuplexStatus",
     "dot1qPvid",
 )
+_MEMO_RAW = (*_MEMO_TEXTS, *_MEMO_SHARED)
 # The raw columns that describe a port rather than measure it (names, type, MTU, address, duplex, VLAN).
 # LibreNMS's poller reads them every 5 minutes; fastpoll walks them at ``check_intervals.port_details`` and,
 # on the polls between, ``carry_details`` hands poll_ports each port's values from its last walk.
 DETAIL_RAW = tuple(c for c in _MEMO_RAW if c not in ("ifAdminStatus", "ifOperStatus", "ifHighSpeed"))
 _DETAIL_IN_MEMO = tuple((name, _MEMO_RAW.index(name)) for name in DETAIL_RAW)
 _SIGNATURE_VERSION = 2  # marshal's format without object references: the same values give the same bytes
+# The _MEMO_SHARED values signatures name by number: {their marshal encoding: number}, and by number. Append
+# only (a number always means the same values) and bounded: past _SHARED_RAW_MAX, values not yet numbered
+# are encoded in full.
+_SHARED_RAW_NUMBERS: dict[bytes, int] = {}
+_SHARED_RAW: list[tuple[Any, ...]] = []
+_SHARED_RAW_MAX = 4096
 
 
-def _signature(raw_values: tuple[Any, ...]) -> bytes | tuple[Any, ...]:
-    """The raw values the memo compares, as one ``bytes`` (marshal's encoding: exact, type and value).
+def _signature(raw_get: Any) -> bytes | tuple[Any, ...]:
+    """The raw values the memo compares (``raw_get``: the port's raw row's ``get``), as one ``bytes``.
 
-    Kept for every port between polls: one bytes object of ~140 bytes instead of a tuple of the agent's own
-    objects (a tuple, three or four bytes and two ints: ~400 bytes). Equal signatures mean equal values (the
-    encoding is exact and length-prefixed, no hash); values that compare equal but differ in type (1 and
-    True) give different signatures, which only costs a full comparison. A value marshal cannot encode (no
-    SNMP decoder gives one) leaves the tuple itself.
+    Kept for every port between polls: one bytes object instead of a tuple of the agent's own objects (a
+    tuple, three or four bytes and two ints: ~400 bytes). The encoding is marshal's (exact, type and value)
+    of the port's own raw texts and the number of its _MEMO_SHARED values (statuses, MTU, speeds, type...,
+    which most ports share: ~30 bytes less per port than encoding them each time); values not numbered are
+    encoded in full. Equal signatures mean equal values (the encoding is exact and length-prefixed, the
+    numbering one to one, no hash); values that compare equal but differ in type (1 and True) give different
+    signatures, which only costs a full comparison. A value marshal cannot encode (no SNMP decoder gives one)
+    leaves the tuple of the values itself.
     """
+    shared = tuple(map(raw_get, _MEMO_SHARED))
     try:
-        return marshal.dumps(raw_values, _SIGNATURE_VERSION)
+        encoded = marshal.dumps(shared, _SIGNATURE_VERSION)
+        number = _SHARED_RAW_NUMBERS.get(encoded)
+        if number is None and len(_SHARED_RAW) < _SHARED_RAW_MAX:
+            number = _SHARED_RAW_NUMBERS[encoded] = len(_SHARED_RAW)
+            _SHARED_RAW.append(shared)
+        if number is None:
+            return marshal.dumps((*map(raw_get, _MEMO_TEXTS), *shared), _SIGNATURE_VERSION)
+        return marshal.dumps((number, *map(raw_get, _MEMO_TEXTS)), _SIGNATURE_VERSION)
     except ValueError:
-        return raw_values
+        return (*map(raw_get, _MEMO_TEXTS), *shared)
 
 
 def _signature_values(sig: bytes | tuple[Any, ...]) -> tuple[Any, ...]:
-    """The raw values a _signature was made from."""
-    return marshal.loads(sig) if type(sig) is bytes else sig  # type: ignore[no-any-return]
+    """The raw values a _signature was made from, in _MEMO_RAW order."""
+    if type(sig) is not bytes:
+        return sig  # type: ignore[return-value]
+    values = marshal.loads(sig)
+    if len(values) == len(_MEMO_RAW):  # encoded in full
+        return values  # type: ignore[no-any-return]
+    return (*values[1:], *_SHARED_RAW[values[0]])
 
 
-# (index in the data columns, index of ``<col>_prev`` in PortState.values, its name)
 # (index in the data columns, index in the profile, index of ``<col>_prev`` in the profile, its name)
 _PREV_FILL = tuple(
     (DATA_COLUMNS.index(c), _I[c] - _N_OWN, _I[f"{c}_prev"] - _N_OWN, f"{c}_prev") for c in PREV_TRACKED
@@ -779,7 +798,7 @@ def poll_ports(
     for if_index in sorted(rows):
         raw = rows[if_index]
         raw_get = raw.get
-        raw_sig = _signature(tuple(map(raw_get, _MEMO_RAW)))
+        raw_sig = _signature(raw_get)
         # data: the data columns as port_values gives them (ifPhysAddress as _mac_kept keeps it); None until
         # known, and after when they are the ones the state keeps (its memo says so)
         data: tuple[Any, ...] | None = None

@@ -1,3 +1,5 @@
+import marshal
+
 import pytest
 from hypothesis import given
 from hypothesis import strategies as st
@@ -471,3 +473,26 @@ def test_equal_aliases_of_different_ports_are_one_object():
     )
     assert out.states[1].row["ifAlias"] == "access port"
     assert out.states[1].row["ifAlias"] is out.states[2].row["ifAlias"]
+
+
+# ---- the values signatures share
+
+
+def test_ports_with_the_same_statuses_speed_and_type_have_signatures_that_number_them():
+    out = poll_ports(9, {}, {1: raw(), 2: raw(ifName=b"Gi0/2")}, polled=T0)
+    one, two = (out.states[i].memo[0] for i in (1, 2))
+    # (number, ifName, ifDescr, ifAlias, ifPhysAddress): the number stands for the same shared values
+    assert marshal.loads(one)[1:] == (b"Gi0/1", b"Gi0/1", b"uplink", bytes.fromhex("001de58498c0"))
+    assert len(marshal.loads(one)) == 5 and marshal.loads(one)[0] == marshal.loads(two)[0]
+
+
+def test_values_not_numbered_past_the_bound_are_encoded_in_full_and_still_carried(monkeypatch):
+    from poller.checks import ports
+
+    monkeypatch.setattr(ports, "_SHARED_RAW_MAX", len(ports._SHARED_RAW))
+    first = poll_ports(9, stored(), {1: raw(ifMtu=int("4321"))}, polled=T0)
+    assert len(marshal.loads(first.states[1].memo[0])) == 13
+    rows = {1: _measured(ifHCInOctets=9000)}
+    assert carry_details(rows, first.states) and rows[1]["ifMtu"] == 4321
+    walked = poll_ports(9, first.states, {1: raw(ifMtu=int("4321"), ifHCInOctets=9000)}, polled=T0 + 60)
+    assert _observable(poll_ports(9, first.states, rows, polled=T0 + 60)) == _observable(walked)
