@@ -400,15 +400,16 @@ class Pipeline:
             self.backlog_max[k] = max(self.backlog_max.get(k, 0), v)
 
     def _scrape(self) -> None:
+        from poller.metrics.gzip_body import piece_size
         from poller.metrics.server import metrics_chunks
 
         t0 = time.perf_counter()
         try:  # as the HTTP endpoint answers Prometheus, which asks for gzip
             text_bytes = [0]
 
-            def pieces() -> Iterator[str]:
-                for piece in self.collector.iter_parts():
-                    text_bytes[0] += len(piece)
+            def pieces() -> Iterator[str | bytes]:  # as the endpoint's gzip body takes them
+                for piece in self.collector.iter_gzip_parts():
+                    text_bytes[0] += len(piece) if type(piece) is str else piece_size(piece)  # type: ignore[arg-type]
                     yield piece
 
             chunks = metrics_chunks(self.own_metrics.render(), pieces(), gzip=True)

@@ -45,6 +45,11 @@ def inflate_piece(piece: bytes) -> str:
     return zlib.decompressobj(_RAW).decompress(memoryview(piece)[_HEAD.size :]).decode("utf-8")
 
 
+def piece_size(piece: bytes) -> int:
+    """The length of the text (UTF-8 bytes) a piece holds."""
+    return _HEAD.unpack_from(piece)[1] if piece else 0
+
+
 def crc32_combine(crc1: int, crc2: int, len2: int) -> int:
     """The CRC-32 of A + B from crc32(A), crc32(B) and len(B).
 

@@ -7,7 +7,7 @@ import zlib
 from hypothesis import given
 from hypothesis import strategies as st
 
-from poller.metrics.gzip_body import GzipBody, crc32_combine, deflate_piece, inflate_piece
+from poller.metrics.gzip_body import GzipBody, crc32_combine, deflate_piece, inflate_piece, piece_size
 
 # (is_piece, text): the body's parts in order
 parts_strategy = st.lists(st.tuples(st.booleans(), st.text(max_size=300)), max_size=12)
@@ -59,3 +59,8 @@ def test_a_piece_is_smaller_than_the_repetitive_text_it_holds():
     line = 'fastpoll_interface_in_octets_total{{device_id="1",ifindex="{}"}} {}\n'
     text = "".join(line.format(i, i * 977) for i in range(48))
     assert len(deflate_piece(text)) < len(text) / 4
+
+
+def test_a_piece_tells_the_size_of_its_text_in_utf8_bytes():
+    assert piece_size(deflate_piece('ifalias="Zürich"\n')) == len('ifalias="Zürich"\n'.encode())
+    assert piece_size(b"") == 0
