@@ -28,6 +28,13 @@ After each timed full collection the C allocator is asked to hand its free pages
 exposes it). Every poll frees and reallocates each port's state and each scrape its text; glibc keeps the
 pages those leave free inside its heap, so without a trim the RSS reports the high-water mark of the
 heap rather than what the daemon holds.
+
+It is also told to keep at most ``ARENAS`` heaps (glibc's ``mallopt(M_ARENA_MAX)``, the knob behind the
+``MALLOC_ARENA_MAX`` variable): glibc gives each thread that allocates concurrently a heap of its own, up to
+8 per core, and each keeps its own free pages. fastpoll's threads (the database writer, one per metrics
+request) allocate little and rarely at the same time; what they make (a scrape's port text, kept until the
+device's next poll) stays in their heap, pinning pages there. At 10,000 devices the pipeline benchmark ended
+at 764 MB with ``MALLOC_ARENA_MAX=2`` against 812 MB without (one run each).
 """
 
 from __future__ import annotations
@@ -45,6 +52,8 @@ log = logging.getLogger(__name__)
 
 FULL_EVERY = 600.0  # seconds between full collections
 NO_AUTOMATIC_FULL = 1 << 30  # generation-1 collections before an automatic full one: never, in practice
+ARENAS = 2  # glibc heaps at most (the main one and one its threads share)
+M_ARENA_MAX = -8  # mallopt's parameter number for it (glibc's malloc.h)
 
 
 def _glibc_trim() -> Callable[[], bool] | None:
@@ -62,6 +71,20 @@ def _glibc_trim() -> Callable[[], bool] | None:
     return lambda: bool(trim(0))
 
 
+def _glibc_arena_max() -> Callable[[int], bool] | None:
+    """glibc's ``mallopt(M_ARENA_MAX, n)`` as a callable returning whether it was taken; None elsewhere."""
+    name = ctypes.util.find_library("c")
+    try:
+        mallopt = ctypes.CDLL(name).mallopt if name else None
+    except (OSError, AttributeError):
+        return None
+    if mallopt is None:
+        return None
+    mallopt.argtypes = [ctypes.c_int, ctypes.c_int]
+    mallopt.restype = ctypes.c_int
+    return lambda n: bool(mallopt(M_ARENA_MAX, n))
+
+
 @dataclass
 class FullCollection:
     seconds: float
@@ -73,19 +96,33 @@ class GcPolicy:
     """Apply with :meth:`apply` (once the daemon has started), run :meth:`run` as a task, undo with
     :meth:`restore` (tests and embedding processes get the interpreter's settings back)."""
 
-    def __init__(self, full_every: float = FULL_EVERY, *, trim: bool | Callable[[], bool] = True) -> None:
-        """``trim``: True = glibc's malloc_trim where there is one, False = none, or a callable."""
+    def __init__(
+        self,
+        full_every: float = FULL_EVERY,
+        *,
+        trim: bool | Callable[[], bool] = True,
+        arena_max: bool | Callable[[int], bool] = True,
+    ) -> None:
+        """``trim``: True = glibc's malloc_trim where there is one, False = none, or a callable;
+        ``arena_max``: True = glibc's mallopt(M_ARENA_MAX, ARENAS) on apply, False = none, or a callable
+        given ARENAS."""
         if full_every <= 0:
             raise ValueError("full_every must be positive")
         self.full_every = full_every
         self.trim = _glibc_trim() if trim is True else trim if callable(trim) else None
+        self.arena_max = (
+            _glibc_arena_max() if arena_max is True else arena_max if callable(arena_max) else None
+        )
         self.trims = 0
         self.last: FullCollection | None = None
         self.full_collections = 0
         self._saved: tuple[int, int, int] | None = None
 
     def apply(self) -> None:
-        """Freeze what exists now and stop automatic full collections."""
+        """Freeze what exists now, stop automatic full collections and cap the allocator's heaps (threads
+        started before keep the heap they have; the cap stays after ``restore``: it changes no result)."""
+        if self.arena_max is not None:
+            self.arena_max(ARENAS)
         if self._saved is None:
             self._saved = gc.get_threshold()
         young, middle, _ = self._saved

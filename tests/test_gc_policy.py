@@ -9,7 +9,7 @@ import weakref
 
 import pytest
 
-from poller.gc_policy import NO_AUTOMATIC_FULL, GcPolicy
+from poller.gc_policy import ARENAS, NO_AUTOMATIC_FULL, GcPolicy
 
 
 @pytest.fixture
@@ -103,3 +103,18 @@ def test_on_glibc_the_default_trim_is_malloc_trim_and_it_runs():
     assert policy.trim is not None
     policy.collect_full()
     assert policy.trims == 1
+
+
+def test_apply_caps_the_allocators_heaps():
+    caps: list[int] = []
+    policy = GcPolicy(arena_max=lambda n: caps.append(n) or True)
+    try:
+        policy.apply()
+    finally:
+        policy.restore()
+    assert caps == [ARENAS]
+
+
+def test_the_heap_cap_can_be_left_alone():
+    policy = GcPolicy(arena_max=False)
+    assert policy.arena_max is None
