@@ -177,15 +177,21 @@ _PROFILES_MAX = 8192
 _SHAREABLE_TYPES = frozenset({str, int, type(None)})
 
 
+def _shared(table: dict[Any, Any], value: Any, limit: int) -> Any:
+    """``value``'s one shared object in ``table``; a value not yet there is added while the table holds fewer
+    than ``limit`` (bounded memory), else kept as it came."""
+    shared = table.get(value)
+    if shared is not None:
+        return shared
+    if len(table) < limit:
+        table[value] = value
+    return value
+
+
 def _shared_profile(profile: tuple[Any, ...]) -> tuple[Any, ...]:
     if not _SHAREABLE_TYPES.issuperset(map(type, profile)):
         return profile
-    shared = _PROFILES.get(profile)
-    if shared is not None:
-        return shared
-    if len(_PROFILES) < _PROFILES_MAX:
-        _PROFILES[profile] = profile
-    return profile
+    return _shared(_PROFILES, profile, _PROFILES_MAX)  # type: ignore[no-any-return]
 
 
 def _kept_values(full: tuple[Any, ...]) -> tuple[Any, ...]:
@@ -237,12 +243,7 @@ _SHARED_MAX = 4096
 def _shared_int(value: int) -> int:
     if type(value) is not int:  # a bool or an int subclass stays what it is (True == 1 as a dict key)
         return value
-    shared = _SHARED_INTS.get(value)
-    if shared is not None:
-        return shared
-    if len(_SHARED_INTS) < _SHARED_MAX:
-        _SHARED_INTS[value] = value
-    return value
+    return _shared(_SHARED_INTS, value, _SHARED_MAX)  # type: ignore[no-any-return]
 
 
 def _intern(value: Any) -> Any:
