@@ -491,15 +491,15 @@ class FleetCollector:
         A caller that encodes the pieces one at a time never holds the whole text, which at 10,000 devices x
         48 ports is ~150 MB.
         """
-        for piece in self._parts(members=False):
+        for piece in self._parts():
             yield piece if type(piece) is str else inflate_piece(piece)  # type: ignore[arg-type]
 
     def iter_gzip_parts(self) -> Iterator[str | bytes]:
         """``iter_parts``, but with each kept port piece as it is kept: ``bytes`` from ``deflate_piece``,
         which ``GzipBody.add_piece`` puts in a gzip body without decompressing or compressing it again."""
-        return self._parts(members=True)
+        return self._parts()
 
-    def _parts(self, *, members: bool) -> Iterator[str | bytes]:
+    def _parts(self) -> Iterator[str | bytes]:
         # With metrics.cache_port_text each exported device's port lines are rendered once per poll and kept
         # compressed (~1/10 of the text: 28 MB kept instead of 174 MB at 10,000 devices x 48 ports under
         # the default budget). Without it they are rendered as they are asked for, one family of one device
