@@ -73,12 +73,19 @@ class WriterStats:
 
 @dataclass
 class _Pending:
-    ports: dict[int, PortWrite] = field(default_factory=dict)  # id(ref) -> merged write
+    ports: dict[Any, PortWrite] = field(default_factory=dict)  # _port_key(ref) -> merged write
     devices: dict[int, dict[str, Any]] = field(default_factory=dict)
     transitions: deque[Transition] = field(default_factory=deque)
 
     def empty(self) -> bool:
         return not (self.ports or self.devices or self.transitions)
+
+
+def _port_key(ref: PortRef) -> Any:
+    """What a port's pending writes are merged by: its port_id once known, else its PortRef (the object its
+    insert fills in). A port's state is thawed with a new PortRef each poll (poller/checks/port_table.py),
+    so the object alone would no longer merge a port's writes from one poll to the next."""
+    return ref.port_id if ref.port_id is not None else ref
 
 
 def _merge_port(older: PortWrite, newer: PortWrite) -> PortWrite:
@@ -208,8 +215,9 @@ class LibreNMSWriter:
         if device_cols:
             p.devices[result.device_id] = {**p.devices.get(result.device_id, {}), **device_cols}
         for w in writes:
-            old = p.ports.get(id(w.ref))
-            p.ports[id(w.ref)] = _merge_port(old, w) if old else w
+            key = _port_key(w.ref)
+            old = p.ports.get(key)
+            p.ports[key] = _merge_port(old, w) if old else w
         for t in transitions:
             self._append_transition(p.transitions, t)
 

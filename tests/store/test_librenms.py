@@ -120,6 +120,23 @@ def test_outage_is_opened_once_and_closed(librenms_url):
     assert tuple(status) == (1, "")
 
 
+def test_writes_of_one_port_under_new_refs_are_merged_by_its_port_id(librenms_url):
+    w = LibreNMSWriter(librenms_url)  # not started: submits stay pending
+    for i in range(3):  # each poll thaws the port's state with a new PortRef
+        w.submit(PollResult(1, T0 + i, ports=[PortWrite(PortRef(1, 1, 7), {"ifInOctets": i}, {})]))
+    assert w.pending_counts()["ports"] == 1
+    w.close(0)
+
+
+def test_writes_of_ports_not_inserted_yet_are_merged_by_their_ref(librenms_url):
+    w = LibreNMSWriter(librenms_url)
+    new, other = PortRef(1, 1), PortRef(1, 2)
+    for ref in (new, other, new):
+        w.submit(PollResult(1, T0, ports=[PortWrite(ref, {"ifInOctets": 1}, {}, insert=ref is new)]))
+    assert w.pending_counts()["ports"] == 2
+    w.close(0)
+
+
 def test_database_going_away_loses_no_eventlog_or_outage_row(librenms_url):
     dev, refs = _setup(librenms_url, 2)
     proxy = TcpProxy((mariadb.HOST, mariadb.PORT))
