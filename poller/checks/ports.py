@@ -271,14 +271,14 @@ _AT_REF, _AT_COUNTERS, _AT_SIGNATURE, _AT_MEMO_DATA = range(_N_VALUES, _N_VALUES
 class PortState(tuple):  # type: ignore[type-arg]
     """A stored port: its identity and the last written value of every column poll_ports reads back.
 
-    One of these is kept per port of the fleet between polls, so it is one tuple, and the values it holds are
-    kept small: the port's own values (VALUE_COLUMNS[:_N_OWN]), then its profile, a tuple it shares with the
-    ports that have the same (a dict of the ~90 written columns cost ~5 KB per port; 24 values in a tuple of
-    their own, 232 bytes), then ``ref``, ``counters`` (one pack_counters ``bytes``, or, for values it cannot
-    pack, a tuple in COUNTER_COLUMNS order), ``signature`` and ``memo_data`` (poll_ports's memo, below). One
-    tuple instead of an object with five slots and a tuple of values: 40 bytes less per port. ``values`` (the
-    first _N_VALUES entries) is what a port's PortMetrics read; ``row`` gives every column as a dict.
-    Immutable: a poll makes new states.
+    Between polls a device's states are kept frozen (poller/checks/port_table.py) and a poll thaws them. One
+    tuple, whose values are kept small: the port's own values (VALUE_COLUMNS[:_N_OWN]), then its profile, a
+    tuple it shares with the ports that have the same (a dict of the ~90 written columns cost ~5 KB per port;
+    24 values in a tuple of their own, 232 bytes), then ``ref``, ``counters`` (one pack_counters ``bytes``,
+    or, for values it cannot pack, a tuple in COUNTER_COLUMNS order), ``signature`` and ``memo_data``
+    (poll_ports's memo, below). One tuple instead of an object with five slots and a tuple of values.
+    ``values`` (the first _N_VALUES entries) is what a port's PortMetrics read; ``row`` gives every column
+    as a dict. Immutable: a poll makes new states.
 
     poll_ports's memo of the poll that produced this state: ``signature``, the raw data values as one
     _signature (None: no memo), and ``memo_data``, the data columns port_values gave, None when they equal
@@ -360,7 +360,7 @@ class PortState(tuple):  # type: ignore[type-arg]
         if not isinstance(other, PortState):
             return NotImplemented
         return (
-            self.ref is other.ref
+            _identity(self.ref) == _identity(other.ref)
             and self.values == other.values
             and self.counter_values == other.counter_values
         )
@@ -373,6 +373,31 @@ class PortState(tuple):  # type: ignore[type-arg]
 
     def __repr__(self) -> str:
         return f"PortState({self.ref!r}, {self.row!r})"
+
+
+def _identity(ref: PortRef) -> tuple[int, int, int | None]:
+    return (ref.device_id, ref.ifIndex, ref.port_id)
+
+
+def frozen_row(state: PortState) -> tuple[Any, ...]:
+    """``state`` as PortTable freezes it: every entry but its PortRef (frozen apart), the memo's _FOREIGN as
+    ``...`` (marshal encodes core types only)."""
+    memo_data = state[_AT_MEMO_DATA]
+    memo = ... if memo_data is _FOREIGN else memo_data
+    return (*state[:_AT_REF], state[_AT_COUNTERS], state[_AT_SIGNATURE], memo)
+
+
+# A frozen_row's counters entry. The entries before it are a state's values, at the positions PortMetrics
+# reads (results.AT_*), so a port's metrics can read its frozen row as they read its state.
+FROZEN_COUNTERS_AT = _AT_REF
+assert FROZEN_COUNTERS_AT == results.PORT_VALUES_SIZE
+
+
+def thawed_state(ref: PortRef, row: tuple[Any, ...]) -> PortState:
+    """The PortState a frozen_row was made from, with ``ref``."""
+    memo = row[-1]
+    memo_data = _FOREIGN if memo is ... else memo
+    return tuple.__new__(PortState, (*row[:_AT_REF], ref, row[_AT_REF], row[_AT_REF + 1], memo_data))  # type: ignore[no-any-return]
 
 
 def _row(counters: tuple[Any, ...], values: tuple[Any, ...]) -> dict[str, Any]:

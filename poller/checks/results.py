@@ -341,8 +341,9 @@ class PortMetrics:
     ``counters`` and ``rates`` may be given as any {column: value} mapping; they come back as CounterMap /
     RateMap views. The ports check hands them packed instead: the counters as pack_counters' ``bytes`` (the
     one its state keeps; absent = MISSING) or as CounterMap's tuple, and the rates as pack_rate_deltas'
-    ``bytes`` (native doubles in a ``bytes``, NaN = None, are taken too). FleetState keeps one of these for
-    every port of the fleet between polls, so it holds no mapping objects of its own: neither a tuple of
+    ``bytes`` (native doubles in a ``bytes``, NaN = None, are taken too). A scrape makes one of these for
+    every port of the devices it renders (FleetState keeps them frozen in a PortTable between polls), so
+    it holds no mapping objects of its own: neither a tuple of
     numbers nor a ``bytes`` is tracked by the garbage collector (an array and two view objects were, ~180
     bytes and three tracked objects per port).
 
@@ -513,6 +514,9 @@ class PollResult:
     outage_close: OutageClose | None = None
     metrics: DeviceMetrics | None = None
     port_metrics: list[PortMetrics] = field(default_factory=list)
+    # the ports check's states and these metrics frozen (poller/checks/port_table.py), as the device keeps
+    # them until its next poll: what FleetState holds rather than the objects
+    port_table: Any = None
 
     @property
     def has_transition(self) -> bool:

@@ -40,13 +40,14 @@ from typing import Any, Literal
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metric
 
 from poller.checks.ifmib import IF_STATUS
+from poller.checks.port_table import PortTable
 from poller.checks.results import COUNTER_INDEX, MISSING, PortMetrics
 from poller.config import MetricsSettings
 from poller.model import Device
 
 from .budget import BudgetNotice
 from .gzip_body import deflate_piece, inflate_piece
-from .state import DeviceSnapshot, FleetState
+from .state import DeviceSnapshot, FleetState, thawed_metrics
 
 log = logging.getLogger(__name__)
 
@@ -283,9 +284,23 @@ class _Rendered:
     device_text: tuple[str, ...]  # one chunk per device family of ``_device_families``
     device_series: int
     port_series: int  # the lines ``port_text`` has, or will have once rendered
-    ports: tuple[PortMetrics, ...]  # the admitted ports (the snapshot's own tuple when every port is)
+    # the snapshot's ports (a PortTable's are thawed when rendered, not kept) and the selection's test
+    port_source: tuple[PortMetrics, ...] | PortTable
+    admits: Callable[[str | None, str | None, str | None], bool]
     # One deflate_piece per port family (b"": no lines), once the budget exported them (cache_port_text)
     port_text: tuple[bytes, ...] | None = None
+
+    @property
+    def ports(self) -> tuple[PortMetrics, ...]:
+        """The admitted ports (thawed on each read: read once per use)."""
+        return _admitted(thawed_metrics(self.port_source), self.admits)
+
+
+def _admitted(
+    ports: tuple[PortMetrics, ...], admits: Callable[[str | None, str | None, str | None], bool]
+) -> tuple[PortMetrics, ...]:
+    admitted = [p for p in ports if admits(p.ifType, p.ifName, p.admin_status)]
+    return ports if len(admitted) == len(ports) else tuple(admitted)
 
 
 @dataclass(frozen=True, slots=True)
@@ -352,9 +367,10 @@ class FleetCollector:
                 text.append(f"{fam.name}{labels}{format_value(value)}\n")
                 device_series += 1
         admits = self._selection.admits
-        admitted = [p for p in snap.ports if admits(p.ifType, p.ifName, p.admin_status)]
-        ports = snap.ports if len(admitted) == len(snap.ports) else tuple(admitted)
-        return _Rendered(self, device, tuple(text), device_series, self._count_port_series(ports), ports)
+        ports = _admitted(snap.ports, admits)
+        return _Rendered(
+            self, device, tuple(text), device_series, self._count_port_series(ports), snap.port_source, admits
+        )
 
     def _device_labels(self, device: Device) -> str:
         return '{{device_id="{}",hostname="{}",sysname="{}"}} '.format(
@@ -396,12 +412,13 @@ class FleetCollector:
     def _render_ports(self, r: _Rendered) -> tuple[str, ...]:
         # The hot loop of a cold scrape: one list comprehension per family over the device's ports, the port
         # label string built once per port, port values (all ints) formatted by the f-string itself.
-        labels = self._port_labels(r)
-        counted = self._counted(labels, r.ports)  # (label, counter tuple): the counters read once per port
-        return tuple(self._family_text(fam, labels, r.ports, counted) for fam in self._port_families)
+        ports = r.ports
+        labels = self._port_labels(r, ports)
+        counted = self._counted(labels, ports)  # (label, counter tuple): the counters read once per port
+        return tuple(self._family_text(fam, labels, ports, counted) for fam in self._port_families)
 
-    def _port_labels(self, r: _Rendered) -> list[str]:
-        device, ports = r.device, r.ports
+    def _port_labels(self, r: _Rendered, ports: tuple[PortMetrics, ...]) -> list[str]:
+        device = r.device
         head = f'{{device_id="{device.device_id}",hostname="{escape_label(device.hostname)}",ifindex="'
         if self._alias:
             return [
@@ -503,8 +520,8 @@ class FleetCollector:
         # With metrics.cache_port_text each exported device's port lines are rendered once per poll and kept
         # compressed (~1/10 of the text: 28 MB kept instead of 174 MB at 10,000 devices x 48 ports under
         # the default budget). Without it they are rendered as they are asked for, one family of one device
-        # at a time, so that a scrape holds the port label strings (~15 MB at 10,000 devices) and one piece
-        # rather than the whole port text.
+        # at a time, so that a scrape holds the port label strings (~15 MB at 10,000 devices), the exported
+        # devices' ports thawed from their PortTables, and one piece rather than the whole port text.
         clock = time.perf_counter
         started = clock()
         rendered = [self._rendered(s) for s in self.state.snapshots()]
@@ -513,7 +530,8 @@ class FleetCollector:
         if self._cache_ports:
             port_text = [self._port_text(r) for r in exported]
         else:
-            labels: list[list[str] | None] = [None] * len(exported)
+            # per exported device, its ports and their labels once its first family is asked for
+            thawed: list[tuple[tuple[PortMetrics, ...], list[str]] | None] = [None] * len(exported)
         elapsed = clock() - started  # the time spent here, not the caller's between pieces
         n_device = len(self._device_families)
         for i, header in enumerate(self._headers):
@@ -526,10 +544,11 @@ class FleetCollector:
                 fam = self._families[i]
                 for n, r in enumerate(exported):
                     started = clock()
-                    device_labels = labels[n]
-                    if device_labels is None:
-                        device_labels = labels[n] = self._port_labels(r)
-                    piece = self._family_text(fam, device_labels, r.ports)
+                    device_ports = thawed[n]
+                    if device_ports is None:
+                        ports = r.ports
+                        device_ports = thawed[n] = (ports, self._port_labels(r, ports))
+                    piece = self._family_text(fam, device_ports[1], device_ports[0])
                     elapsed += clock() - started
                     yield piece
         self.last_render_seconds = elapsed
@@ -567,6 +586,7 @@ class FleetCollector:
         pairs = [(s, self._rendered(s)) for s in self.state.snapshots()]
         outcome = self.apply_budget([r for _, r in pairs])
         kept = {id(r): ports for r, ports in outcome.kept}
+        port_lists = {id(r): r.ports for r, ports in outcome.kept if ports}
         n_device = len(self._device_families)
         port_labels = PORT_LABELS_WITH_ALIAS if self._alias else PORT_LABELS
         for i, fam in enumerate(self._families):
@@ -585,7 +605,7 @@ class FleetCollector:
                         metric.add_metric(self._device_values(r.device), value)
                 elif with_ports:
                     get = fam.port
-                    for p in r.ports:
+                    for p in port_lists[id(r)]:
                         if (value := get(p)) is not None:  # type: ignore[misc]
                             metric.add_metric(self._port_values(r.device, p), value)
             yield metric

@@ -20,6 +20,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
+from poller.checks.port_table import PortTable
 from poller.checks.results import DeviceMetrics, PollResult, PortMetrics
 from poller.model import Device
 
@@ -34,13 +35,26 @@ class DeviceSnapshot:
     device: Device
     polled: int  # epoch second of the poll
     metrics: DeviceMetrics | None
-    ports: tuple[PortMetrics, ...]
+    # the ports' metrics, or the poll's PortTable holding them frozen (a port costs ~5x less at rest)
+    port_source: tuple[PortMetrics, ...] | PortTable
     interval: float | None  # seconds between polls, when known
     cache: Any = field(default=None)
 
     @property
     def device_id(self) -> int:
         return self.device.device_id
+
+    @property
+    def ports(self) -> tuple[PortMetrics, ...]:
+        """The ports' metrics (thawed on each read from a PortTable: read once per use)."""
+        return thawed_metrics(self.port_source)
+
+
+def thawed_metrics(source: tuple[PortMetrics, ...] | PortTable) -> tuple[PortMetrics, ...]:
+    """The ports of a DeviceSnapshot's ``port_source`` that are not deleted."""
+    if isinstance(source, PortTable):
+        return tuple([p for p in source.metrics() if not p.deleted])
+    return source
 
 
 class FleetState:
@@ -55,13 +69,14 @@ class FleetState:
         self._interval_of = interval_of
 
     def update(self, device: Device, result: PollResult) -> None:
-        """Record ``result`` as ``device``'s latest poll. O(1) plus the port list copy; never blocks.
+        """Record ``result`` as ``device``'s latest poll. O(1): a PortTable stays frozen. Never blocks.
 
         The ports are those of this poll: a poll without port data (device unreachable, port walk failed)
         leaves the device with no port series rather than with stale counters that would read as zero traffic.
         """
         interval = self._interval_of(device) if self._interval_of is not None else device.interval
-        ports = tuple(p for p in result.port_metrics if not p.deleted)
+        table = result.port_table
+        ports = table if table is not None else tuple(p for p in result.port_metrics if not p.deleted)
         self._devices[device.device_id] = DeviceSnapshot(
             device, result.polled, result.metrics, ports, interval
         )
