@@ -9,7 +9,7 @@ import weakref
 
 import pytest
 
-from poller.gc_policy import ARENAS, NO_AUTOMATIC_FULL, GcPolicy
+from poller.gc_policy import ARENAS, MMAP_THRESHOLD, NO_AUTOMATIC_FULL, GcPolicy
 
 
 @pytest.fixture
@@ -71,6 +71,24 @@ async def test_run_collects_every_full_every_seconds_until_cancelled(policy):
     assert policy.full_collections == done  # cancelled: no more collections
 
 
+async def test_run_trims_every_trim_every_seconds_between_full_collections():
+    trims: list[int] = []
+    policy = GcPolicy(full_every=3600, trim_every=0.02, trim=lambda: trims.append(1) or True)
+    task = asyncio.create_task(policy.run())
+    async with asyncio.timeout(30):
+        while policy.trims < 2:  # noqa: ASYNC110 (the policy has no event to wait on)
+            await asyncio.sleep(0.01)
+    task.cancel()
+    with pytest.raises(asyncio.CancelledError):
+        await task
+    assert len(trims) >= 2 and policy.full_collections == 0
+
+
+def test_a_trim_period_that_is_not_positive_is_refused():
+    with pytest.raises(ValueError, match="trim_every"):
+        GcPolicy(trim_every=0)
+
+
 def test_a_period_that_is_not_positive_is_refused():
     with pytest.raises(ValueError, match="full_every"):
         GcPolicy(full_every=0)
@@ -113,6 +131,22 @@ def test_apply_caps_the_allocators_heaps():
     finally:
         policy.restore()
     assert caps == [ARENAS]
+
+
+def test_apply_fixes_the_allocators_mapping_threshold():
+    thresholds: list[int] = []
+    policy = GcPolicy(arena_max=False, mmap_threshold=lambda n: thresholds.append(n) or True)
+    try:
+        policy.apply()
+    finally:
+        policy.restore()
+    assert thresholds == [MMAP_THRESHOLD]
+
+
+@pytest.mark.skipif(not sys.platform.startswith("linux"), reason="glibc's mallopt")
+def test_on_glibc_the_allocator_takes_the_mapping_threshold():
+    policy = GcPolicy()
+    assert policy.mmap_threshold is not None and policy.mmap_threshold(MMAP_THRESHOLD)
 
 
 def test_the_heap_cap_can_be_left_alone():
