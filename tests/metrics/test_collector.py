@@ -382,3 +382,23 @@ def test_the_port_text_is_kept_compressed_one_piece_per_family_and_a_gzip_scrape
     timed = "fastpoll_metrics_render_seconds "
     plain = "".join(p if isinstance(p, str) else inflate_piece(p) for p in parts)
     assert plain.split(timed)[0] == text.split(timed)[0]
+
+
+def test_ports_kept_in_a_port_table_render_as_the_same_ports_kept_as_objects():
+    from .test_state import _polled_table
+
+    out, table = _polled_table()
+    as_objects, as_table = FleetState(), FleetState()
+    for state, frozen in ((as_objects, None), (as_table, table)):
+        polled = result(1)
+        polled.port_metrics, polled.port_table = out.metrics, frozen
+        state.update(device(1), polled)
+    settings = MetricsSettings()
+
+    def text(state: FleetState) -> list[str]:  # the render time differs from one render to the next
+        lines = FleetCollector(state, settings).render().splitlines()
+        return [line for line in lines if not line.startswith("fastpoll_metrics_render_seconds ")]
+
+    lines = text(as_table)
+    assert lines == text(as_objects)
+    assert sum(line.startswith("fastpoll_interface_in_octets_total{") for line in lines) == 2

@@ -88,3 +88,23 @@ def test_reading_from_another_thread_while_updating_sees_whole_devices():
     thread.join()
     assert not errors
     assert set(seen) <= {3}
+
+
+def _polled_table():
+    from poller.checks.port_table import PortTable
+    from poller.checks.ports import poll_ports
+    from tests.checks.test_ports import T0, raw
+
+    first = poll_ports(1, {}, {1: raw(), 2: raw(ifDescr=b"Gi0/2", ifName=b"Gi0/2")}, polled=T0)
+    out = poll_ports(1, first.states, {1: raw(ifHCInOctets=9000), 2: raw()}, polled=T0 + 60)
+    return out, PortTable.freeze(out.states, out.metrics)
+
+
+def test_a_poll_with_a_port_table_is_kept_as_that_table():
+    out, table = _polled_table()
+    state = FleetState()
+    polled = result(1)
+    polled.port_metrics, polled.port_table = out.metrics, table
+    state.update(device(1), polled)
+    (snap,) = state.snapshots()
+    assert snap.port_source is table and snap.ports == tuple(out.metrics)
