@@ -43,7 +43,12 @@ _VERSION = 4  # marshal's current format: shares repeated objects (refs) and kee
 # zlib level for the frozen encoding; 0 = not compressed. Level 1: 48 ports of the simulated fleet take
 # ~125 bytes each against ~290 marshalled (python -m benchmarks.memory_bench shows the fleet-wide figure).
 COMPRESSION = 1
-_ZLIB_FIRST = 0x78  # the first byte of zlib.compress's stream (deflate, 32 KB window)
+# zlib's compressor takes (1 << (wbits + 2)) + (1 << (memLevel + 9)) bytes of state: 256 KB at the defaults,
+# which glibc maps and unmaps on every call once poller/gc_policy.py fixes its mmap threshold at 128 KB. A
+# device's encoding is ~15 KB and its repeats are a port or two apart, so an 8 KB window finds what a 32 KB
+# one does: 96 KB of state, from the heap.
+_WBITS, _MEM_LEVEL = 13, 7
+_ZLIB_FIRST = (_WBITS - 8) << 4 | 8  # the first byte of such a zlib stream (0x58)
 _SAME = None  # a metric's counters: the state's own object
 _MISSING_FOR_NULL = 1  # a metric's counters: the state's counters tuple with MISSING where not an int
 
@@ -156,12 +161,15 @@ def _encode(
     frozen_refs = (device_id, tuple([r.ifIndex for r in refs]), port_ids)
     rows = tuple([frozen_row(s) for s in listed])
     encoded = marshal.dumps((tuple(states), rows, frozen_refs, tuple(specs)), _VERSION)
-    return (zlib.compress(encoded, COMPRESSION) if COMPRESSION else encoded), pending or None
+    if COMPRESSION:
+        z = zlib.compressobj(COMPRESSION, zlib.DEFLATED, _WBITS, _MEM_LEVEL)
+        encoded = z.compress(encoded) + z.flush()
+    return encoded, pending or None
 
 
 def _decode(frozen: bytes) -> tuple[Any, ...]:
     """(keys, rows, (device_id, ifIndexes, port_ids), metric specs)"""
-    # a zlib stream starts with 0x78 at these settings; marshal's tuple with a type byte of ( or ) (0x28,
+    # a zlib stream starts with 0x58 at these settings; marshal's tuple with a type byte of ( or ) (0x28,
     # 0x29, or with its reference flag 0xa8, 0xa9)
     encoded = zlib.decompress(frozen) if frozen[0] == _ZLIB_FIRST else frozen
     return marshal.loads(encoded)  # type: ignore[no-any-return]

@@ -24,6 +24,10 @@ import zlib
 
 _HEAD = struct.Struct("<II")  # a piece's CRC-32 and length of its text (UTF-8 bytes, below 4 GiB)
 _RAW = -zlib.MAX_WBITS  # raw deflate: no zlib or gzip header
+# A kept piece (one family of one device's ports, a few KB) is compressed with an 8 KB window and 96 KB of
+# state instead of 256 KB: glibc maps and unmaps a block that large on every call once poller/gc_policy.py
+# fixes its mmap threshold at 128 KB. The gzip reader's 32 KB window reads it as any other deflate.
+_PIECE_WBITS, _PIECE_MEM_LEVEL = -13, 7
 _GZIP_HEADER = b"\x1f\x8b\x08\x00\x00\x00\x00\x00\x00\xff"  # deflate, no name, no mtime, unknown OS
 _ZEROS = bytes(1 << 16)
 
@@ -34,7 +38,7 @@ def deflate_piece(text: str) -> bytes:
     if not text:
         return b""
     data = text.encode("utf-8")
-    z = zlib.compressobj(1, zlib.DEFLATED, _RAW)
+    z = zlib.compressobj(1, zlib.DEFLATED, _PIECE_WBITS, _PIECE_MEM_LEVEL)
     return _HEAD.pack(zlib.crc32(data), len(data)) + z.compress(data) + z.flush(zlib.Z_FULL_FLUSH)
 
 
