@@ -31,6 +31,12 @@ def parser() -> argparse.ArgumentParser:
     r.add_argument("--snmpsim-duration", type=float, default=20.0)
     r.add_argument("--uvloop", action="store_true", help="drivers use uvloop")
     r.add_argument(
+        "--no-freeze-ports",
+        dest="freeze_ports",
+        action="store_false",
+        help="pipeline: polling.freeze_ports = false (the ports kept as objects between polls)",
+    )
+    r.add_argument(
         "--no-port-text-cache",
         dest="cache_port_text",
         action="store_false",
@@ -100,7 +106,7 @@ def main(argv: list[str] | None = None) -> int:
         base_address=args.base_address, out=args.out, snmpsim=args.snmpsim,
         snmpsim_duration=args.snmpsim_duration, uvloop=args.uvloop, quiet=args.quiet,
         ports_as=args.ports_as, warmup=args.warmup, rate_limit=args.rate_limit,
-        cache_port_text=args.cache_port_text,
+        cache_port_text=args.cache_port_text, freeze_ports=args.freeze_ports,
     )  # fmt: skip
     if args.smoke:
         opts.devices = opts.baseline_devices = [3]

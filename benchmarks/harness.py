@@ -57,6 +57,7 @@ class Options:
     warmup: bool = False  # the pipeline polls every device once before the measured window
     rate_limit: float = 0.0  # fastpoll's global requests/s limit (polling.rate_limit), 0 = none
     cache_port_text: bool = True  # the pipeline's metrics.cache_port_text (the daemon's default)
+    freeze_ports: bool = True  # the pipeline's polling.freeze_ports (the daemon's default)
 
 
 class SimProcess:
@@ -239,6 +240,7 @@ def run(opts: Options) -> dict[str, Any]:
                         "warmup": opts.warmup,
                         "rate_limit": opts.rate_limit,
                         "cache_port_text": opts.cache_port_text,
+                        "freeze_ports": opts.freeze_ports,
                     }
                     label = f"{system:<14} {n:>6} devices"
                     results.append(run_driver(system, spec, sim, progress, label))

@@ -212,6 +212,7 @@ class Pipeline:
     def __init__(self, spec: dict[str, Any]) -> None:
         self.spec = spec
         self.interval = float(spec["interval"])
+        self.freeze_ports = bool(spec.get("freeze_ports", True))  # polling.freeze_ports
         duration = float(spec.get("duration") or 60.0)
         self.scrape_interval = float(
             spec.get("scrape_interval") or min(SCRAPE_INTERVAL, max(0.5, duration / 4))
@@ -257,6 +258,7 @@ class Pipeline:
             self.fleet, MetricsSettings(cache_port_text=self.spec.get("cache_port_text", True))
         )
         self.figures["cache_port_text"] = self.collector.settings.cache_port_text
+        self.figures["freeze_ports"] = self.freeze_ports
         self.scraper = threading.Thread(target=self._scrape_loop, name="bench-scraper", daemon=True)
         self.scraper.start()
         # the daemon's garbage-collector policy (poller/gc_policy.py), applied after start-up as it does
@@ -315,7 +317,7 @@ class Pipeline:
         # the daemon's start path: inventory and per-device state from the database
         with self.db.connect() as conn:
             records, problems = load_devices(conn, default_timeout=TIMEOUT, default_retries=RETRIES)
-            self.states = load_state(conn, records)
+            self.states = load_state(conn, records, freeze=self.freeze_ports)
         if problems or len(records) != len(refs):
             raise RuntimeError(f"inventory: {len(records)} of {len(refs)} devices loaded; {problems[:3]}")
         self.by_ref = {(r.device.target.host, r.device.target.port): r.device for r in records}
@@ -371,6 +373,7 @@ class Pipeline:
         result = await poll_device(
             cast(Any, self.engine), device, self.states[device.device_id], now=time.time(),
             deadline=loop.time() + self.interval * DEADLINE_SHARE, details_interval=self.details_interval,
+            freeze_ports=self.freeze_ports,
         )  # fmt: skip
         self.writer.submit(result)
         self.fleet.update(device, result)

@@ -320,6 +320,7 @@ class Daemon:
             down_threshold=self.config.polling.down_after,
             deadline=deadline,
             details_interval=self.config.polling.port_details_interval,
+            freeze_ports=self.config.polling.freeze_ports,
         )
         self.stats.polls += 1
         reachable = result.metrics is not None and result.metrics.reachable
@@ -472,7 +473,11 @@ class Daemon:
                 default_retries=polling.snmp_retries,
             )
             new = [r for r in records if r.device.device_id not in self.states]
-            return records, problems, load_state(conn, new, down_threshold=polling.down_after)
+            return (
+                records,
+                problems,
+                load_state(conn, new, down_threshold=polling.down_after, freeze=polling.freeze_ports),
+            )
 
     def _apply_inventory(self, records: list[DeviceRecord], new_states: dict[int, DeviceState]) -> None:
         cap = self.config.polling.max_in_flight_per_device

@@ -90,12 +90,14 @@ def new_state(
     uptime: int | None = None,
     last_polled: float | None = None,
     ports: Mapping[Any, PortState] | None = None,
+    freeze: bool = True,
 ) -> DeviceState:
+    """``freeze``: keep the ports as a PortTable (``polling.freeze_ports``), else as objects."""
     return DeviceState(
         availability=initial_state(status, status_reason, threshold=threshold),
         uptime=uptime,
         last_sample=last_polled,
-        ports=PortTable.freeze(ports or {}),
+        ports=PortTable.freeze(ports or {}) if freeze else dict(ports or {}),
         has_ports=bool(ports),
     )
 
@@ -122,12 +124,15 @@ async def poll_device(
     down_threshold: int = 1,
     deadline: float | None = None,
     details_interval: float | None = None,
+    freeze_ports: bool = True,
 ) -> PollResult:
     """Poll one device, update ``state`` in place, and return what to write and report.
 
     ``details_interval``: seconds between walks of the ports' descriptive columns (ifName, ifAlias, ifType,
     ...; None = every poll, as LibreNMS). Between those walks only status and counters are walked and each
     port keeps its last descriptive values; a new port, or a state read from the database, walks them at once.
+    ``freeze_ports`` (``polling.freeze_ports``): keep the ports' states as a PortTable between polls, else
+    as objects.
     """
     started = time.monotonic()
     polled = int(now)
@@ -188,7 +193,10 @@ async def poll_device(
             result.ports = ports.writes
             result.events.extend(ports.events)
             result.port_metrics = ports.metrics
-            state.ports = result.port_table = PortTable.freeze(ports.states, ports.metrics)
+            if freeze_ports:
+                state.ports = result.port_table = PortTable.freeze(ports.states, ports.metrics)
+            else:
+                state.ports = ports.states
 
     outcome = observe(
         state.availability, True, now=polled, device_id=device.device_id, threshold=down_threshold
@@ -266,8 +274,11 @@ def _apply_availability(result: PollResult, outcome: Any) -> None:
 # ---------------------------------------------------------------------- poll --once
 
 
-def load_state(conn: Any, records: list[Any], *, down_threshold: int = 1) -> dict[int, DeviceState]:
-    """Build every device's in-memory state from the database (done once at start)."""
+def load_state(
+    conn: Any, records: list[Any], *, down_threshold: int = 1, freeze: bool = True
+) -> dict[int, DeviceState]:
+    """Build every device's in-memory state from the database (done once at start); ``freeze`` as
+    new_state's."""
     from poller.store.inventory import load_ports
 
     states: dict[int, DeviceState] = {}
@@ -280,6 +291,7 @@ def load_state(conn: Any, records: list[Any], *, down_threshold: int = 1) -> dic
             uptime=rec.uptime,
             last_polled=rec.last_polled,
             ports=ports,
+            freeze=freeze,
         )
     return states
 

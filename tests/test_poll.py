@@ -12,6 +12,7 @@ from pathlib import Path
 import pytest
 from sqlalchemy import create_engine, select
 
+from poller.checks.port_table import PortTable
 from poller.model import Credentials
 from poller.poll import load_state, poll_device
 from poller.snmp.client import SnmpEngine
@@ -80,11 +81,11 @@ def _device(url: str, port: int) -> int:
     return int(dev)
 
 
-def _load(url: str, threshold: int = 1):
+def _load(url: str, threshold: int = 1, freeze: bool = True):
     eng = create_engine(url)
     with eng.connect() as c:
         records, problems = load_devices(c, default_timeout=0.3, default_retries=0)
-        states = load_state(c, records, down_threshold=threshold)
+        states = load_state(c, records, down_threshold=threshold, freeze=freeze)
     eng.dispose()
     assert not problems
     return records[0].device, states[records[0].device.device_id]
@@ -136,6 +137,29 @@ async def test_second_poll_gives_exact_delta_rate_prev_and_period_and_wrap(agent
         33,
     )
     assert (row["ifInBroadcastPkts_delta"], row["ifInBroadcastPkts_rate"]) == (30, 1)
+
+
+async def test_a_device_keeps_its_ports_frozen_between_polls(agent, librenms_url):
+    _device(librenms_url, agent.port)
+    device, state = _load(librenms_url)
+    assert isinstance(state.ports, PortTable)
+    async with SnmpEngine() as snmp:
+        result = await poll_device(snmp, device, state, now=T0)
+    assert state.ports is result.port_table and isinstance(state.ports, PortTable)
+    assert [p.ifIndex for p in result.port_table.metrics()] == [p.ifIndex for p in result.port_metrics]
+
+
+async def test_ports_not_frozen_are_kept_as_objects_and_polled_the_same(agent, librenms_url):
+    _device(librenms_url, agent.port)
+    device, state = _load(librenms_url, freeze=False)
+    assert type(state.ports) is dict
+    async with SnmpEngine() as snmp:
+        await poll_device(snmp, device, state, now=T0, freeze_ports=False)
+        second = await poll_device(
+            snmp, _with_community(device, "t30"), state, now=T0 + 30, freeze_ports=False
+        )
+    assert type(state.ports) is dict and second.port_table is None
+    assert second.ports[0].ports["ifInOctets_delta"] == 300_000
 
 
 async def test_descriptive_columns_are_walked_at_the_details_interval_status_and_counters_every_poll(
