@@ -31,10 +31,9 @@ def parser() -> argparse.ArgumentParser:
     r.add_argument("--snmpsim-duration", type=float, default=20.0)
     r.add_argument("--uvloop", action="store_true", help="drivers use uvloop")
     r.add_argument(
-        "--no-freeze-ports",
-        dest="freeze_ports",
-        action="store_false",
-        help="pipeline: polling.freeze_ports = false (the ports kept as objects between polls)",
+        "--freeze-ports",
+        action="store_true",
+        help="pipeline: polling.freeze_ports = true (each device's ports kept compressed between polls)",
     )
     r.add_argument(
         "--no-port-text-cache",

@@ -57,7 +57,7 @@ class Options:
     warmup: bool = False  # the pipeline polls every device once before the measured window
     rate_limit: float = 0.0  # fastpoll's global requests/s limit (polling.rate_limit), 0 = none
     cache_port_text: bool = True  # the pipeline's metrics.cache_port_text (the daemon's default)
-    freeze_ports: bool = True  # the pipeline's polling.freeze_ports (the daemon's default)
+    freeze_ports: bool = False  # the pipeline's polling.freeze_ports (the daemon's default)
 
 
 class SimProcess:

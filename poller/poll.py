@@ -90,7 +90,7 @@ def new_state(
     uptime: int | None = None,
     last_polled: float | None = None,
     ports: Mapping[Any, PortState] | None = None,
-    freeze: bool = True,
+    freeze: bool = False,
 ) -> DeviceState:
     """``freeze``: keep the ports as a PortTable (``polling.freeze_ports``), else as objects."""
     return DeviceState(
@@ -124,7 +124,7 @@ async def poll_device(
     down_threshold: int = 1,
     deadline: float | None = None,
     details_interval: float | None = None,
-    freeze_ports: bool = True,
+    freeze_ports: bool = False,
 ) -> PollResult:
     """Poll one device, update ``state`` in place, and return what to write and report.
 
@@ -275,7 +275,7 @@ def _apply_availability(result: PollResult, outcome: Any) -> None:
 
 
 def load_state(
-    conn: Any, records: list[Any], *, down_threshold: int = 1, freeze: bool = True
+    conn: Any, records: list[Any], *, down_threshold: int = 1, freeze: bool = False
 ) -> dict[int, DeviceState]:
     """Build every device's in-memory state from the database (done once at start); ``freeze`` as
     new_state's."""

@@ -81,7 +81,7 @@ def _device(url: str, port: int) -> int:
     return int(dev)
 
 
-def _load(url: str, threshold: int = 1, freeze: bool = True):
+def _load(url: str, threshold: int = 1, freeze: bool = False):
     eng = create_engine(url)
     with eng.connect() as c:
         records, problems = load_devices(c, default_timeout=0.3, default_retries=0)
@@ -141,17 +141,17 @@ async def test_second_poll_gives_exact_delta_rate_prev_and_period_and_wrap(agent
 
 async def test_a_device_keeps_its_ports_frozen_between_polls(agent, librenms_url):
     _device(librenms_url, agent.port)
-    device, state = _load(librenms_url)
+    device, state = _load(librenms_url, freeze=True)
     assert isinstance(state.ports, PortTable)
     async with SnmpEngine() as snmp:
-        result = await poll_device(snmp, device, state, now=T0)
+        result = await poll_device(snmp, device, state, now=T0, freeze_ports=True)
     assert state.ports is result.port_table and isinstance(state.ports, PortTable)
     assert [p.ifIndex for p in result.port_table.metrics()] == [p.ifIndex for p in result.port_metrics]
 
 
 async def test_ports_not_frozen_are_kept_as_objects_and_polled_the_same(agent, librenms_url):
     _device(librenms_url, agent.port)
-    device, state = _load(librenms_url, freeze=False)
+    device, state = _load(librenms_url)
     assert type(state.ports) is dict
     async with SnmpEngine() as snmp:
         await poll_device(snmp, device, state, now=T0, freeze_ports=False)
