@@ -55,6 +55,7 @@ import logging
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
+from typing import Any
 
 log = logging.getLogger(__name__)
 
@@ -67,33 +68,37 @@ M_ARENA_MAX = -8  # mallopt's parameter numbers (glibc's malloc.h)
 M_MMAP_THRESHOLD = -3
 
 
-def _glibc_trim() -> Callable[[], bool] | None:
-    """glibc's ``malloc_trim(0)`` as a callable returning whether pages were released; None elsewhere."""
+def _glibc(function: str, *argtypes: Any) -> Any:
+    """The C library's ``function`` with its argument types set (returning a C int); None where the C
+    library has none (musl, macOS: nothing to call)."""
     name = ctypes.util.find_library("c")
     try:
-        libc = ctypes.CDLL(name) if name else None
-        trim = libc.malloc_trim if libc is not None else None
-    except (OSError, AttributeError):  # not glibc (musl, macOS): nothing to call
+        found = getattr(ctypes.CDLL(name), function) if name else None
+    except (OSError, AttributeError):
         return None
-    if trim is None:
-        return None
-    trim.argtypes = [ctypes.c_size_t]
-    trim.restype = ctypes.c_int
-    return lambda: bool(trim(0))
+    if found is not None:
+        found.argtypes = list(argtypes)
+        found.restype = ctypes.c_int
+    return found
+
+
+def _glibc_trim() -> Callable[[], bool] | None:
+    """glibc's ``malloc_trim(0)`` as a callable returning whether pages were released; None elsewhere."""
+    trim = _glibc("malloc_trim", ctypes.c_size_t)
+    return None if trim is None else lambda: bool(trim(0))
 
 
 def _glibc_mallopt(param: int) -> Callable[[int], bool] | None:
     """glibc's ``mallopt(param, n)`` as a callable of ``n`` returning whether it was taken; None elsewhere."""
-    name = ctypes.util.find_library("c")
-    try:
-        mallopt = ctypes.CDLL(name).mallopt if name else None
-    except (OSError, AttributeError):
-        return None
-    if mallopt is None:
-        return None
-    mallopt.argtypes = [ctypes.c_int, ctypes.c_int]
-    mallopt.restype = ctypes.c_int
-    return lambda n: bool(mallopt(param, n))
+    mallopt = _glibc("mallopt", ctypes.c_int, ctypes.c_int)
+    return None if mallopt is None else lambda n: bool(mallopt(param, n))
+
+
+def _chosen(option: bool | Callable[..., bool], default: Callable[[], Callable[..., bool] | None]) -> Any:
+    """A GcPolicy allocator option: True = ``default()`` (glibc's, or None), False = None, or the callable."""
+    if option is True:
+        return default()
+    return option if callable(option) else None
 
 
 @dataclass
@@ -125,17 +130,9 @@ class GcPolicy:
             raise ValueError("trim_every must be positive")
         self.full_every = full_every
         self.trim_every = trim_every
-        self.trim = _glibc_trim() if trim is True else trim if callable(trim) else None
-        self.arena_max = (
-            _glibc_mallopt(M_ARENA_MAX) if arena_max is True else arena_max if callable(arena_max) else None
-        )
-        self.mmap_threshold = (
-            _glibc_mallopt(M_MMAP_THRESHOLD)
-            if mmap_threshold is True
-            else mmap_threshold
-            if callable(mmap_threshold)
-            else None
-        )
+        self.trim = _chosen(trim, _glibc_trim)
+        self.arena_max = _chosen(arena_max, lambda: _glibc_mallopt(M_ARENA_MAX))
+        self.mmap_threshold = _chosen(mmap_threshold, lambda: _glibc_mallopt(M_MMAP_THRESHOLD))
         self.trims = 0
         self.last: FullCollection | None = None
         self.full_collections = 0

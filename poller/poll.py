@@ -76,7 +76,7 @@ class DeviceState:
     availability: AvailabilityState
     uptime: int | None = None
     last_sample: float | None = None  # epoch of the last successful poll
-    # association key -> state; between polls a PortTable (frozen: ~5x smaller than the objects)
+    # association key -> state; a PortTable between polls with polling.freeze_ports (~5x smaller)
     ports: Mapping[Any, PortState] = field(default_factory=dict)
     has_ports: bool = False  # LibreNMS polls ports only once discovery created some
     details_walked: float | None = None  # epoch of the last walk of the ports' descriptive columns
@@ -102,9 +102,9 @@ def new_state(
     )
 
 
-def _thawed(ports: Mapping[Any, PortState]) -> dict[Any, PortState]:
-    """A device's port states as objects, for one poll."""
-    return ports.states() if isinstance(ports, PortTable) else dict(ports)
+def _thawed(ports: Mapping[Any, PortState]) -> Mapping[Any, PortState]:
+    """A device's port states as objects, for one poll (poll_ports and carry_details only read them)."""
+    return ports.states() if isinstance(ports, PortTable) else ports
 
 
 def _int_value(vb: Any) -> int | None:
