@@ -11,6 +11,7 @@ import pytest
 
 from poller.model import Credentials, Target
 from poller.sim.responder import (
+    DeviceState,
     Fault,
     Limits,
     MibTable,
@@ -20,6 +21,7 @@ from poller.sim.responder import (
     recordings_agent,
 )
 from poller.sim.snmprec import read_snmprec
+from poller.snmp.ber import encode_length, tlv
 from poller.snmp.client import SnmpEngine
 from poller.snmp.errors import SnmpTimeout
 from poller.snmp.pdu import (
@@ -180,6 +182,63 @@ def test_getbulk_that_would_overflow_the_message_answers_fewer_varbinds_not_too_
 
 def test_v1_getbulk_is_not_answered() -> None:
     assert ask(small_table(), GETBULK, [IF_DESCR], version="1", b=5) is None
+
+
+def test_a_request_in_long_form_lengths_is_answered_as_in_short_form() -> None:
+    oid = tlv(Tag.OID, bytes.fromhex("2b06010201010100"))  # sysDescr.0
+    value = b"\x05\x81\x00"  # NULL, its length in long form
+    varbind = b"\x30" + encode_length(len(oid) + len(value)) + oid + value
+    long_form = b"\x30\x81" + bytes((len(varbind),)) + varbind
+    request = encode_community_message("2c", b"public", encode_pdu(GET, 42, long_form))
+    reply = answer(request, lambda c: small_table(), 0.0)
+    assert reply is not None
+    assert [vb.value for vb in decode_varbinds(parse_community_message(reply).pdu)] == [b"test box"]
+
+
+def test_a_requested_varbind_without_a_value_gets_no_answer() -> None:
+    oid = tlv(Tag.OID, bytes.fromhex("2b06010201010100"))
+    request = encode_community_message("2c", b"public", encode_pdu(GET, 42, tlv(0x30, oid)))
+    assert answer(request, lambda c: small_table(), 0.0) is None
+
+
+class Fixed:
+    """A cell whose value is what the test set."""
+
+    def __init__(self, tag: int, value: int) -> None:
+        self.tag, self.value = tag, value
+
+    def value_at(self, state: DeviceState, t: float) -> int:
+        return self.value
+
+
+@pytest.mark.parametrize("value", [0, 1, 127, 128, 255, 2**31, 2**32 - 1, 2**55, 2**63, 2**64 - 1])
+def test_a_moving_counter64_of_any_size_is_sent_as_its_value(value: int) -> None:
+    table = MibTable.from_rows(
+        [((1, 3, 6, 1, 2, 1, 31, 1, 1, 1, 6, 1), Tag.COUNTER64, Fixed(Tag.COUNTER64, value))]
+    )
+    assert table.value(0, 0.0) == (Tag.COUNTER64, value)
+    _, (vb,) = ask(table, GETBULK, [IF_HC_IN], b=1)
+    assert (vb.tag, vb.value) == (Tag.COUNTER64, value)
+
+
+def test_a_moving_value_under_an_oid_too_long_for_short_form_lengths_is_still_sent() -> None:
+    oid = (1, 3, 6, 1, 4, 1, 99999, *range(1, 110))
+    table = MibTable.from_rows([(oid, Tag.COUNTER64, Fixed(Tag.COUNTER64, 2**64 - 1))])
+    assert len(table.varbind(0, 0.0)) > 2 + 127  # its length takes two octets
+    assert table.value(0, 0.0) == (Tag.COUNTER64, 2**64 - 1)
+
+
+def test_moving_values_of_two_types_at_one_shared_position_keep_their_types() -> None:
+    layouts: dict = {}
+    oid = (1, 3, 6, 1, 2, 1, 31, 1, 1, 1, 6, 1)
+    a = MibTable.from_rows([(oid, Tag.COUNTER64, Fixed(Tag.COUNTER64, 5))], layouts=layouts)
+    b = MibTable.from_rows([(oid, Tag.GAUGE32, Fixed(Tag.GAUGE32, 7))], layouts=layouts)
+    assert a.layout is b.layout
+    assert [a.value(0, 0.0), b.value(0, 0.0), a.value(0, 0.0)] == [
+        (Tag.COUNTER64, 5),
+        (Tag.GAUGE32, 7),
+        (Tag.COUNTER64, 5),
+    ]
 
 
 def test_duplicate_oids_in_a_dataset_are_refused() -> None:
