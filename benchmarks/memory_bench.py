@@ -1,7 +1,8 @@
 """Memory each polled port keeps between polls: the daemon's per-device pipeline, in-process, no sockets.
 
     .venv/bin/python -m benchmarks.memory_bench [--devices 300] [--ports 48] [--rounds 3]
-                                                [--writer sqlite|none] [--no-scrape] [--mode both|rss|trace]
+                                                [--writer sqlite|none] [--no-scrape] [--freeze-ports]
+                                                [--mode both|rss|trace]
 
 Set-up (not measured): the simulated fleet (poller/sim/generate.py, the benchmarks' devices), its devices and
 ports inserted into an embedded SQLite database as LibreNMS's discovery leaves them (benchmarks.pipeline's
@@ -158,7 +159,7 @@ class Bench:
         args, db = self.args, self.db
         with db.connect() as conn:
             records, problems = load_devices(conn)
-            self.states = load_state(conn, records)
+            self.states = load_state(conn, records, freeze=args.freeze_ports)
         if problems or len(records) != args.devices:
             raise RuntimeError(f"inventory: {len(records)} of {args.devices} devices loaded; {problems[:3]}")
         self.devices = [r.device for r in records]
@@ -171,7 +172,13 @@ class Bench:
         self.engine.t = INTERVAL * k
         now = T0 + INTERVAL * k
         for n, device in enumerate(self.devices, start=1):
-            result = await poll_device(self.engine, device, self.states[device.device_id], now=now)  # type: ignore[arg-type]
+            result = await poll_device(
+                self.engine,  # type: ignore[arg-type]
+                device,
+                self.states[device.device_id],
+                now=now,
+                freeze_ports=self.args.freeze_ports,
+            )
             if result.metrics is None or not result.metrics.reachable or result.metrics.error:
                 raise RuntimeError(f"device {device.device_id}: poll failed ({result.metrics})")
             if self.writer is not None:
@@ -292,6 +299,9 @@ def main(argv: Sequence[str] | None = None) -> None:
     ap.add_argument(
         "--flush-every", type=int, default=10, help="devices polled between writer flushes (default 10)"
     )
+    ap.add_argument(
+        "--freeze-ports", action="store_true", help="keep ports frozen between polls (polling.freeze_ports)"
+    )
     ap.add_argument("--no-scrape", dest="scrape", action="store_false", help="skip the collector render")
     ap.add_argument("--top", type=int, default=15, help="rows of the tracemalloc tables")
     ap.add_argument("--mode", choices=("both", "rss", "trace"), default="both")
@@ -305,6 +315,7 @@ def main(argv: Sequence[str] | None = None) -> None:
             *("--devices", str(args.devices), "--ports", str(args.ports), "--rounds", str(args.rounds)),
             *("--writer", args.writer, "--top", str(args.top), "--flush-every", str(args.flush_every)),
             *(() if args.scrape else ("--no-scrape",)),
+            *(("--freeze-ports",) if args.freeze_ports else ()),
         ]
         for mode in ("rss", "trace"):
             cmd = [sys.executable, "-m", "benchmarks.memory_bench", *common, "--mode", mode]
