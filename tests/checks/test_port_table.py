@@ -1,3 +1,4 @@
+from concurrent.futures import ThreadPoolExecutor
 from decimal import Decimal
 
 from poller.checks import port_table
@@ -150,3 +151,17 @@ def test_the_ports_of_two_devices_leave_the_table_live():
     states = {1: PortState(one, {"ifIndex": 1}), 2: PortState(two, {"ifIndex": 2})}
     table = PortTable.freeze(states)
     assert table.frozen_size == 0 and table.states() == states
+
+
+def test_tables_freeze_and_thaw_in_several_threads_at_once():
+    out = _polled_twice()
+
+    def round_trips(_: int) -> bool:
+        for _ in range(200):
+            table = PortTable.freeze(out.states, out.metrics)
+            if table.states() != out.states or table.metrics() != tuple(out.metrics):
+                return False
+        return True
+
+    with ThreadPoolExecutor(4) as pool:
+        assert all(pool.map(round_trips, range(4)))
