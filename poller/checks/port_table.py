@@ -58,9 +58,8 @@ _CONTEXTS = threading.local()
 
 def _compress(data: bytes) -> bytes:
     compressor = getattr(_CONTEXTS, "compressor", None)
-    if compressor is None or _CONTEXTS.level != COMPRESSION:
+    if compressor is None:
         compressor = _CONTEXTS.compressor = zstandard.ZstdCompressor(level=COMPRESSION)
-        _CONTEXTS.level = COMPRESSION
     # a copy: zstandard's result keeps the allocation of the largest possible output (more than the input)
     return bytes(memoryview(compressor.compress(data)))
 

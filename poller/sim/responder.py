@@ -167,8 +167,10 @@ class RecordedUptime:
 
 
 def encode_cell(cell: Cell, state: DeviceState, t: float) -> bytes:
-    v = cell.value_at(state, t)
-    tag = cell.tag
+    return _encode_number(cell.tag, cell.value_at(state, t))
+
+
+def _encode_number(tag: int, v: int) -> bytes:
     if tag == Tag.INTEGER:
         return encode_integer(v)
     return tlv(tag, v.to_bytes(v.bit_length() // 8 + 1, "big"))
@@ -188,7 +190,7 @@ def cell_varbind(layout: Layout, i: int, cell: Cell, state: DeviceState, t: floa
         n = v.bit_length() // 8 + 1  # a leading 00 when the high bit is set
         if n < len(heads):
             return heads[n] + v.to_bytes(n, "big")
-    return tlv(0x30, layout.oid_tlvs[i] + encode_cell(cell, state, t))
+    return tlv(0x30, layout.oid_tlvs[i] + _encode_number(tag, v))
 
 
 # ---------------------------------------------------------------------------------------- faults
