@@ -27,6 +27,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from enum import StrEnum
+from itertools import chain
 from typing import Any
 
 from sqlalchemy import Connection, Engine, bindparam, create_engine, exists, literal, select, update
@@ -477,6 +478,7 @@ def _owned(cols: dict[str, Any], table: str) -> dict[str, Any]:
 
 
 _INT_OR_NONE = frozenset({int, type(None)})
+_TUPLE = frozenset({tuple})
 
 
 def _pymysql_escape(conn: Connection) -> Callable[[Any], str] | None:
@@ -515,7 +517,17 @@ def update_join_sql(
     head = "SELECT " + ", ".join(
         [f"{sql_literal(v, escape)} AS `{c}`" for v, c in zip(rows[0], names, strict=True)]
     )
-    derived = " UNION ALL SELECT ".join([head, *[sql_values(r, escape) for r in rows[1:]]])
+    rest = list(rows[1:])  # a list, whatever sequence came: its repr is what is taken apart below
+    tuples = rest and cols and set(map(type, rest)) == _TUPLE
+    if tuples and set(map(type, chain.from_iterable(rest))) <= _INT_OR_NONE:
+        # The steady state (counters, rates, times): every later row is a tuple of ints and NULLs. The repr
+        # of their list is built in C, "[(1, None), (2, 3)]"; its only text is digits, "-", "None" and the
+        # tuples' punctuation, so the rows' separators and the NULLs are found by plain replacement. Rows
+        # have two values or more (the key and a column): no "(1,)" one-tuple.
+        text = repr(rest)[2:-2].replace("), (", " UNION ALL SELECT ").replace("None", "NULL")
+        derived = f"{head} UNION ALL SELECT {text}"
+    else:
+        derived = " UNION ALL SELECT ".join([head, *[sql_values(r, escape) for r in rest]])
     sets = ", ".join([f"t.`{c}` = v.`{c}`" for c in cols])
     return f"UPDATE `{table}` AS t JOIN ({derived}) AS v ON t.`{key}` = v.`{key}` SET {sets}"
 

@@ -239,6 +239,21 @@ def test_update_join_sql_is_the_statement_pymysql_would_send():
     assert update_join_sql("ports", "port_id", cols, rows, _escape) == sql % tuple(map(_escape, params))
 
 
+def test_update_join_sql_of_int_and_null_rows_is_the_statement_pymysql_would_send():
+    rows = [(1, 5, None), (2, 2**64 - 1, -7), (3, None, None), (4, 0, 10**30)]
+    cols = ("a", "b")
+    sql, params = _mysql_update_join("ports", "port_id", cols, rows)
+    want = sql % tuple(map(_escape, params))
+    assert update_join_sql("ports", "port_id", cols, rows, _escape) == want
+    assert update_join_sql("ports", "port_id", cols, tuple(rows), _escape) == want
+
+
+def test_update_join_sql_of_a_bool_renders_it_as_pymysql_does():
+    rows = [(1, 5), (2, True), (3, False)]
+    sql, params = _mysql_update_join("ports", "port_id", ("a",), rows)
+    assert update_join_sql("ports", "port_id", ("a",), rows, _escape) == sql % tuple(map(_escape, params))
+
+
 def test_sql_values_renders_ints_as_decimals_and_none_as_null():
     assert sql_values((1, None, 2**64 - 1), _escape) == f"1, NULL, {2**64 - 1}"
     assert sql_values((1, "None", True), _escape) == "1, 'None', 1"
