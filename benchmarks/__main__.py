@@ -26,6 +26,9 @@ def parser() -> argparse.ArgumentParser:
     r.add_argument("--systems", default="fastpoll,pysnmp,netsnmp,snmp_exporter,pipeline")
     r.add_argument("--seed", type=int, default=1)
     r.add_argument("--sim-workers", type=int, default=2)
+    r.add_argument(
+        "--sim-nice", type=int, default=0, help="the simulator's niceness (0-19): it yields the cores"
+    )
     r.add_argument("--base-address", default="127.21.0.1")
     r.add_argument("--snmpsim", action="store_true", help="also poll the recordings via snmpsim/ours")
     r.add_argument("--snmpsim-duration", type=float, default=20.0)
@@ -102,6 +105,7 @@ def main(argv: list[str] | None = None) -> int:
     opts = Options(
         systems=systems, devices=args.devices, baseline_devices=args.baseline_devices, ports=args.ports,
         interval=args.interval, duration=args.duration, seed=args.seed, sim_workers=args.sim_workers,
+        sim_nice=args.sim_nice,
         base_address=args.base_address, out=args.out, snmpsim=args.snmpsim,
         snmpsim_duration=args.snmpsim_duration, uvloop=args.uvloop, quiet=args.quiet,
         ports_as=args.ports_as, warmup=args.warmup, rate_limit=args.rate_limit,

@@ -40,6 +40,7 @@ def render_markdown(report: dict[str, Any]) -> str:
         "",
         f"{meta['ports']} ports per device, interval {meta['interval_s']} s, {meta['duration_s']} s per run, "
         f"{meta['cpus']} CPUs, Python {meta['python']}, simulator workers {meta['sim_workers']}"
+        + (f" at niceness {meta['sim_nice']}" if meta.get("sim_nice") else "")
         + (f", fastpoll's rate limit {meta['rate_limit']:g} requests/s" if meta.get("rate_limit") else "")
         + ". "
         "CPU = process CPU (user+system; children included for the net-snmp CLI; the exporter's own "
