@@ -173,10 +173,10 @@ async def poll_device(
 
     # The ports walk. A failed or empty walk leaves the ports alone (never marks them all deleted).
     if state.has_ports or state.ports:
-        stored = _thawed(state.ports)
+        stored: Mapping[Any, PortState] = {}
         try:
-            rows = await _walk_ports(
-                engine, device, state, stored, now=now, every=details_interval, deadline=deadline
+            rows, stored = await _walk_ports(
+                engine, device, state, now=now, every=details_interval, deadline=deadline
             )
         except SnmpError as exc:
             error = f"ports:{exc.kind}"
@@ -227,13 +227,13 @@ async def _walk_ports(
     engine: SnmpEngine,
     device: Device,
     state: DeviceState,
-    stored: Mapping[Any, PortState],
     *,
     now: float,
     every: float | None,
     deadline: float | None,
-) -> dict[int, dict[str, Any]]:
-    """The IF-MIB walk: {ifIndex: {column name: raw value}}, every column poll_ports reads."""
+) -> tuple[dict[int, dict[str, Any]], Mapping[Any, PortState]]:
+    """The IF-MIB walk: {ifIndex: {column name: raw value}}, every column poll_ports reads; and the
+    device's stored port states, thawed once the walk has answered (frozen ports: see below)."""
     target = device.target
     full = (
         every is None
@@ -246,13 +246,17 @@ async def _walk_ports(
     if rows and needs_full_if_entry(rows):
         table.update(await engine.walk_table(target, REST_OF_IF_ENTRY, deadline=deadline))
         rows = rows_from_table(table)
+    # Thawed after the walk, not before it: the objects live for the ports check's microseconds rather than
+    # the walk's round trips, so the collector's young generations see them die instead of promoting them
+    # (and a failed walk thaws nothing).
+    stored = _thawed(state.ports) if rows else {}
     if rows and not full and not carry_details(rows, stored):
         table.update(await engine.walk_table(target, DETAILS_WALK, deadline=deadline))
         rows = rows_from_table(table)
         full = True
     if rows and full:
         state.details_walked = now
-    return rows
+    return rows, stored
 
 
 def _db_time(epoch: float) -> Any:

@@ -16,6 +16,7 @@ from poller.checks.port_table import PortTable
 from poller.model import Credentials
 from poller.poll import load_state, poll_device
 from poller.snmp.client import SnmpEngine
+from poller.snmp.errors import SnmpTimeout
 from poller.store.inventory import load_devices
 from poller.store.librenms import LibreNMSWriter
 from poller.store.tables import device_outages, devices, eventlog, ports, ports_statistics
@@ -147,6 +148,53 @@ async def test_a_device_keeps_its_ports_frozen_between_polls(agent, librenms_url
         result = await poll_device(snmp, device, state, now=T0, freeze_ports=True)
     assert state.ports is result.port_table and isinstance(state.ports, PortTable)
     assert [p.ifIndex for p in result.port_table.metrics()] == [p.ifIndex for p in result.port_metrics]
+
+
+class _WalkRecorder:
+    """An SnmpEngine that notes how many thaws had happened at each table walk (and can fail the walks)."""
+
+    def __init__(self, engine: SnmpEngine, thaws: list[int], fail_walks: bool = False) -> None:
+        self.engine, self.thaws, self.fail_walks = engine, thaws, fail_walks
+        self.thaws_at_walks: list[int] = []
+
+    async def get(self, *args, **kwargs):
+        return await self.engine.get(*args, **kwargs)
+
+    async def walk_table(self, *args, **kwargs):
+        self.thaws_at_walks.append(len(self.thaws))
+        if self.fail_walks:
+            raise SnmpTimeout("no answer")
+        return await self.engine.walk_table(*args, **kwargs)
+
+
+def _count_thaws(monkeypatch) -> list[int]:
+    thaws: list[int] = []
+    states = PortTable.states
+    monkeypatch.setattr(PortTable, "states", lambda table: thaws.append(1) or states(table))
+    return thaws
+
+
+async def test_frozen_ports_are_thawed_once_after_the_walk_answers(agent, librenms_url, monkeypatch):
+    _device(librenms_url, agent.port)
+    device, state = _load(librenms_url, freeze=True)
+    thaws = _count_thaws(monkeypatch)
+    async with SnmpEngine() as snmp:
+        recorder = _WalkRecorder(snmp, thaws)
+        result = await poll_device(recorder, device, state, now=T0, freeze_ports=True)  # type: ignore[arg-type]
+    assert recorder.thaws_at_walks and set(recorder.thaws_at_walks) == {0}
+    assert len(thaws) == 1 and result.ports
+
+
+async def test_a_failed_ports_walk_thaws_nothing_and_keeps_the_frozen_ports(agent, librenms_url, monkeypatch):
+    _device(librenms_url, agent.port)
+    device, state = _load(librenms_url, freeze=True)
+    frozen = state.ports
+    thaws = _count_thaws(monkeypatch)
+    async with SnmpEngine() as snmp:
+        recorder = _WalkRecorder(snmp, thaws, fail_walks=True)
+        result = await poll_device(recorder, device, state, now=T0, freeze_ports=True)  # type: ignore[arg-type]
+    assert recorder.thaws_at_walks == [0] and not thaws
+    assert state.ports is frozen and not result.ports and result.metrics.error == "ports:timeout"
 
 
 async def test_ports_not_frozen_are_kept_as_objects_and_polled_the_same(agent, librenms_url):
