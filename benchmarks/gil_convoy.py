@@ -14,11 +14,12 @@ A second measurement (``--keep-gil``) asks whether the engine's sends should kee
 flight, Python work per reply (what parsing a response costs), beside two threads doing fixed bursts of
 Python work with sleeps between (a writer, a scrape). It sends with ``socket.sendto`` (releases the GIL)
 and with libc's ``sendto`` through ``ctypes.PyDLL`` (keeps it), taking turns, and reports the loop's
-round trips/s and the threads' bursts/s. Keeping the GIL gave the loop about 20% more round trips and
-starved the threads (bursts/s down by an order of magnitude): CPython gives a waiting thread the GIL only
-if the holder has not dropped and retaken it within a switch interval, and a loop that releases it for
-every recvfrom and epoll retakes it before the waiting thread wakes. Tried in the full pipeline at 10,000
-devices, the scrapes took up to 47 s instead of 13-14 s; fastpoll's engine keeps ``socket.sendto``.
+round trips/s and the threads' bursts/s. Keeping the GIL gave the loop a few percent more round trips
+(4,000 -> 4,200 here) and starved the threads (bursts/s down by an order of magnitude): CPython gives a
+waiting thread the GIL only if the holder has not dropped and retaken it within a switch interval, and a
+loop that releases it for every recvfrom and epoll retakes it before the waiting thread wakes. Tried in
+the full pipeline at 10,000 devices, the scrapes took up to 47 s instead of 13-14 s; fastpoll's engine
+keeps ``socket.sendto``.
 """
 
 from __future__ import annotations

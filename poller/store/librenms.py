@@ -518,7 +518,7 @@ def update_join_sql(
         [f"{sql_literal(v, escape)} AS `{c}`" for v, c in zip(rows[0], names, strict=True)]
     )
     rest = list(rows[1:])  # a list, whatever sequence came: its repr is what is taken apart below
-    tuples = rest and cols and set(map(type, rest)) == _TUPLE
+    tuples = bool(rest and cols) and set(map(type, rest)) == _TUPLE
     if tuples and set(map(type, chain.from_iterable(rest))) <= _INT_OR_NONE:
         # The steady state (counters, rates, times): every later row is a tuple of ints and NULLs. The repr
         # of their list is built in C, "[(1, None), (2, 3)]"; its only text is digits, "-", "None" and the
