@@ -89,6 +89,12 @@ def _port_key(ref: PortRef) -> Any:
     return ref.port_id if ref.port_id is not None else ref
 
 
+def _error_name(exc: BaseException) -> str:
+    """What a failed batch is logged and counted as: the error's type (a writer process's error carries
+    the name of the child's, poller/store/writer_process.py), never its message, which may hold secrets."""
+    return getattr(exc, "error_name", None) or type(exc).__name__
+
+
 def _merge_port(older: PortWrite, newer: PortWrite) -> PortWrite:
     return PortWrite(
         newer.ref,
@@ -287,9 +293,9 @@ class LibreNMSWriter:
                     self._busy = False
                     self.stats.failures += 1
                     self.stats.connected = False
-                    self.stats.last_error = type(exc).__name__
+                    self.stats.last_error = _error_name(exc)
                     self._idle.notify_all()
-                log.warning("database write failed (%s); retrying in %.1fs", type(exc).__name__, delay)
+                log.warning("database write failed (%s); retrying in %.1fs", _error_name(exc), delay)
                 if self._stopping.wait(timeout=delay):
                     return
                 delay = min(delay * 2, self.retry_max)

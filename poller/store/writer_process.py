@@ -1,0 +1,162 @@
+"""The store writer with its SQL in a process of its own (``database.writer_process = true``).
+
+Why: the writer thread's SQL rendering and PyMySQL's protocol code are Python, so they hold the GIL that
+the event loop needs. At 10,000 devices x 48 ports on 2 cores the writer held it 15% of the time, and
+each ``sendto`` the event loop made handed the GIL to the writer for up to a switch interval (README,
+"where the event loop's time goes"). A process of its own gives that share back to the event loop; its
+price is a second interpreter (~45 MB of RSS: SQLAlchemy, PyMySQL, the writer).
+
+``ProcessWriter`` is a ``LibreNMSWriter`` whose worker thread hands each batch to the child instead of
+writing it: merging in ``submit()``, coalescing, the transition cap, retry with back-off, ``flush`` and
+``close`` are the thread writer's, unchanged. Only ``write_batch`` differs: the batch crosses a pipe
+pickled (C code; the SQL text built from it is what cost the GIL) and the child runs the thread writer's
+``write_batch`` on it, in one transaction, with its own connection. What comes back is the row count and
+the port ids of new ports, by position in the batch, which the parent writes into its own PortRefs.
+
+Failures map onto the thread writer's: a database error in the child comes back as ``ChildWriteError``
+(an ``OSError``, named after the child's error type and nothing else, so no statement or URL reaches a log)
+and a child that dies is replaced on the next attempt; either way the batch is merged back and retried with
+back-off, so nothing is lost. The child ignores SIGINT and SIGTERM: it stops when the parent closes it
+(after the final flush) or dies (its pipe closes), never before the parent's last batch.
+
+``concurrent.futures.ProcessPoolExecutor`` (one worker, spawned) carries the batches: it pickles, detects a
+dead worker (``BrokenProcessPool``) and shuts down cleanly, which a hand-made pipe would have to redo.
+"""
+
+from __future__ import annotations
+
+import logging
+import multiprocessing
+import signal
+from concurrent.futures import ProcessPoolExecutor
+from concurrent.futures.process import BrokenProcessPool
+from typing import Any
+
+from sqlalchemy import Engine, make_url
+from sqlalchemy.exc import DBAPIError, SQLAlchemyError
+
+from poller.checks.results import PortRef
+
+from .librenms import LibreNMSWriter, WriteSet, _Pending
+
+log = logging.getLogger(__name__)
+
+
+class ChildWriteError(OSError):
+    """A batch the writer process could not write. ``error_name`` is the child's exception type (e.g.
+    ``OperationalError``); the message carries nothing else (statements and URLs may hold secrets)."""
+
+    def __init__(self, error_name: str) -> None:
+        super().__init__(f"the writer process failed to write a batch: {error_name}")
+        self.error_name = error_name
+
+    def __reduce__(self) -> tuple[Any, ...]:  # pickled back to the parent by its one argument
+        return (type(self), (self.error_name,))
+
+
+# ---------------------------------------------------------------------------------------- the child
+
+_child_writer: LibreNMSWriter | None = None
+
+
+def _start_child(url: str, chunk_rows: int) -> None:
+    """The child's initializer: its own writer (never started: only ``write_batch`` runs here)."""
+    global _child_writer
+    signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C reaches the process group; the parent flushes
+    signal.signal(signal.SIGTERM, signal.SIG_IGN)  # systemd signals the whole cgroup; likewise
+    logging.basicConfig(level=logging.WARNING, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    _child_writer = LibreNMSWriter(url, chunk_rows=chunk_rows)
+
+
+def _write_in_child(batch: _Pending) -> tuple[int, list[tuple[int, int]]]:
+    """Write ``batch``; returns the rows written and (position in ``batch.ports``, port_id) per new port."""
+    writer = _child_writer
+    assert writer is not None, "the writer process was not initialised"
+    rows = writer.stats.rows
+    position = {id(w.ref): i for i, w in enumerate(batch.ports.values())}
+    try:
+        assigned = writer.write_batch(batch)
+    except (DBAPIError, SQLAlchemyError, OSError) as exc:
+        raise ChildWriteError(type(exc).__name__) from None
+    return writer.stats.rows - rows, [(position[id(ref)], port_id) for ref, port_id in assigned]
+
+
+# ---------------------------------------------------------------------------------------- the parent
+
+
+def _url_of(db: str | Engine) -> str:
+    url = make_url(db) if isinstance(db, str) else db.url
+    if url.get_backend_name() == "sqlite" and url.database in (None, "", ":memory:"):
+        raise ValueError("an in-memory SQLite database cannot be shared with a writer process")
+    return url.render_as_string(hide_password=False)
+
+
+class ProcessWriter(LibreNMSWriter):
+    """A LibreNMSWriter whose batches are written by a child process. Same API, same guarantees."""
+
+    def __init__(
+        self,
+        db: str | Engine,
+        *,
+        write_set: WriteSet | str = WriteSet.FULL,
+        max_transitions: int = 100_000,
+        retry_initial: float = 0.2,
+        retry_max: float = 10.0,
+        chunk_rows: int = 200,
+    ) -> None:
+        super().__init__(
+            db,
+            write_set=write_set,
+            max_transitions=max_transitions,
+            retry_initial=retry_initial,
+            retry_max=retry_max,
+            chunk_rows=chunk_rows,
+        )
+        self._url = _url_of(db)  # held here only to start a child; never logged
+        self._executor: ProcessPoolExecutor | None = None
+        self.restarts = 0  # children started after the first
+
+    @property
+    def child_pid(self) -> int | None:
+        """The writer process's pid while one runs (for its CPU and memory in benchmarks)."""
+        processes = getattr(self._executor, "_processes", None) or {}
+        return next(iter(processes), None)
+
+    def _pool(self) -> ProcessPoolExecutor:
+        if self._executor is None:
+            self._executor = ProcessPoolExecutor(
+                max_workers=1,
+                mp_context=multiprocessing.get_context("spawn"),  # never fork a process that has threads
+                initializer=_start_child,
+                initargs=(self._url, self.chunk_rows),
+            )
+        return self._executor
+
+    def start(self) -> ProcessWriter:
+        try:
+            self._pool().submit(int).result()  # the child is up (and imported) before the first poll
+        except BrokenProcessPool:
+            self._executor = None
+            raise RuntimeError("the writer process did not start (see its error above)") from None
+        super().start()
+        return self
+
+    def write_batch(self, batch: _Pending) -> list[tuple[PortRef, int]]:
+        try:
+            rows, assigned = self._pool().submit(_write_in_child, batch).result()
+        except BrokenProcessPool:
+            if self._executor is not None:
+                self._executor.shutdown(wait=False)
+            self._executor = None  # the next attempt starts a new child
+            self.restarts += 1
+            raise ChildWriteError("WriterProcessExited") from None
+        self.stats.rows += rows
+        refs = [w.ref for w in batch.ports.values()]
+        return [(refs[i], port_id) for i, port_id in assigned]
+
+    def close(self, timeout: float | None = 30.0) -> bool:
+        flushed = super().close(timeout)
+        if self._executor is not None:
+            self._executor.shutdown(wait=True, cancel_futures=True)
+            self._executor = None
+        return flushed

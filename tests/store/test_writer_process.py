@@ -1,0 +1,137 @@
+"""The writer with its SQL in a child process, against the real MariaDB with LibreNMS's schema."""
+
+from __future__ import annotations
+
+import os
+import pickle
+import signal
+import time
+
+import psutil
+import pytest
+from sqlalchemy import create_engine, select
+
+from poller.checks.results import EventRow, OutageOpen, PollResult, PortRef, PortWrite
+from poller.store.tables import device_outages, devices, eventlog, ports, ports_statistics
+from poller.store.writer_process import ChildWriteError, ProcessWriter
+from tests.store.proxy import TcpProxy
+from tests.store.test_librenms import T0, _count, _down, _setup, _up
+from tests.support import mariadb
+
+pytestmark = pytest.mark.mariadb
+
+
+def _wait_gone(pid: int, timeout: float = 10.0) -> bool:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if not psutil.pid_exists(pid) or psutil.Process(pid).status() == psutil.STATUS_ZOMBIE:
+            return True
+        time.sleep(0.05)
+    return False
+
+
+def test_batches_written_by_the_child_reach_the_tables(librenms_url):
+    dev, refs = _setup(librenms_url)
+    res = PollResult(dev, T0, device={"uptime": 55})
+    res.ports = [PortWrite(r, {"ifInOctets": 100 + r.ifIndex}, {"ifInDiscards": 7}) for r in refs]
+    with ProcessWriter(librenms_url) as w:
+        assert w.child_pid not in (None, os.getpid())
+        w.submit(res)
+        assert w.flush(20)
+        assert w.stats.rows == 7  # 1 device + 3 ports + 3 ports_statistics, counted in the child
+    eng = create_engine(librenms_url)
+    with eng.connect() as c:
+        octets = c.execute(select(ports.c.ifInOctets).order_by(ports.c.ifIndex)).scalars().all()
+        discards = c.execute(select(ports_statistics.c.ifInDiscards)).scalars().all()
+        uptime = c.execute(select(devices.c.uptime)).scalar_one()
+    eng.dispose()
+    assert octets == [101, 102, 103] and discards == [7, 7, 7] and uptime == 55
+
+
+def test_new_ports_get_the_ids_the_child_assigned(librenms_url):
+    dev, _ = _setup(librenms_url, 0)
+    first, second = PortRef(dev, 41), PortRef(dev, 42)
+    res = PollResult(
+        dev,
+        T0,
+        ports=[PortWrite(r, {"ifDescr": f"if{r.ifIndex}"}, {}, insert=True) for r in (first, second)],
+        events=[EventRow(dev, T0, "ifDescr:  -> if42", "interface", 3, second)],
+    )
+    with ProcessWriter(librenms_url) as w:
+        w.submit(res)
+        assert w.flush(20)
+    eng = create_engine(librenms_url)
+    with eng.connect() as c:
+        by_index = dict(c.execute(select(ports.c.ifIndex, ports.c.port_id)).all())
+        reference = c.execute(select(eventlog.c.reference)).scalar_one()
+    eng.dispose()
+    assert (first.port_id, second.port_id) == (by_index[41], by_index[42])
+    assert reference == str(second.port_id)
+
+
+def test_a_child_that_dies_is_replaced_and_nothing_is_lost(librenms_url):
+    dev, _ = _setup(librenms_url, 0)
+    w = ProcessWriter(librenms_url, retry_initial=0.05, retry_max=0.2).start()
+    try:
+        os.kill(w.child_pid, signal.SIGKILL)
+        assert _wait_gone(w.child_pid)
+        w.submit(_down(dev, T0))
+        w.submit(_up(dev, T0 + 60))
+        assert w.flush(30)
+        assert w.restarts == 1 and w.stats.failures >= 1
+        assert w.stats.last_error == "WriterProcessExited"
+    finally:
+        w.close(5)
+    assert _count(librenms_url, eventlog) == 2
+    assert _count(librenms_url, device_outages) == 1
+
+
+def test_database_errors_in_the_child_are_retried_under_their_own_name(librenms_url):
+    dev, refs = _setup(librenms_url, 1)
+    proxy = TcpProxy((mariadb.HOST, mariadb.PORT))
+    url = librenms_url.replace(f"{mariadb.HOST}:{mariadb.PORT}", f"127.0.0.1:{proxy.port}")
+    w = ProcessWriter(url, retry_initial=0.05, retry_max=0.2).start()
+    try:
+        proxy.cut()
+        w.submit(_down(dev, T0))
+        w.submit(PollResult(dev, T0, ports=[PortWrite(refs[0], {"ifInOctets": 9}, {})]))
+        assert not w.flush(1.0)
+        assert w.stats.last_error == "OperationalError"  # the child's error type, not the parent's
+        assert w.restarts == 0
+        proxy.restore()
+        assert w.flush(30)
+    finally:
+        w.close(5)
+        proxy.cut()
+    assert _count(librenms_url, eventlog) == 1
+    assert _count(librenms_url, device_outages) == 1
+
+
+def test_the_child_outlives_a_ctrl_c_so_the_parent_can_flush(librenms_url):
+    dev, _ = _setup(librenms_url, 0)
+    with ProcessWriter(librenms_url) as w:
+        child = w.child_pid
+        os.kill(child, signal.SIGINT)  # what a terminal sends the whole process group
+        os.kill(child, signal.SIGTERM)  # what systemd sends every process of the unit
+        w.submit(PollResult(dev, T0, outage_open=OutageOpen(dev, T0)))
+        assert w.flush(20)
+        assert w.child_pid == child and w.restarts == 0
+    assert _count(librenms_url, device_outages) == 1
+
+
+def test_close_ends_the_child(librenms_url):
+    w = ProcessWriter(librenms_url).start()
+    child = w.child_pid
+    assert w.close(5)
+    assert _wait_gone(child)
+
+
+def test_an_in_memory_sqlite_database_is_refused():
+    with pytest.raises(ValueError, match="in-memory SQLite"):
+        ProcessWriter("sqlite://")
+
+
+def test_a_child_error_crosses_the_pipe_as_its_type_name_only():
+    err = pickle.loads(pickle.dumps(ChildWriteError("OperationalError")))
+    assert isinstance(err, OSError) and err.error_name == "OperationalError"
+    assert str(err) == "the writer process failed to write a batch: OperationalError"
