@@ -45,6 +45,7 @@ from .snmp.errors import SnmpError
 from .store.discovered_writer import write_discovered
 from .store.inventory import DeviceRecord, load_devices
 from .store.librenms import LibreNMSWriter
+from .store.writer_process import ProcessWriter
 
 log = logging.getLogger("fastpoll.daemon")
 
@@ -149,7 +150,9 @@ class Daemon:
         self.stats.started_at = time.time()
         if self.db is None:
             self.db = create_engine(database_url(cfg.database), pool_pre_ping=True, pool_recycle=3600)
-        self.writer = LibreNMSWriter(self.db, write_set=cfg.database.write_set).start()
+        writer = ProcessWriter if cfg.database.writer_process else LibreNMSWriter
+        # a writer process takes a second or two to start (a fresh interpreter imports SQLAlchemy)
+        self.writer = await asyncio.to_thread(writer(self.db, write_set=cfg.database.write_set).start)
         if cfg.database.write_set == "full":
             self.sensors = DiscoveredChecks(self.db)
         self.membership = membership(

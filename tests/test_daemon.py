@@ -12,6 +12,7 @@ import subprocess
 import sys
 import time
 
+import psutil
 import pytest
 
 from poller.config import load_config
@@ -146,6 +147,37 @@ def test_sigterm_stops_the_daemon_cleanly_with_exit_status_0(shared_snmpsim, lib
     assert proc.returncode == 0, err
     assert "fastpoll started" in err and "stopped after" in err
     assert query(librenms_url, "SELECT last_polled FROM devices")[0]["last_polled"] is not None
+
+
+def test_a_writer_process_outlives_ctrl_c_and_ends_with_the_daemon(shared_snmpsim, librenms_url):
+    device = insert_device(
+        librenms_url, community="linux_ntc", port=shared_snmpsim.port, ports_rows=discovery_ports("linux_ntc")
+    )
+    env = dict(
+        os.environ,
+        FASTPOLL_DATABASE__URL=librenms_url,
+        FASTPOLL_DATABASE__WRITER_PROCESS="true",
+        FASTPOLL_POLLING__DEFAULT_INTERVAL="1",
+        FASTPOLL_METRICS__LISTEN=f"127.0.0.1:{free_tcp_port()}",
+    )
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "poller.cli", "run"], env=env, stderr=subprocess.PIPE, text=True,
+        start_new_session=True,
+    )  # fmt: skip
+    deadline = time.monotonic() + 60
+    while query(librenms_url, "SELECT last_polled FROM devices")[0]["last_polled"] is None:
+        assert proc.poll() is None and time.monotonic() < deadline, "the daemon wrote no poll"
+        time.sleep(0.2)
+    children = psutil.Process(proc.pid).children(recursive=True)
+    assert children  # the writer process (and multiprocessing's resource tracker)
+    os.killpg(proc.pid, signal.SIGINT)  # Ctrl-C in a terminal: every process of the group
+    _, err = proc.communicate(timeout=30)
+    assert proc.returncode == 0, err
+    assert "stopped after" in err and "could not flush" not in err, err
+    _, alive = psutil.wait_procs(children, timeout=10)
+    assert alive == []
+    counted = "SELECT COUNT(*) AS n FROM ports WHERE device_id = :d AND ifInOctets IS NOT NULL"
+    assert query(librenms_url, counted, d=device)[0]["n"] > 0
 
 
 async def test_metrics_and_health_are_served_while_the_daemon_runs(shared_snmpsim, librenms_url):
