@@ -39,6 +39,11 @@ def parser() -> argparse.ArgumentParser:
         help="pipeline: polling.freeze_ports = true (each device's ports kept compressed between polls)",
     )
     r.add_argument(
+        "--writer-process",
+        action="store_true",
+        help="pipeline: database.writer_process = true (batches written from a process of its own)",
+    )
+    r.add_argument(
         "--no-port-text-cache",
         dest="cache_port_text",
         action="store_false",
@@ -110,6 +115,7 @@ def main(argv: list[str] | None = None) -> int:
         snmpsim_duration=args.snmpsim_duration, uvloop=args.uvloop, quiet=args.quiet,
         ports_as=args.ports_as, warmup=args.warmup, rate_limit=args.rate_limit,
         cache_port_text=args.cache_port_text, freeze_ports=args.freeze_ports,
+        writer_process=args.writer_process,
     )  # fmt: skip
     if args.smoke:
         opts.devices = opts.baseline_devices = [3]

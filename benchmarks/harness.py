@@ -59,6 +59,7 @@ class Options:
     rate_limit: float = 0.0  # fastpoll's global requests/s limit (polling.rate_limit), 0 = none
     cache_port_text: bool = True  # the pipeline's metrics.cache_port_text (the daemon's default)
     freeze_ports: bool = False  # the pipeline's polling.freeze_ports (the daemon's default)
+    writer_process: bool = False  # the pipeline's database.writer_process (the daemon's default)
 
 
 class SimProcess:
@@ -254,6 +255,7 @@ def run(opts: Options) -> dict[str, Any]:
                         "rate_limit": opts.rate_limit,
                         "cache_port_text": opts.cache_port_text,
                         "freeze_ports": opts.freeze_ports,
+                        "writer_process": opts.writer_process,
                     }
                     label = f"{system:<14} {n:>6} devices"
                     results.append(run_driver(system, spec, sim, progress, label))

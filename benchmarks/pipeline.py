@@ -7,7 +7,8 @@ setup (not measured)  a fresh MariaDB database with LibreNMS's real schema (test
                       their ports bulk-inserted as LibreNMS's discovery leaves them (ifIndex, ifDescr,
                       ifName, ifAlias, ifType; one empty ports_statistics row each; by a child process,
                       so the rows never weigh on this process's memory figures), then the daemon's own
-                      start path: load_devices + load_state from that database, a LibreNMSWriter thread,
+                      start path: load_devices + load_state from that database, a LibreNMSWriter thread
+                      (with `writer_process`, a ProcessWriter: its child's CPU and memory are reported),
                       FleetState + SelfMetrics, and a "scraper" thread rendering the FleetCollector and the
                       self metrics every `scrape_interval` s (15 by default, as Prometheus would) into
                       the gzip body the HTTP endpoint answers with (poller.metrics.server.metrics_chunks).
@@ -34,6 +35,7 @@ import time
 from collections.abc import Awaitable, Callable, Iterator, Sequence
 from concurrent.futures import ProcessPoolExecutor
 from contextvars import ContextVar
+from pathlib import Path
 from typing import Any, cast
 
 import psutil
@@ -204,6 +206,22 @@ def _proc_cpu(p: psutil.Process | None) -> float | None:
         return None
 
 
+def _child_memory(p: psutil.Process) -> dict[str, float]:
+    """A writer process's RSS now and at its peak (VmHWM), and its USS: the pages no other process
+    maps (its share of the interpreter's shared libraries left out)."""
+    try:
+        status = Path(f"/proc/{p.pid}/status").read_text()
+        peak = next(int(line.split()[1]) * 1024 for line in status.splitlines() if line.startswith("VmHWM:"))
+        full = p.memory_full_info()
+    except (OSError, StopIteration, psutil.Error):
+        return {}
+    return {
+        "writer_process_rss_end_mb": round(full.rss / 2**20, 1),
+        "writer_process_uss_end_mb": round(full.uss / 2**20, 1),
+        "writer_process_peak_rss_mb": round(peak / 2**20, 1),
+    }
+
+
 def _thread_cpu() -> dict[int, float]:
     return {t.id: t.user_time + t.system_time for t in psutil.Process().threads()}
 
@@ -249,7 +267,12 @@ class Pipeline:
         self.details_interval = PollingSettings().port_details_interval  # the daemon's default
         self.snmp = SnmpEngine(max_rate=self.spec.get("rate_limit") or None)  # as the daemon
         self.engine = CountingEngine(self.snmp)
-        self.writer = LibreNMSWriter(self.db).start()
+        if self.spec.get("writer_process"):  # database.writer_process = true
+            from poller.store.writer_process import ProcessWriter
+
+            self.writer = await asyncio.to_thread(ProcessWriter(self.db).start)
+        else:
+            self.writer = LibreNMSWriter(self.db).start()
         self.fleet = FleetState(interval_of=lambda d: self.interval)
         self.own_metrics = SelfMetrics()
         self.own_metrics.attach_engine(self.snmp, self.fleet.devices)
@@ -271,7 +294,16 @@ class Pipeline:
         self.mariadb_cpu0 = _proc_cpu(self.mariadb)
         self.threads0 = _thread_cpu()
         self.process_cpu0 = _proc_cpu(psutil.Process()) or 0.0
+        self.child_cpu0 = _proc_cpu(self._writer_child()) or 0.0
         self.t_start = time.perf_counter()
+
+    def _writer_child(self) -> psutil.Process | None:
+        """The writer's own process (``--writer-process``), else None."""
+        pid = getattr(self.writer, "child_pid", None)
+        try:
+            return psutil.Process(pid) if pid else None
+        except psutil.Error:
+            return None
 
     def _database(self) -> None:
         from sqlalchemy import create_engine
@@ -356,6 +388,7 @@ class Pipeline:
         self.scrape_cpu0 = self.threads0.get(self.scraper.native_id or -1, 0.0)
         self.scrapes, self.scrape_seconds = 0, []
         self.process_cpu0 = _proc_cpu(psutil.Process()) or 0.0
+        self.child_cpu0 = _proc_cpu(self._writer_child()) or 0.0
         self.t_start = time.perf_counter()
 
     # ------------------------------------------------------------------ the measured path
@@ -454,6 +487,10 @@ class Pipeline:
         db_cpu0, db_cpu = self.mariadb_cpu0, _proc_cpu(self.mariadb)
         self.figures.update(await asyncio.to_thread(self._written))
         stats = self.writer.stats
+        child = self._writer_child()
+        if child is not None:  # before close() ends it: its CPU over the window and its memory
+            self.figures["writer_process_cpu_s"] = round((_proc_cpu(child) or 0.0) - self.child_cpu0, 3)
+            self.figures.update(_child_memory(child))
         self.writer.close(timeout=30.0)
         await self.snmp.close()
         self.gc_task.cancel()

@@ -92,6 +92,21 @@ def kept_up(r: dict[str, Any]) -> str:
     return f"no: p99 start {lag / 1000:,.0f} s late"
 
 
+def _writer_cpu(r: dict[str, Any]) -> str:
+    """The writer thread's CPU, plus its process's where batches were written from one."""
+    thread, process = _cell(r.get("cpu_writer_s")), r.get("writer_process_cpu_s")
+    return thread if process is None else f"{thread} + {_cell(process)} in its process"
+
+
+def _writer_process_memory(r: dict[str, Any]) -> str:
+    if r.get("writer_process_rss_end_mb") is None:
+        return ""
+    return (
+        f"; writer process at end {_cell(r['writer_process_rss_end_mb'])} RSS, "
+        f"{_cell(r.get('writer_process_uss_end_mb'))} USS, peak {_cell(r.get('writer_process_peak_rss_mb'))}"
+    )
+
+
 def render_pipeline(results: list[dict[str, Any]]) -> list[str]:
     """The full pipeline's own figures (poll -> LibreNMS writer -> metrics), one row per run."""
     runs = [r for r in results if r.get("system") == "pipeline" and r.get("status") == "ok"]
@@ -129,7 +144,7 @@ def render_pipeline(results: list[dict[str, Any]]) -> list[str]:
         backlog = r.get("writer_backlog_max") or {}
         cells = [
             _cell(r.get("devices")),
-            f"{_cell(cpu)} ({_cell(r.get('cpu_main_s'))} / {_cell(r.get('cpu_writer_s'))} / "
+            f"{_cell(cpu)} ({_cell(r.get('cpu_main_s'))} / {_writer_cpu(r)} / "
             f"{_cell(r.get('cpu_scrape_s'))} / {_cell(r.get('cpu_other_threads_s'))})",
             _cell(round(cpu / wall, 2)) if cpu is not None and wall else "-",
             _cell(db),
@@ -141,7 +156,7 @@ def render_pipeline(results: list[dict[str, Any]]) -> list[str]:
             _cell(r.get("polls_missed")),
             kept_up(r),
             f"{_cell(r.get('scrapes'))} ({_cell(r.get('scrape_render_max_ms'))})",
-            " / ".join(_cell(r.get(k)) for k in RSS_FIGURES),
+            " / ".join(_cell(r.get(k)) for k in RSS_FIGURES) + _writer_process_memory(r),
             _cell(r.get("setup_s")),
         ]
         lines.append("| " + " | ".join(cells) + " |")

@@ -87,6 +87,25 @@ def test_the_pipeline_polls_every_device_through_the_writer_into_mariadb(smoke: 
 
 
 @pytest.mark.mariadb
+def test_the_pipeline_with_a_writer_process_counts_its_cpu_and_memory(tmp_path: Path) -> None:
+    proc = subprocess.run(
+        [sys.executable, "-m", "benchmarks", "run", "--smoke", "--quiet", "--systems", "pipeline",
+         "--writer-process", "--base-address", "127.22.1.1", "--out", str(tmp_path)],
+        cwd=REPO, capture_output=True, text=True, timeout=120,
+    )  # fmt: skip
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    (pipeline,) = json.loads((tmp_path / "results.json").read_text())["results"]
+    assert pipeline["status"] == "ok", pipeline
+    assert pipeline["writer_flushed"] and pipeline["writer_failures"] == 0, pipeline
+    assert pipeline["db_ports_with_counters"] == 3 * 8, pipeline  # written by the child
+    assert pipeline["writer_process_cpu_s"] > 0, pipeline
+    assert pipeline["cpu_s"] >= pipeline["writer_process_cpu_s"] + pipeline["cpu_main_s"], pipeline
+    for key in ("writer_process_rss_end_mb", "writer_process_uss_end_mb", "writer_process_peak_rss_mb"):
+        assert pipeline[key] > 10, (key, pipeline)
+    assert "writer process at end" in (tmp_path / "results.md").read_text()
+
+
+@pytest.mark.mariadb
 def test_the_pipeline_drops_its_database_at_close(smoke: tuple[dict, Path]) -> None:
     report, _ = smoke
     (pipeline,) = [r for r in report["results"] if r["system"] == "pipeline"]
@@ -134,6 +153,19 @@ def test_markdown_has_a_pipeline_section_with_cpu_split_and_mariadb() -> None:
     row = lines[-1]
     assert row.startswith("| 1000 | 30.00 (20.00 / 8.00 / 1.00 / 1.00) | 0.50 | 12.00 | 30.00 + 12.00 |"), row
     assert "| 480 / 10 |" in row and "| no: p99 start 9 s late |" in row
+
+
+def test_markdown_adds_a_writer_process_to_the_writer_cpu_and_the_memory() -> None:
+    run = {
+        "system": "pipeline", "status": "ok", "devices": 1000, "polls_ok": 1000, "polls_failed": 0,
+        "cpu_s": 30.0, "cpu_main_s": 20.0, "cpu_writer_s": 1.0, "writer_process_cpu_s": 7.0,
+        "cpu_scrape_s": 1.0, "cpu_other_threads_s": 1.0, "pipeline_wall_s": 60.0, "rss_end_mb": 250.0,
+        "writer_process_rss_end_mb": 52.0, "writer_process_uss_end_mb": 34.0,
+        "writer_process_peak_rss_mb": 60.0,
+    }  # fmt: skip
+    row = render_pipeline([run])[-1]
+    assert "| 30.00 (20.00 / 1.00 + 7.00 in its process / 1.00 / 1.00) |" in row, row
+    assert "; writer process at end 52.00 RSS, 34.00 USS, peak 60.00 |" in row, row
 
 
 def test_ratios_compare_cpu_per_poll_with_fastpoll_at_the_same_load() -> None:
