@@ -24,7 +24,8 @@ objects share as the live ones did. Its format is only stable within one Python 
 leaves the process. A state marshal cannot encode (a database value of another type) leaves the table
 live, holding the objects as they were.
 
-The encoding is compressed (zstd level 1, by the zstandard package) because port names, descriptions and
+The encoding is compressed (zstd level 1: libzstd called with the GIL held, see frozen_zstd.py, else the
+zstandard package, which also decompresses) because port names, descriptions and
 counter layouts repeat from port to port: see COMPRESSION. zstd rather than the standard library's zlib: on a
 48-port device's encoding (13.7 KB) it takes 297k instructions against zlib level 1's 827k, to 2,631 bytes
 against 3,780 (valgrind --tool=callgrind, 200 compressions). Thawing and freezing cost ~0.2-0.3 ms of CPU per
@@ -40,6 +41,7 @@ from typing import Any
 
 import zstandard
 
+from .frozen_zstd import compressor
 from .ports import FROZEN_COUNTERS_AT, PortState, frozen_row, thawed_state
 from .results import MISSING, PortMetrics, PortRef
 
@@ -54,9 +56,12 @@ _ZSTD_MAGIC = b"\x28\xb5\x2f\xfd"
 # their own threads): zstandard's contexts must not be used by two threads at once, and making one per call
 # would allocate its tables every time.
 _CONTEXTS = threading.local()
+_COMPRESS_HOLDING_GIL = compressor(COMPRESSION) if COMPRESSION else None  # None without libzstd
 
 
 def _compress(data: bytes) -> bytes:
+    if _COMPRESS_HOLDING_GIL is not None:  # the event loop keeps the GIL through its freezes (frozen_zstd.py)
+        return _COMPRESS_HOLDING_GIL(data)
     compressor = getattr(_CONTEXTS, "compressor", None)
     if compressor is None:
         compressor = _CONTEXTS.compressor = zstandard.ZstdCompressor(level=COMPRESSION)

@@ -165,3 +165,12 @@ def test_tables_freeze_and_thaw_in_several_threads_at_once():
 
     with ThreadPoolExecutor(4) as pool:
         assert all(pool.map(round_trips, range(4)))
+
+
+def test_a_table_compressed_by_zstandard_thaws_the_same(monkeypatch):
+    out = _polled_twice()
+    held = PortTable.freeze(out.states, out.metrics)  # libzstd with the GIL held, where there is one
+    monkeypatch.setattr(port_table, "_COMPRESS_HOLDING_GIL", None)
+    released = PortTable.freeze(out.states, out.metrics)  # the zstandard package (without libzstd)
+    assert released.frozen_size > 0
+    assert released.states() == held.states() == out.states and released.metrics() == held.metrics()
