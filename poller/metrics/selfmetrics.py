@@ -314,6 +314,11 @@ def _writer_metrics(writer: WriterLike) -> Iterator[Metric]:
     yield _gauge(
         "fastpoll_writer_connected", "1 when the last database write succeeded.", int(bool(s.connected))
     )
+    yield _counter(
+        "fastpoll_writer_process_restarts",
+        "Writer processes started again after one exited (database.writer_process).",
+        s.process_restarts,
+    )
     yield _gauge(
         "fastpoll_writer_last_batch_duration_seconds",
         "Seconds the last write batch took.",

@@ -70,6 +70,7 @@ class WriterStats:
     last_error: str | None = None
     last_batch_seconds: float = 0.0
     connected: bool = True
+    process_restarts: int = 0  # writer processes started again after one exited (writer_process.py)
 
 
 @dataclass

@@ -114,7 +114,6 @@ class ProcessWriter(LibreNMSWriter):
         )
         self._url = _url_of(db)  # held here only to start a child; never logged
         self._executor: ProcessPoolExecutor | None = None
-        self.restarts = 0  # children started after the first
 
     @property
     def child_pid(self) -> int | None:
@@ -148,7 +147,7 @@ class ProcessWriter(LibreNMSWriter):
             if self._executor is not None:
                 self._executor.shutdown(wait=False)
             self._executor = None  # the next attempt starts a new child
-            self.restarts += 1
+            self.stats.process_restarts += 1
             raise ChildWriteError("WriterProcessExited") from None
         self.stats.rows += rows
         refs = [w.ref for w in batch.ports.values()]

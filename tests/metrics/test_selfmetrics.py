@@ -113,6 +113,15 @@ def test_writer_queue_and_errors_are_read_at_scrape_time():
     assert sample(own, "fastpoll_writer_connected") == 0
 
 
+def test_writer_process_restarts_are_counted():
+    own = SelfMetrics()
+    writer = _idle_writer()
+    own.attach_writer(writer)
+    assert sample(own, "fastpoll_writer_process_restarts_total") == 0  # a thread writer: always 0
+    writer.stats.process_restarts = 3
+    assert sample(own, "fastpoll_writer_process_restarts_total") == 3
+
+
 @pytest.mark.snmpsim
 async def test_snmp_requests_timeouts_and_retries_by_device_from_the_engine(shared_snmpsim: Agent):
     from dataclasses import replace

@@ -78,7 +78,7 @@ def test_a_child_that_dies_is_replaced_and_nothing_is_lost(librenms_url):
         w.submit(_down(dev, T0))
         w.submit(_up(dev, T0 + 60))
         assert w.flush(30)
-        assert w.restarts == 1 and w.stats.failures >= 1
+        assert w.stats.process_restarts == 1 and w.stats.failures >= 1
         assert w.stats.last_error == "WriterProcessExited"
     finally:
         w.close(5)
@@ -97,7 +97,7 @@ def test_database_errors_in_the_child_are_retried_under_their_own_name(librenms_
         w.submit(PollResult(dev, T0, ports=[PortWrite(refs[0], {"ifInOctets": 9}, {})]))
         assert not w.flush(1.0)
         assert w.stats.last_error == "OperationalError"  # the child's error type, not the parent's
-        assert w.restarts == 0
+        assert w.stats.process_restarts == 0
         proxy.restore()
         assert w.flush(30)
     finally:
@@ -115,7 +115,7 @@ def test_the_child_outlives_a_ctrl_c_so_the_parent_can_flush(librenms_url):
         os.kill(child, signal.SIGTERM)  # what systemd sends every process of the unit
         w.submit(PollResult(dev, T0, outage_open=OutageOpen(dev, T0)))
         assert w.flush(20)
-        assert w.child_pid == child and w.restarts == 0
+        assert w.child_pid == child and w.stats.process_restarts == 0
     assert _count(librenms_url, device_outages) == 1
 
 
