@@ -9,9 +9,10 @@ price is a second interpreter (~45 MB of RSS: SQLAlchemy, PyMySQL, the writer).
 ``ProcessWriter`` is a ``LibreNMSWriter`` whose worker thread hands each batch to the child instead of
 writing it: merging in ``submit()``, coalescing, the transition cap, retry with back-off, ``flush`` and
 ``close`` are the thread writer's, unchanged. Only ``write_batch`` differs: the batch crosses a pipe
-pickled (C code; the SQL text built from it is what cost the GIL) and the child runs the thread writer's
-``write_batch`` on it, in one transaction, with its own connection. What comes back is the row count and
-the port ids of new ports, by position in the batch, which the parent writes into its own PortRefs.
+as tuples and dicts (:func:`portable`: they pickle in C; the SQL text built from them is what cost the
+GIL) and the child runs the thread writer's ``write_batch`` on it, in one transaction, with its own
+connection. What comes back is the row count and the port ids of new ports, by position in the batch,
+which the parent writes into its own PortRefs.
 
 Failures map onto the thread writer's: a database error in the child comes back as ``ChildWriteError``
 (an ``OSError``, named after the child's error type and nothing else, so no statement or URL reaches a log)
@@ -30,14 +31,15 @@ import multiprocessing
 import signal
 from concurrent.futures import ProcessPoolExecutor
 from concurrent.futures.process import BrokenProcessPool
+from dataclasses import dataclass, replace
 from typing import Any
 
 from sqlalchemy import Engine, make_url
 from sqlalchemy.exc import DBAPIError, SQLAlchemyError
 
-from poller.checks.results import PortRef
+from poller.checks.results import EventRow, PortRef, PortWrite
 
-from .librenms import LibreNMSWriter, WriteSet, _Pending
+from .librenms import LibreNMSWriter, Transition, WriteSet, _Pending, _port_key
 
 log = logging.getLogger(__name__)
 
@@ -68,17 +70,68 @@ def _start_child(url: str, chunk_rows: int) -> None:
     _child_writer = LibreNMSWriter(url, chunk_rows=chunk_rows)
 
 
-def _write_in_child(batch: _Pending) -> tuple[int, list[tuple[int, int]]]:
-    """Write ``batch``; returns the rows written and (position in ``batch.ports``, port_id) per new port."""
+def _write_in_child(portable: Portable) -> tuple[int, list[tuple[int, int]]]:
+    """Write a batch (as :func:`portable` made it); returns the rows written and (position in the batch's
+    ports, port_id) per new port."""
     writer = _child_writer
     assert writer is not None, "the writer process was not initialised"
+    batch, refs = rebuilt(portable)
+    position = {id(ref): i for i, ref in enumerate(refs)}
     rows = writer.stats.rows
-    position = {id(w.ref): i for i, w in enumerate(batch.ports.values())}
     try:
         assigned = writer.write_batch(batch)
     except (DBAPIError, SQLAlchemyError, OSError) as exc:
         raise ChildWriteError(type(exc).__name__) from None
     return writer.stats.rows - rows, [(position[id(ref)], port_id) for ref, port_id in assigned]
+
+
+# ---------------------------------------------------------------------------------------- the pipe
+
+# (device_id, ifIndex, port_id, ports columns, ports_statistics columns, insert, counters) per port write
+PortTuple = tuple[int, int, int | None, dict[str, Any], dict[str, Any], bool, bool]
+Portable = tuple[list[PortTuple], dict[int, dict[str, Any]], list[Transition]]
+
+
+@dataclass(frozen=True, slots=True)
+class _BatchRef:
+    """An event's reference to the PortRef of the batch's port write at ``position``."""
+
+    position: int
+
+
+def portable(batch: _Pending) -> Portable:
+    """``batch`` as tuples, dicts and scalars, which pickle in C: a PortWrite (a dataclass with slots)
+    pickles through Python code, ~12 us a port write, which put most of the writer's GIL time back in the
+    parent. An event naming a port of the batch names it by position, so the child's event and port write
+    share one PortRef again (a new port's id, assigned by its insert, reaches the event)."""
+    writes = batch.ports.values()
+    ports = [
+        (w.ref.device_id, w.ref.ifIndex, w.ref.port_id, w.ports, w.statistics, w.insert, w.counters)
+        for w in writes
+    ]
+    position = {id(w.ref): i for i, w in enumerate(writes)}
+    transitions: list[Transition] = []
+    for t in batch.transitions:
+        if isinstance(t, EventRow) and isinstance(t.reference, PortRef) and id(t.reference) in position:
+            t = replace(t, reference=_BatchRef(position[id(t.reference)]))  # type: ignore[arg-type]
+        transitions.append(t)
+    return ports, batch.devices, transitions
+
+
+def rebuilt(portable: Portable) -> tuple[_Pending, list[PortRef]]:
+    """The batch :func:`portable` encoded, and its port writes' PortRefs by position."""
+    ports, devices, transitions = portable
+    batch = _Pending(devices=devices)
+    refs = []
+    for device_id, if_index, port_id, columns, statistics, insert, counters in ports:
+        ref = PortRef(device_id, if_index, port_id)
+        refs.append(ref)
+        batch.ports[_port_key(ref)] = PortWrite(ref, columns, statistics, insert=insert, counters=counters)
+    for t in transitions:
+        if isinstance(t, EventRow) and isinstance(t.reference, _BatchRef):
+            t = replace(t, reference=refs[t.reference.position])
+        batch.transitions.append(t)
+    return batch, refs
 
 
 # ---------------------------------------------------------------------------------------- the parent
@@ -142,7 +195,7 @@ class ProcessWriter(LibreNMSWriter):
 
     def write_batch(self, batch: _Pending) -> list[tuple[PortRef, int]]:
         try:
-            rows, assigned = self._pool().submit(_write_in_child, batch).result()
+            rows, assigned = self._pool().submit(_write_in_child, portable(batch)).result()
         except BrokenProcessPool:
             if self._executor is not None:
                 self._executor.shutdown(wait=False)

@@ -11,9 +11,10 @@ import psutil
 import pytest
 from sqlalchemy import create_engine, select
 
-from poller.checks.results import EventRow, OutageOpen, PollResult, PortRef, PortWrite
+from poller.checks.results import EventRow, OutageClose, OutageOpen, PollResult, PortRef, PortWrite
+from poller.store.librenms import _Pending
 from poller.store.tables import device_outages, devices, eventlog, ports, ports_statistics
-from poller.store.writer_process import ChildWriteError, ProcessWriter
+from poller.store.writer_process import ChildWriteError, ProcessWriter, portable, rebuilt
 from tests.store.proxy import TcpProxy
 from tests.store.test_librenms import T0, _count, _down, _setup, _up
 from tests.support import mariadb
@@ -135,3 +136,44 @@ def test_a_child_error_crosses_the_pipe_as_its_type_name_only():
     err = pickle.loads(pickle.dumps(ChildWriteError("OperationalError")))
     assert isinstance(err, OSError) and err.error_name == "OperationalError"
     assert str(err) == "the writer process failed to write a batch: OperationalError"
+
+
+def _batch() -> tuple[_Pending, PortRef, PortRef]:
+    new, known = PortRef(9, 2), PortRef(9, 1, 501)
+    batch = _Pending(devices={9: {"uptime": 5}})
+    batch.ports[new] = PortWrite(new, {"ifDescr": "x"}, {"ifInDiscards": 1}, insert=True)
+    batch.ports[501] = PortWrite(known, {"ifInOctets": 2**63}, {}, counters=False)
+    batch.transitions.extend(
+        [EventRow(9, T0, "ifDescr:  -> x", "interface", 3, new), OutageOpen(9, T0), OutageClose(9, T0 + 1)]
+    )
+    return batch, new, known
+
+
+def test_a_batch_crosses_the_pipe_with_its_values():
+    batch, _, _ = _batch()
+    again, refs = rebuilt(pickle.loads(pickle.dumps(portable(batch))))
+    assert [(r.device_id, r.ifIndex, r.port_id) for r in refs] == [(9, 2, None), (9, 1, 501)]
+    assert [(w.ports, w.statistics, w.insert, w.counters) for w in again.ports.values()] == [
+        (w.ports, w.statistics, w.insert, w.counters) for w in batch.ports.values()
+    ]
+    assert again.devices == batch.devices and list(again.transitions)[1:] == list(batch.transitions)[1:]
+
+
+def test_an_event_names_the_same_port_ref_as_its_ports_insert_after_the_pipe():
+    batch, _, _ = _batch()
+    again, refs = rebuilt(pickle.loads(pickle.dumps(portable(batch))))
+    assert again.transitions[0].reference is refs[0]  # the insert's port_id reaches the event
+    assert again.ports[refs[0]].ref is refs[0]
+
+
+def test_an_event_naming_a_port_outside_the_batch_keeps_its_ref_values():
+    batch = _Pending()
+    batch.transitions.append(EventRow(9, T0, "m", "interface", 3, PortRef(9, 7, 70)))
+    again, _ = rebuilt(pickle.loads(pickle.dumps(portable(batch))))
+    ref = again.transitions[0].reference
+    assert (ref.device_id, ref.ifIndex, ref.port_id) == (9, 7, 70)
+
+
+def test_port_writes_cross_the_pipe_as_plain_values():
+    batch, _, _ = _batch()
+    assert b"PortWrite" not in pickle.dumps(portable(batch))  # dataclasses with slots pickle in Python
