@@ -20,15 +20,19 @@ and a child that dies is replaced on the next attempt; either way the batch is m
 back-off, so nothing is lost. The child ignores SIGINT and SIGTERM: it stops when the parent closes it
 (after the final flush) or dies (its pipe closes), never before the parent's last batch.
 
-``concurrent.futures.ProcessPoolExecutor`` (one worker, spawned) carries the batches: it pickles, detects a
+``concurrent.futures.ProcessPoolExecutor`` (one worker: forked at start, spawned when replaced, see
+``_pool``) carries the batches: it pickles, detects a
 dead worker (``BrokenProcessPool``) and shuts down cleanly, which a hand-made pipe would have to redo.
 """
 
 from __future__ import annotations
 
+import gc
 import logging
 import multiprocessing
 import signal
+import time
+from collections.abc import Callable
 from concurrent.futures import ProcessPoolExecutor
 from concurrent.futures.process import BrokenProcessPool
 from dataclasses import dataclass, replace
@@ -38,6 +42,7 @@ from sqlalchemy import Engine, make_url
 from sqlalchemy.exc import DBAPIError, SQLAlchemyError
 
 from poller.checks.results import EventRow, PortRef, PortWrite
+from poller.gc_policy import M_ARENA_MAX, M_MMAP_THRESHOLD, MMAP_THRESHOLD, _glibc_mallopt, _glibc_trim
 
 from .librenms import LibreNMSWriter, Transition, WriteSet, _Pending, _port_key
 
@@ -59,15 +64,39 @@ class ChildWriteError(OSError):
 # ---------------------------------------------------------------------------------------- the child
 
 _child_writer: LibreNMSWriter | None = None
+# The child's heap: a batch's SQL text and PyMySQL's buffers are megabytes that come and go; glibc keeps
+# freed heap pages until a trim, so the child trims every TRIM_EVERY seconds (after a batch) and maps big
+# blocks apart (gc_policy.py does the same in the daemon).
+TRIM_EVERY = 10.0
+_trim: Callable[[], bool] | None = None
+_last_trim = 0.0
 
 
 def _start_child(url: str, chunk_rows: int) -> None:
     """The child's initializer: its own writer (never started: only ``write_batch`` runs here)."""
-    global _child_writer
+    global _child_writer, _trim
+    # Forked: what the parent built stays shared and is never traversed by this process's collector (a
+    # traversal would touch, and so copy, every page of it). Spawned: the imports, likewise.
+    gc.freeze()
+    signal.set_wakeup_fd(-1)  # forked: the parent's event loop's pipe, which a signal here must not reach
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C reaches the process group; the parent flushes
     signal.signal(signal.SIGTERM, signal.SIG_IGN)  # systemd signals the whole cgroup; likewise
+    signal.signal(signal.SIGHUP, signal.SIG_IGN)  # the parent reloads; there is nothing to reload here
     logging.basicConfig(level=logging.WARNING, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    for param, value in ((M_ARENA_MAX, 1), (M_MMAP_THRESHOLD, MMAP_THRESHOLD)):  # one thread allocates
+        mallopt = _glibc_mallopt(param)
+        if mallopt is not None:
+            mallopt(value)
+    _trim = _glibc_trim()
     _child_writer = LibreNMSWriter(url, chunk_rows=chunk_rows)
+
+
+def _trim_now_and_then() -> None:
+    global _last_trim
+    now = time.monotonic()
+    if _trim is not None and now - _last_trim >= TRIM_EVERY:
+        _trim()
+        _last_trim = now
 
 
 def _write_in_child(portable: Portable) -> tuple[int, list[tuple[int, int]]]:
@@ -82,6 +111,9 @@ def _write_in_child(portable: Portable) -> tuple[int, list[tuple[int, int]]]:
         assigned = writer.write_batch(batch)
     except (DBAPIError, SQLAlchemyError, OSError) as exc:
         raise ChildWriteError(type(exc).__name__) from None
+    finally:
+        del batch
+        _trim_now_and_then()
     return writer.stats.rows - rows, [(position[id(ref)], port_id) for ref, port_id in assigned]
 
 
@@ -167,6 +199,7 @@ class ProcessWriter(LibreNMSWriter):
         )
         self._url = _url_of(db)  # held here only to start a child; never logged
         self._executor: ProcessPoolExecutor | None = None
+        self.child_start_method: str | None = None  # how the running child was started
 
     @property
     def child_pid(self) -> int | None:
@@ -176,12 +209,19 @@ class ProcessWriter(LibreNMSWriter):
 
     def _pool(self) -> ProcessPoolExecutor:
         if self._executor is None:
+            # The first child (start(), early in the daemon's start-up) is forked: it shares the modules
+            # the parent imported and keeps ~15 MB of its own, where a spawned one imports the parent's
+            # __main__, and so the whole daemon, again (~50 MB). A replacement is spawned: forking a
+            # process whose threads are busy can leave a lock held in the child.
+            first = self.child_start_method is None
+            method = "fork" if first and "fork" in multiprocessing.get_all_start_methods() else "spawn"
             self._executor = ProcessPoolExecutor(
                 max_workers=1,
-                mp_context=multiprocessing.get_context("spawn"),  # never fork a process that has threads
+                mp_context=multiprocessing.get_context(method),
                 initializer=_start_child,
                 initargs=(self._url, self.chunk_rows),
             )
+            self.child_start_method = method
         return self._executor
 
     def start(self) -> ProcessWriter:

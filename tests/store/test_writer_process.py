@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import os
 import pickle
 import signal
@@ -81,6 +82,7 @@ def test_a_child_that_dies_is_replaced_and_nothing_is_lost(librenms_url):
         assert w.flush(30)
         assert w.stats.process_restarts == 1 and w.stats.failures >= 1
         assert w.stats.last_error == "WriterProcessExited"
+        assert w.child_start_method == "spawn"  # forking a running daemon's threads could leave a lock held
     finally:
         w.close(5)
     assert _count(librenms_url, eventlog) == 2
@@ -118,6 +120,29 @@ def test_the_child_outlives_a_ctrl_c_so_the_parent_can_flush(librenms_url):
         assert w.flush(20)
         assert w.child_pid == child and w.stats.process_restarts == 0
     assert _count(librenms_url, device_outages) == 1
+
+
+def test_the_first_child_is_forked_and_owns_little_memory(librenms_url):
+    with ProcessWriter(librenms_url) as w:
+        assert w.child_start_method == "fork"
+        child = psutil.Process(w.child_pid).memory_full_info()
+    assert child.uss < 40 * 2**20  # what it does not share with this process (~15 MB; spawned, ~35-50)
+
+
+async def test_a_signal_to_the_forked_child_never_reaches_the_parents_event_loop(librenms_url):
+    loop = asyncio.get_running_loop()
+    received: list[str] = []
+    loop.add_signal_handler(signal.SIGHUP, received.append, "SIGHUP")  # the daemon's reload
+    w = await asyncio.to_thread(ProcessWriter(librenms_url).start)
+    try:
+        child = w.child_pid
+        os.kill(child, signal.SIGHUP)
+        await asyncio.sleep(0.5)
+        assert received == []
+        assert w.child_pid == child and psutil.Process(child).status() != psutil.STATUS_ZOMBIE
+    finally:
+        loop.remove_signal_handler(signal.SIGHUP)
+        w.close(5)
 
 
 def test_close_ends_the_child(librenms_url):
