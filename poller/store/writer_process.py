@@ -4,7 +4,7 @@ Why: the writer thread's SQL rendering and PyMySQL's protocol code are Python, s
 the event loop needs. At 10,000 devices x 48 ports on 2 cores the writer held it 15% of the time, and
 each ``sendto`` the event loop made handed the GIL to the writer for up to a switch interval (README,
 "where the event loop's time goes"). A process of its own gives that share back to the event loop; its
-price is a second interpreter (~45 MB of RSS: SQLAlchemy, PyMySQL, the writer).
+price is a second interpreter (~30-40 MB of its own: SQLAlchemy, PyMySQL, the writer).
 
 ``ProcessWriter`` is a ``LibreNMSWriter`` whose worker thread hands each batch to the child instead of
 writing it: merging in ``submit()``, coalescing, the transition cap, retry with back-off, ``flush`` and
@@ -17,25 +17,30 @@ which the parent writes into its own PortRefs.
 Failures map onto the thread writer's: a database error in the child comes back as ``ChildWriteError``
 (an ``OSError``, named after the child's error type and nothing else, so no statement or URL reaches a log)
 and a child that dies is replaced on the next attempt; either way the batch is merged back and retried with
-back-off, so nothing is lost. The child ignores SIGINT and SIGTERM: it stops when the parent closes it
-(after the final flush) or dies (its pipe closes), never before the parent's last batch.
+back-off, so nothing is lost. The child runs in a session of its own and ignores SIGINT and SIGTERM: it
+stops when the parent closes its pipe (after the final flush) or dies (the pipe closes with it).
 
-``concurrent.futures.ProcessPoolExecutor`` (one worker: forked at start, spawned when replaced, see
-``_pool``) carries the batches: it pickles, detects a
-dead worker (``BrokenProcessPool``) and shuts down cleanly, which a hand-made pipe would have to redo.
+Why a hand-made child (``python -c`` with two pipes, multiprocessing's Connection framing) and not
+``concurrent.futures.ProcessPoolExecutor``, which was the first version: the executor's two threads spent
+8-17 CPU-s per 30,000 polls in the parent handing batches on, and its spawned worker imports the parent's
+``__main__`` (the fastpoll script, so the whole daemon): 50-59 MB of the worker's own at the end of a
+10,000-device run. Forking instead shares the modules at first, but every page the parent rewrites later
+becomes the child's own copy. Here the writer thread itself pickles and sends, and the child imports only
+this module.
 """
 
 from __future__ import annotations
 
-import gc
 import logging
-import multiprocessing
+import os
+import pickle
 import signal
+import subprocess
+import sys
+import threading
 import time
-from collections.abc import Callable
-from concurrent.futures import ProcessPoolExecutor
-from concurrent.futures.process import BrokenProcessPool
 from dataclasses import dataclass, replace
+from multiprocessing.connection import Connection
 from typing import Any
 
 from sqlalchemy import Engine, make_url
@@ -48,6 +53,13 @@ from .librenms import LibreNMSWriter, Transition, WriteSet, _Pending, _port_key
 
 log = logging.getLogger(__name__)
 
+# The child's heap: a batch's SQL text and PyMySQL's buffers are megabytes that come and go; glibc keeps
+# freed heap pages until a trim, so the child trims every TRIM_EVERY seconds (after a batch) and maps big
+# blocks apart (gc_policy.py does the same in the daemon).
+TRIM_EVERY = 10.0
+CHILD = "from poller.store.writer_process import child_main; child_main()"
+START_TIMEOUT = 60.0  # seconds for a child to import and answer (a loaded machine is slow to start one)
+
 
 class ChildWriteError(OSError):
     """A batch the writer process could not write. ``error_name`` is the child's exception type (e.g.
@@ -57,64 +69,73 @@ class ChildWriteError(OSError):
         super().__init__(f"the writer process failed to write a batch: {error_name}")
         self.error_name = error_name
 
-    def __reduce__(self) -> tuple[Any, ...]:  # pickled back to the parent by its one argument
-        return (type(self), (self.error_name,))
-
 
 # ---------------------------------------------------------------------------------------- the child
 
-_child_writer: LibreNMSWriter | None = None
-# The child's heap: a batch's SQL text and PyMySQL's buffers are megabytes that come and go; glibc keeps
-# freed heap pages until a trim, so the child trims every TRIM_EVERY seconds (after a batch) and maps big
-# blocks apart (gc_policy.py does the same in the daemon).
-TRIM_EVERY = 10.0
-_trim: Callable[[], bool] | None = None
-_last_trim = 0.0
+
+class _Child:
+    """The writer process's side: its writer (never started: only ``write_batch`` runs here)."""
+
+    def __init__(self, url: str, chunk_rows: int) -> None:
+        for param, value in ((M_ARENA_MAX, 1), (M_MMAP_THRESHOLD, MMAP_THRESHOLD)):  # one thread allocates
+            mallopt = _glibc_mallopt(param)
+            if mallopt is not None:
+                mallopt(value)
+        self.trim = _glibc_trim()
+        self.trimmed = 0.0
+        self.writer = LibreNMSWriter(url, chunk_rows=chunk_rows)
+
+    def write(self, portable: Portable) -> tuple[int, list[tuple[int, int]]]:
+        """Write a batch (as :func:`portable` made it); returns the rows written and (position in the
+        batch's ports, port_id) per new port."""
+        batch, refs = rebuilt(portable)
+        position = {id(ref): i for i, ref in enumerate(refs)}
+        rows = self.writer.stats.rows
+        try:
+            assigned = self.writer.write_batch(batch)
+        except (DBAPIError, SQLAlchemyError, OSError) as exc:
+            raise ChildWriteError(type(exc).__name__) from None
+        finally:
+            del batch
+            self._trim_now_and_then()
+        return self.writer.stats.rows - rows, [(position[id(ref)], port_id) for ref, port_id in assigned]
+
+    def _trim_now_and_then(self) -> None:
+        now = time.monotonic()
+        if self.trim is not None and now - self.trimmed >= TRIM_EVERY:
+            self.trim()
+            self.trimmed = now
 
 
-def _start_child(url: str, chunk_rows: int) -> None:
-    """The child's initializer: its own writer (never started: only ``write_batch`` runs here)."""
-    global _child_writer, _trim
-    # Forked: what the parent built stays shared and is never traversed by this process's collector (a
-    # traversal would touch, and so copy, every page of it). Spawned: the imports, likewise.
-    gc.freeze()
-    signal.set_wakeup_fd(-1)  # forked: the parent's event loop's pipe, which a signal here must not reach
-    signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C reaches the process group; the parent flushes
-    signal.signal(signal.SIGTERM, signal.SIG_IGN)  # systemd signals the whole cgroup; likewise
-    signal.signal(signal.SIGHUP, signal.SIG_IGN)  # the parent reloads; there is nothing to reload here
+def child_main() -> None:
+    """The writer process: (url, chunk_rows) first, then one batch at a time until the pipe closes.
+    Stdin brings the requests; the answers go out on what was stdout, which becomes stderr's copy so that
+    nothing printed here can corrupt them."""
+    signal.signal(signal.SIGINT, signal.SIG_IGN)  # the parent flushes first, then closes the pipe
+    signal.signal(signal.SIGTERM, signal.SIG_IGN)
+    signal.signal(signal.SIGHUP, signal.SIG_IGN)
     logging.basicConfig(level=logging.WARNING, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
-    for param, value in ((M_ARENA_MAX, 1), (M_MMAP_THRESHOLD, MMAP_THRESHOLD)):  # one thread allocates
-        mallopt = _glibc_mallopt(param)
-        if mallopt is not None:
-            mallopt(value)
-    _trim = _glibc_trim()
-    _child_writer = LibreNMSWriter(url, chunk_rows=chunk_rows)
-
-
-def _trim_now_and_then() -> None:
-    global _last_trim
-    now = time.monotonic()
-    if _trim is not None and now - _last_trim >= TRIM_EVERY:
-        _trim()
-        _last_trim = now
-
-
-def _write_in_child(portable: Portable) -> tuple[int, list[tuple[int, int]]]:
-    """Write a batch (as :func:`portable` made it); returns the rows written and (position in the batch's
-    ports, port_id) per new port."""
-    writer = _child_writer
-    assert writer is not None, "the writer process was not initialised"
-    batch, refs = rebuilt(portable)
-    position = {id(ref): i for i, ref in enumerate(refs)}
-    rows = writer.stats.rows
+    answers = Connection(os.dup(1), readable=False)
+    os.dup2(2, 1)
+    requests = Connection(0, writable=False)
     try:
-        assigned = writer.write_batch(batch)
-    except (DBAPIError, SQLAlchemyError, OSError) as exc:
-        raise ChildWriteError(type(exc).__name__) from None
-    finally:
-        del batch
-        _trim_now_and_then()
-    return writer.stats.rows - rows, [(position[id(ref)], port_id) for ref, port_id in assigned]
+        url, chunk_rows = pickle.loads(requests.recv_bytes())
+        child = _Child(url, chunk_rows)
+        del url
+        answers.send_bytes(pickle.dumps(("ready",)))
+        while True:
+            portable_batch = pickle.loads(requests.recv_bytes())
+            try:
+                answer: tuple[Any, ...] = ("ok", *child.write(portable_batch))
+            except ChildWriteError as exc:
+                answer = ("error", exc.error_name)
+            except Exception as exc:  # a bug, not the database: reported by type, the parent backs off
+                log.exception("writer process: batch failed")
+                answer = ("error", type(exc).__name__)
+            del portable_batch
+            answers.send_bytes(pickle.dumps(answer))
+    except (EOFError, BrokenPipeError):  # the parent closed the pipe, or is gone
+        return
 
 
 # ---------------------------------------------------------------------------------------- the pipe
@@ -176,6 +197,50 @@ def _url_of(db: str | Engine) -> str:
     return url.render_as_string(hide_password=False)
 
 
+class _Process:
+    """The parent's side of one writer process: started, asked, closed."""
+
+    def __init__(self, url: str, chunk_rows: int) -> None:
+        self.popen = subprocess.Popen(
+            [sys.executable, "-c", CHILD],
+            stdin=subprocess.PIPE,
+            stdout=subprocess.PIPE,
+            start_new_session=True,  # a terminal's Ctrl-C is the parent's to handle, never the child's
+        )
+        assert self.popen.stdin is not None and self.popen.stdout is not None
+        self.requests = Connection(os.dup(self.popen.stdin.fileno()), readable=False)
+        self.answers = Connection(os.dup(self.popen.stdout.fileno()), writable=False)
+        self.popen.stdin.close()
+        self.popen.stdout.close()
+        try:
+            self.requests.send_bytes(pickle.dumps((url, chunk_rows)))  # the URL never rides on argv or env
+            if not self.answers.poll(START_TIMEOUT) or pickle.loads(self.answers.recv_bytes()) != ("ready",):
+                raise EOFError
+        except (EOFError, OSError):
+            self.close()
+            raise ChildWriteError("WriterProcessDidNotStart") from None  # its own error is on stderr
+
+    def ask(self, portable_batch: Portable) -> tuple[int, list[tuple[int, int]]]:
+        try:
+            self.requests.send_bytes(pickle.dumps(portable_batch, pickle.HIGHEST_PROTOCOL))
+            answer = pickle.loads(self.answers.recv_bytes())
+        except (EOFError, OSError):
+            raise ChildWriteError("WriterProcessExited") from None
+        if answer[0] == "error":
+            raise ChildWriteError(answer[1])
+        _, rows, assigned = answer
+        return rows, assigned
+
+    def close(self, timeout: float = 10.0) -> None:
+        self.requests.close()  # end of requests: the child returns
+        try:
+            self.popen.wait(timeout)
+        except subprocess.TimeoutExpired:
+            self.popen.kill()
+            self.popen.wait()
+        self.answers.close()
+
+
 class ProcessWriter(LibreNMSWriter):
     """A LibreNMSWriter whose batches are written by a child process. Same API, same guarantees."""
 
@@ -198,57 +263,44 @@ class ProcessWriter(LibreNMSWriter):
             chunk_rows=chunk_rows,
         )
         self._url = _url_of(db)  # held here only to start a child; never logged
-        self._executor: ProcessPoolExecutor | None = None
-        self.child_start_method: str | None = None  # how the running child was started
+        self._process: _Process | None = None
+        self._process_lock = threading.Lock()  # the worker thread asks; close() ends
 
     @property
     def child_pid(self) -> int | None:
         """The writer process's pid while one runs (for its CPU and memory in benchmarks)."""
-        processes = getattr(self._executor, "_processes", None) or {}
-        return next(iter(processes), None)
-
-    def _pool(self) -> ProcessPoolExecutor:
-        if self._executor is None:
-            # The first child (start(), early in the daemon's start-up) is forked: it shares the modules
-            # the parent imported and keeps ~15 MB of its own, where a spawned one imports the parent's
-            # __main__, and so the whole daemon, again (~50 MB). A replacement is spawned: forking a
-            # process whose threads are busy can leave a lock held in the child.
-            first = self.child_start_method is None
-            method = "fork" if first and "fork" in multiprocessing.get_all_start_methods() else "spawn"
-            self._executor = ProcessPoolExecutor(
-                max_workers=1,
-                mp_context=multiprocessing.get_context(method),
-                initializer=_start_child,
-                initargs=(self._url, self.chunk_rows),
-            )
-            self.child_start_method = method
-        return self._executor
+        process = self._process
+        return process.popen.pid if process is not None else None
 
     def start(self) -> ProcessWriter:
-        try:
-            self._pool().submit(int).result()  # the child is up (and imported) before the first poll
-        except BrokenProcessPool:
-            self._executor = None
-            raise RuntimeError("the writer process did not start (see its error above)") from None
+        with self._process_lock:
+            try:
+                self._process = _Process(self._url, self.chunk_rows)  # up before the first poll
+            except ChildWriteError:
+                raise RuntimeError("the writer process did not start (see its error above)") from None
         super().start()
         return self
 
     def write_batch(self, batch: _Pending) -> list[tuple[PortRef, int]]:
-        try:
-            rows, assigned = self._pool().submit(_write_in_child, portable(batch)).result()
-        except BrokenProcessPool:
-            if self._executor is not None:
-                self._executor.shutdown(wait=False)
-            self._executor = None  # the next attempt starts a new child
-            self.stats.process_restarts += 1
-            raise ChildWriteError("WriterProcessExited") from None
+        with self._process_lock:
+            if self._process is None:
+                self._process = _Process(self._url, self.chunk_rows)
+            try:
+                rows, assigned = self._process.ask(portable(batch))
+            except ChildWriteError as exc:
+                if exc.error_name == "WriterProcessExited":
+                    self._process.close(timeout=1.0)
+                    self._process = None  # the next attempt starts a new child
+                    self.stats.process_restarts += 1
+                raise
         self.stats.rows += rows
         refs = [w.ref for w in batch.ports.values()]
         return [(refs[i], port_id) for i, port_id in assigned]
 
     def close(self, timeout: float | None = 30.0) -> bool:
         flushed = super().close(timeout)
-        if self._executor is not None:
-            self._executor.shutdown(wait=True, cancel_futures=True)
-            self._executor = None
+        with self._process_lock:
+            if self._process is not None:
+                self._process.close()
+                self._process = None
         return flushed
