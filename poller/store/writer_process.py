@@ -49,7 +49,7 @@ from sqlalchemy.exc import DBAPIError, SQLAlchemyError
 from poller.checks.results import EventRow, PortRef, PortWrite
 from poller.gc_policy import M_ARENA_MAX, M_MMAP_THRESHOLD, MMAP_THRESHOLD, _glibc_mallopt, _glibc_trim
 
-from .librenms import LibreNMSWriter, Transition, WriteSet, _Pending, _port_key
+from .librenms import LibreNMSWriter, Transition, _Pending, _port_key
 
 log = logging.getLogger(__name__)
 
@@ -244,24 +244,10 @@ class _Process:
 class ProcessWriter(LibreNMSWriter):
     """A LibreNMSWriter whose batches are written by a child process. Same API, same guarantees."""
 
-    def __init__(
-        self,
-        db: str | Engine,
-        *,
-        write_set: WriteSet | str = WriteSet.FULL,
-        max_transitions: int = 100_000,
-        retry_initial: float = 0.2,
-        retry_max: float = 10.0,
-        chunk_rows: int = 200,
-    ) -> None:
-        super().__init__(
-            db,
-            write_set=write_set,
-            max_transitions=max_transitions,
-            retry_initial=retry_initial,
-            retry_max=retry_max,
-            chunk_rows=chunk_rows,
-        )
+    def __init__(self, db: str | Engine, **options: Any) -> None:
+        """``options`` as LibreNMSWriter's (write_set, max_transitions, retry_initial, retry_max,
+        chunk_rows)."""
+        super().__init__(db, **options)
         self._url = _url_of(db)  # held here only to start a child; never logged
         self._process: _Process | None = None
         self._process_lock = threading.Lock()  # the worker thread asks; close() ends
