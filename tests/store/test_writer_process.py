@@ -131,6 +131,19 @@ def test_a_terminals_ctrl_c_never_reaches_the_child(librenms_url):
         assert os.getpgid(w.child_pid) != os.getpgid(0)  # a session of its own
 
 
+def test_close_returns_and_ends_a_child_that_hangs(librenms_url):
+    dev, _ = _setup(librenms_url, 0)
+    w = ProcessWriter(librenms_url).start()
+    child = w.child_pid
+    os.kill(child, signal.SIGSTOP)  # as a child waiting on a database that never answers
+    w.submit(_down(dev, T0))
+    time.sleep(0.2)  # the batch is on its way; the worker thread waits for the answer
+    started = time.monotonic()
+    assert not w.close(0.5)  # the down transition was never written: close() says so
+    assert time.monotonic() - started < 15
+    assert _wait_gone(child)
+
+
 def test_close_ends_the_child(librenms_url):
     w = ProcessWriter(librenms_url).start()
     child = w.child_pid
