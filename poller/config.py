@@ -152,8 +152,9 @@ class DatabaseSettings(_Section):
     writer_process: bool = Field(
         False,
         description="Write batches from a process of its own instead of a thread: the SQL's Python work "
-        "no longer takes the event loop's GIL (for thousands of devices on few cores), for ~45 MB more "
-        "RSS. Same batching, retries and guarantees; a writer process that dies is replaced.",
+        "no longer takes the event loop's GIL (for thousands of devices on few cores: lag p99 0.5-1.2 s "
+        "instead of 2.9-4 s at 10,000 devices on 2 cores), for ~40 MB of memory of its own and ~0.1 core "
+        "more. Same batching, retries and guarantees; a writer process that dies is replaced.",
     )
 
     @_model_validator(mode="after")

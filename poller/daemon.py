@@ -151,7 +151,7 @@ class Daemon:
         if self.db is None:
             self.db = create_engine(database_url(cfg.database), pool_pre_ping=True, pool_recycle=3600)
         writer = ProcessWriter if cfg.database.writer_process else LibreNMSWriter
-        # a writer process takes a second or two to start (a fresh interpreter imports SQLAlchemy)
+        # a writer process takes a second or so to start (a fresh interpreter imports SQLAlchemy)
         self.writer = await asyncio.to_thread(writer(self.db, write_set=cfg.database.write_set).start)
         if cfg.database.write_set == "full":
             self.sensors = DiscoveredChecks(self.db)
