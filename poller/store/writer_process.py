@@ -18,8 +18,8 @@ which the parent writes into its own PortRefs.
 Failures map onto the thread writer's: a database error in the child comes back as ``ChildWriteError``
 (an ``OSError``, named after the child's error type and nothing else, so no statement or URL reaches a log)
 and a child that dies is replaced on the next attempt; either way the batch is merged back and retried with
-back-off, so nothing is lost. The child runs in a session of its own and ignores SIGINT and SIGTERM: it
-stops when the parent closes its pipe (after the final flush) or dies (the pipe closes with it).
+back-off, so nothing is lost. The child runs in a session of its own and ignores SIGINT, SIGTERM and
+SIGHUP: it stops when the parent closes its pipe (after the final flush) or dies (the pipe closes with it).
 
 Why a hand-made child (``python -c`` with two pipes, multiprocessing's Connection framing) and not
 ``concurrent.futures.ProcessPoolExecutor``, which was the first version: the executor's two threads spent
@@ -155,9 +155,9 @@ class _BatchRef:
 
 def portable(batch: _Pending) -> Portable:
     """``batch`` as tuples, dicts and scalars, which pickle in C: a PortWrite (a dataclass with slots)
-    pickles through Python code, ~12 us a port write, which put most of the writer's GIL time back in the
-    parent. An event naming a port of the batch names it by position, so the child's event and port write
-    share one PortRef again (a new port's id, assigned by its insert, reaches the event)."""
+    pickles through Python code, 4.5 us a port write against 1.4 us for this and its pickling together (a
+    batch of 672). An event naming a port of the batch names it by position, so the child's event and
+    port write share one PortRef again (a new port's id, assigned by its insert, reaches the event)."""
     writes = batch.ports.values()
     ports = [
         (w.ref.device_id, w.ref.ifIndex, w.ref.port_id, w.ports, w.statistics, w.insert, w.counters)
