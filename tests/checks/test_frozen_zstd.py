@@ -33,8 +33,9 @@ def long_switch_interval() -> Iterator[None]:
     sys.setswitchinterval(saved)
 
 
-def _other_thread_progress(work: Callable[[], object], calls: int = 200) -> int:
-    """How far a thread spinning in Python got while this one made ``calls`` calls of ``work``."""
+def _other_thread_progress(work: Callable[[], object], calls: int = 200, *, until_any: bool = False) -> int:
+    """How far a thread spinning in Python got while this one made ``calls`` calls of ``work`` (with
+    ``until_any``, fewer: until the spinner got anywhere)."""
     count, stop = [0], threading.Event()
 
     def spin() -> None:
@@ -47,6 +48,8 @@ def _other_thread_progress(work: Callable[[], object], calls: int = 200) -> int:
     before = count[0]
     for _ in range(calls):
         work()
+        if until_any and count[0] != before:
+            break
     progress = count[0] - before
     stop.set()
     spinner.join()
@@ -69,7 +72,8 @@ def test_it_keeps_the_gil_while_compressing(compress, long_switch_interval):
 def test_zstandard_hands_the_gil_away_while_compressing(long_switch_interval):
     """Why frozen_zstd exists: should this fail, zstandard keeps the GIL and frozen_zstd can go."""
     zc = zstandard.ZstdCompressor(level=1)
-    assert _other_thread_progress(lambda: zc.compress(DATA), calls=20) > 0
+    big = DATA * 60  # ~1 MB, ~1 ms a call: time for the waiting thread to wake and win the GIL (it may lose)
+    assert _other_thread_progress(lambda: zc.compress(big), calls=300, until_any=True) > 0
 
 
 def test_threads_compress_at_once_each_with_its_own_context(compress):
