@@ -39,6 +39,13 @@ def parser() -> argparse.ArgumentParser:
         help="pipeline: polling.freeze_ports = true (each device's ports kept compressed between polls)",
     )
     r.add_argument(
+        "--scrape-interval",
+        type=float,
+        default=None,
+        help="pipeline: seconds between scrapes (default 15, or a quarter of --duration when that is "
+        "shorter); longer than --duration leaves the measured window without scrapes",
+    )
+    r.add_argument(
         "--writer-process",
         action="store_true",
         help="pipeline: database.writer_process = true (batches written from a process of its own)",
@@ -115,7 +122,7 @@ def main(argv: list[str] | None = None) -> int:
         snmpsim_duration=args.snmpsim_duration, uvloop=args.uvloop, quiet=args.quiet,
         ports_as=args.ports_as, warmup=args.warmup, rate_limit=args.rate_limit,
         cache_port_text=args.cache_port_text, freeze_ports=args.freeze_ports,
-        writer_process=args.writer_process,
+        writer_process=args.writer_process, scrape_interval=args.scrape_interval,
     )  # fmt: skip
     if args.smoke:
         opts.devices = opts.baseline_devices = [3]

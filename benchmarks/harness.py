@@ -60,6 +60,7 @@ class Options:
     cache_port_text: bool = True  # the pipeline's metrics.cache_port_text (the daemon's default)
     freeze_ports: bool = False  # the pipeline's polling.freeze_ports (the daemon's default)
     writer_process: bool = False  # the pipeline's database.writer_process (the daemon's default)
+    scrape_interval: float | None = None  # seconds between the pipeline's scrapes (None: its default)
 
 
 class SimProcess:
@@ -256,6 +257,7 @@ def run(opts: Options) -> dict[str, Any]:
                         "cache_port_text": opts.cache_port_text,
                         "freeze_ports": opts.freeze_ports,
                         "writer_process": opts.writer_process,
+                        "scrape_interval": opts.scrape_interval,
                     }
                     label = f"{system:<14} {n:>6} devices"
                     results.append(run_driver(system, spec, sim, progress, label))

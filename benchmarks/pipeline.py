@@ -282,6 +282,7 @@ class Pipeline:
         )
         self.figures["cache_port_text"] = self.collector.settings.cache_port_text
         self.figures["freeze_ports"] = self.freeze_ports
+        self.figures["scrape_interval_s"] = self.scrape_interval
         self.scraper = threading.Thread(target=self._scrape_loop, name="bench-scraper", daemon=True)
         self.scraper.start()
         # the daemon's garbage-collector policy (poller/gc_policy.py), applied after start-up as it does

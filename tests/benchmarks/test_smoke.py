@@ -106,6 +106,20 @@ def test_the_pipeline_with_a_writer_process_counts_its_cpu_and_memory(tmp_path: 
 
 
 @pytest.mark.mariadb
+def test_a_scrape_interval_past_the_run_leaves_only_the_final_scrape(tmp_path: Path) -> None:
+    proc = subprocess.run(
+        [sys.executable, "-m", "benchmarks", "run", "--smoke", "--quiet", "--systems", "pipeline",
+         "--scrape-interval", "1000", "--base-address", "127.22.2.1", "--out", str(tmp_path)],
+        cwd=REPO, capture_output=True, text=True, timeout=120,
+    )  # fmt: skip
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    (pipeline,) = json.loads((tmp_path / "results.json").read_text())["results"]
+    assert pipeline["status"] == "ok", pipeline
+    assert pipeline["scrape_interval_s"] == 1000.0
+    assert pipeline["scrapes"] == 1, pipeline  # the one after the last poll, outside the measured window
+
+
+@pytest.mark.mariadb
 def test_the_pipeline_drops_its_database_at_close(smoke: tuple[dict, Path]) -> None:
     report, _ = smoke
     (pipeline,) = [r for r in report["results"] if r["system"] == "pipeline"]
