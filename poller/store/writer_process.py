@@ -90,7 +90,6 @@ class _Child:
         """Write a batch (as :func:`portable` made it); returns the rows written and (position in the
         batch's ports, port_id) per new port."""
         batch, refs = rebuilt(portable)
-        position = {id(ref): i for i, ref in enumerate(refs)}
         rows = self.writer.stats.rows
         try:
             assigned = self.writer.write_batch(batch)
@@ -99,6 +98,9 @@ class _Child:
         finally:
             del batch
             self._trim_now_and_then()
+        if not assigned:  # new ports are rare: most batches need no position by PortRef
+            return self.writer.stats.rows - rows, []
+        position = {id(ref): i for i, ref in enumerate(refs)}
         return self.writer.stats.rows - rows, [(position[id(ref)], port_id) for ref, port_id in assigned]
 
     def _trim_now_and_then(self) -> None:
@@ -163,12 +165,15 @@ def portable(batch: _Pending) -> Portable:
         (w.ref.device_id, w.ref.ifIndex, w.ref.port_id, w.ports, w.statistics, w.insert, w.counters)
         for w in writes
     ]
-    position = {id(w.ref): i for i, w in enumerate(writes)}
-    transitions: list[Transition] = []
-    for t in batch.transitions:
-        if isinstance(t, EventRow) and isinstance(t.reference, PortRef) and id(t.reference) in position:
-            t = replace(t, reference=_BatchRef(position[id(t.reference)]))  # type: ignore[arg-type]
-        transitions.append(t)
+    transitions = list(batch.transitions)
+    position: dict[int, int] | None = None  # built only for a batch with a port event (they are rare)
+    for i, t in enumerate(transitions):
+        if isinstance(t, EventRow) and isinstance(t.reference, PortRef):
+            if position is None:
+                position = {id(w.ref): n for n, w in enumerate(writes)}
+            at = position.get(id(t.reference))
+            if at is not None:
+                transitions[i] = replace(t, reference=_BatchRef(at))  # type: ignore[arg-type]
     return ports, batch.devices, transitions
 
 
@@ -283,6 +288,8 @@ class ProcessWriter(LibreNMSWriter):
                         self.stats.process_restarts += 1
                 raise
         self.stats.rows += rows
+        if not assigned:  # new ports are rare: most batches need no PortRef by position
+            return []
         refs = [w.ref for w in batch.ports.values()]
         return [(refs[i], port_id) for i, port_id in assigned]
 

@@ -34,6 +34,12 @@ def _setup(url: str, n_ports: int = 3) -> tuple[int, list[PortRef]]:
     return dev, refs
 
 
+def behind_proxy(url: str) -> tuple[TcpProxy, str]:
+    """A TCP proxy to MariaDB (cut and restored by the test) and ``url`` through it."""
+    proxy = TcpProxy((mariadb.HOST, mariadb.PORT))
+    return proxy, url.replace(f"{mariadb.HOST}:{mariadb.PORT}", f"127.0.0.1:{proxy.port}")
+
+
 def _count(url: str, table) -> int:
     eng = create_engine(url)
     with eng.connect() as c:
@@ -139,8 +145,7 @@ def test_writes_of_ports_not_inserted_yet_are_merged_by_their_ref(librenms_url):
 
 def test_database_going_away_loses_no_eventlog_or_outage_row(librenms_url):
     dev, refs = _setup(librenms_url, 2)
-    proxy = TcpProxy((mariadb.HOST, mariadb.PORT))
-    url = librenms_url.replace(f"{mariadb.HOST}:{mariadb.PORT}", f"127.0.0.1:{proxy.port}")
+    proxy, url = behind_proxy(librenms_url)
     w = LibreNMSWriter(url, retry_initial=0.05, retry_max=0.2).start()
     try:
         w.submit(PollResult(dev, T0, ports=[PortWrite(refs[0], {"ifInOctets": 1}, {})]))

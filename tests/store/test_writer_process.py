@@ -15,9 +15,7 @@ from poller.checks.results import EventRow, OutageClose, OutageOpen, PollResult,
 from poller.store.librenms import _Pending
 from poller.store.tables import device_outages, devices, eventlog, ports, ports_statistics
 from poller.store.writer_process import ChildWriteError, ProcessWriter, portable, rebuilt
-from tests.store.proxy import TcpProxy
-from tests.store.test_librenms import T0, _count, _down, _setup, _up
-from tests.support import mariadb
+from tests.store.test_librenms import T0, _count, _down, _setup, _up, behind_proxy
 
 pytestmark = pytest.mark.mariadb
 
@@ -92,8 +90,7 @@ def test_a_child_that_dies_is_replaced_and_nothing_is_lost(librenms_url):
 
 def test_database_errors_in_the_child_are_retried_under_their_own_name(librenms_url):
     dev, refs = _setup(librenms_url, 1)
-    proxy = TcpProxy((mariadb.HOST, mariadb.PORT))
-    url = librenms_url.replace(f"{mariadb.HOST}:{mariadb.PORT}", f"127.0.0.1:{proxy.port}")
+    proxy, url = behind_proxy(librenms_url)
     w = ProcessWriter(url, retry_initial=0.05, retry_max=0.2).start()
     try:
         proxy.cut()
