@@ -34,6 +34,8 @@ from poller import __version__
 from poller.checks.results import PollResult
 from poller.model import Device, Target
 
+from .collector import escape_label
+
 POLL_RESULTS = ("ok", "timeout", "auth", "error")
 SYNC_RESULTS = ("ok", "error")
 LAG_BUCKETS = (0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0, 60.0)
@@ -197,7 +199,10 @@ class SelfMetrics:
         self._writer = writer
 
     def render(self) -> bytes:
-        return generate_latest(self.registry)
+        text = generate_latest(self.registry)
+        if self._engine is None or self._devices is None:
+            return text
+        return text + device_snmp_text(self._engine, self._devices())
 
 
 class _AttachedCollector:
@@ -212,7 +217,7 @@ class _AttachedCollector:
     def collect(self) -> Iterator[Metric]:
         o = self.owner
         if o._engine is not None:
-            yield from _engine_metrics(o._engine, o._devices)
+            yield from _engine_metrics(o._engine)
         if o._scheduler is not None:
             yield from _scheduler_metrics(o._scheduler)
         if o._writer is not None:
@@ -227,7 +232,7 @@ def _gauge(name: str, help_: str, value: float) -> GaugeMetricFamily:
     return GaugeMetricFamily(name, help_, value=value)
 
 
-def _engine_metrics(engine: EngineLike, devices: Callable[[], Iterable[Device]] | None) -> Iterator[Metric]:
+def _engine_metrics(engine: EngineLike) -> Iterator[Metric]:
     try:
         in_flight = engine.in_flight
     except RuntimeError:  # the endpoint dict grew on the loop thread while we summed it; next scrape
@@ -249,27 +254,35 @@ def _engine_metrics(engine: EngineLike, devices: Callable[[], Iterable[Device]] 
     dropped.add_metric(["wrong_source"], t.dropped_wrong_source)
     dropped.add_metric(["malformed"], t.dropped_malformed)
     yield dropped
-    if devices is None:
-        return
-    labels = ["device_id", "hostname"]
-    requests = CounterMetricFamily(
-        "fastpoll_snmp_requests", "SNMP request attempts by device.", labels=labels
-    )
-    retries = CounterMetricFamily(
-        "fastpoll_snmp_retries", "SNMP retries (attempts after the first).", labels=labels
-    )
-    timeouts = CounterMetricFamily(
-        "fastpoll_snmp_timeouts", "SNMP requests that got no answer after every retry.", labels=labels
-    )
-    for device in sorted(devices(), key=lambda d: d.device_id):
+
+
+DEVICE_SNMP_FAMILIES = (
+    ("fastpoll_snmp_requests_total", "SNMP request attempts by device.", "requests"),
+    ("fastpoll_snmp_retries_total", "SNMP retries (attempts after the first).", "retries"),
+    ("fastpoll_snmp_timeouts_total", "SNMP requests that got no answer after every retry.", "timeouts"),
+)
+
+
+def device_snmp_text(engine: EngineLike, devices: Iterable[Device]) -> bytes:
+    """The per-device request, retry and timeout counters as exposition text, written by hand.
+
+    prometheus_client's exposition builds a Sample and a label dict per series and formats each: at 10,000
+    devices these 30,000 series took ~0.3 s of CPU per scrape (as much as the whole fleet's kept text), in
+    the scrape's thread, holding the GIL the event loop needs. Here the label string is built once per
+    device and each line is one f-string: the same text as prometheus_client gives, but the values as
+    integers (``7``, not ``7.0``).
+    """
+    rows = []
+    for device in sorted(devices, key=lambda d: d.device_id):
         s = engine.device_stats(device.target)
-        if s is None:
-            continue
-        values = [str(device.device_id), device.hostname]
-        requests.add_metric(values, s.requests)
-        retries.add_metric(values, s.retries)
-        timeouts.add_metric(values, s.timeouts)
-    yield from (requests, retries, timeouts)
+        if s is not None:
+            labels = f'{{device_id="{device.device_id}",hostname="{escape_label(device.hostname)}"}} '
+            rows.append((labels, s))
+    out = []
+    for name, help_, attr in DEVICE_SNMP_FAMILIES:
+        out.append(f"# HELP {name} {help_}\n# TYPE {name} counter\n")
+        out.extend([f"{name}{labels}{getattr(s, attr)}\n" for labels, s in rows])
+    return "".join(out).encode()
 
 
 def _scheduler_metrics(scheduler: SchedulerLike) -> Iterator[Metric]:

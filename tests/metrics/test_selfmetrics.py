@@ -3,10 +3,13 @@
 from __future__ import annotations
 
 import pytest
+from prometheus_client import CollectorRegistry, generate_latest
+from prometheus_client.core import CounterMetricFamily
 from prometheus_client.parser import text_string_to_metric_families
 
 from poller import __version__
-from poller.metrics.selfmetrics import SelfMetrics, poll_outcome
+from poller.metrics.selfmetrics import DEVICE_SNMP_FAMILIES, SelfMetrics, device_snmp_text, poll_outcome
+from poller.model import Device, Target
 from poller.scheduler import Scheduler, VirtualClock
 from poller.snmp.client import SnmpEngine
 from tests.support.agents import Agent
@@ -157,3 +160,50 @@ async def test_snmp_requests_timeouts_and_retries_by_device_from_the_engine(shar
         assert sample(own, "fastpoll_snmp_packets_received_total") >= 1
         assert sample(own, "fastpoll_snmp_in_flight_requests") == 0
         assert sample(own, "fastpoll_snmp_throttle_wait_seconds_total") == 0
+
+
+LABELS = ["device_id", "hostname"]
+
+
+class _Stats:
+    def __init__(self, requests: int, retries: int, timeouts: int) -> None:
+        self.requests, self.retries, self.timeouts = requests, retries, timeouts
+
+
+class _Engine:
+    """device_stats by target host; no stats for a device the engine never asked."""
+
+    def __init__(self, stats: dict[str, _Stats]) -> None:
+        self.stats_by_host = stats
+
+    def device_stats(self, target: Target) -> _Stats | None:
+        return self.stats_by_host.get(target.host)
+
+
+def test_per_device_snmp_counters_read_as_prometheus_clients_own_exposition():
+    devices = [
+        Device(2, 'we"ird\\host\nname', Target("127.0.0.2")),
+        Device(1, "sw1.example.net", Target("127.0.0.1")),
+        Device(3, "never-asked.example.net", Target("127.0.0.3")),
+    ]
+    engine = _Engine({"127.0.0.1": _Stats(5, 1, 0), "127.0.0.2": _Stats(9, 4, 2)})
+    reference = CollectorRegistry(auto_describe=False)
+
+    class Reference:
+        def describe(self):
+            return iter(())
+
+        def collect(self):
+            for name, help_, attr in DEVICE_SNMP_FAMILIES:
+                family = CounterMetricFamily(name.removesuffix("_total"), help_, labels=LABELS)
+                for d in sorted(devices[:2], key=lambda d: d.device_id):
+                    value = getattr(engine.device_stats(d.target), attr)
+                    family.add_metric([str(d.device_id), d.hostname], value)
+                yield family
+
+    reference.register(Reference())
+    ours = text_string_to_metric_families(device_snmp_text(engine, devices).decode())
+    theirs = text_string_to_metric_families(generate_latest(reference).decode())
+    assert [(f.name, f.type, f.documentation, f.samples) for f in ours] == [
+        (f.name, f.type, f.documentation, f.samples) for f in theirs
+    ]
