@@ -11,16 +11,22 @@ So the body is one member, made the way pigz joins blocks compressed apart:
 - the text around the pieces is compressed by one running compressor, full-flushed before each piece so that
   nothing after a piece refers back across it;
 - the trailer's CRC-32 is the pieces' CRCs combined with the text's. zlib's ``crc32_combine`` is not in
-  Python's zlib module; ``crc32_combine`` below gets the same from ``zlib.crc32`` over zero bytes (CRC-32 is
-  affine in its start value), at about the cost of a CRC of the piece (C speed, no Python loop per byte).
+  Python's zlib module, so ``crc32_combine`` below calls the system zlib's through ``ctypes.PyDLL`` (a few
+  matrix products: ~1 us whatever the length, and it keeps the GIL). Where that library cannot be loaded it
+  gets the same from ``zlib.crc32`` over zero bytes (CRC-32 is affine in its start value), at about the
+  cost of a CRC of the piece: ~7 us for a piece, 0.15 s of the 20,000 pieces of a 10,000-device scrape, and
+  every CRC over 5 KB releases the GIL, a hand-off to the event loop and back.
 
 Nothing here does I/O: the HTTP endpoint writes what ``GzipBody.chunks`` gives.
 """
 
 from __future__ import annotations
 
+import ctypes
+import ctypes.util
 import struct
 import zlib
+from collections.abc import Callable
 
 _HEAD = struct.Struct("<II")  # a piece's CRC-32 and length of its text (UTF-8 bytes, below 4 GiB)
 _RAW = -zlib.MAX_WBITS  # raw deflate: no zlib or gzip header
@@ -54,8 +60,22 @@ def piece_size(piece: bytes) -> int:
     return _HEAD.unpack_from(piece)[1] if piece else 0
 
 
-def crc32_combine(crc1: int, crc2: int, len2: int) -> int:
-    """The CRC-32 of A + B from crc32(A), crc32(B) and len(B).
+def _system_crc32_combine() -> Callable[[int, int, int], int] | None:
+    for name in ("libz.so.1", ctypes.util.find_library("z")):
+        if not name:
+            continue
+        try:
+            combine = ctypes.PyDLL(name).crc32_combine64  # PyDLL: the call keeps the GIL
+        except (OSError, AttributeError):
+            continue
+        combine.restype = ctypes.c_ulong
+        combine.argtypes = [ctypes.c_ulong, ctypes.c_ulong, ctypes.c_int64]  # the length is a z_off64_t
+        return combine  # type: ignore[no-any-return]
+    return None
+
+
+def crc32_combine_by_zeros(crc1: int, crc2: int, len2: int) -> int:
+    """The CRC-32 of A + B from crc32(A), crc32(B) and len(B), from Python's zlib alone.
 
     ``zlib.crc32(B, start)`` is affine in ``start``: crc32(B, c) = crc32(B, 0) ^ crc32(Z, c) ^ crc32(Z, 0)
     for Z = len(B) zero bytes, and crc32(A + B) = crc32(B, crc32(A)).
@@ -68,6 +88,11 @@ def crc32_combine(crc1: int, crc2: int, len2: int) -> int:
         zero = zlib.crc32(zeros[:n], zero)
         len2 -= n
     return crc2 ^ shifted ^ zero
+
+
+_SYSTEM_COMBINE = _system_crc32_combine()
+# The CRC-32 of A + B from crc32(A), crc32(B) and len(B).
+crc32_combine: Callable[[int, int, int], int] = _SYSTEM_COMBINE or crc32_combine_by_zeros
 
 
 class GzipBody:

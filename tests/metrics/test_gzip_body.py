@@ -7,7 +7,14 @@ import zlib
 from hypothesis import given
 from hypothesis import strategies as st
 
-from poller.metrics.gzip_body import GzipBody, crc32_combine, deflate_piece, inflate_piece, piece_size
+from poller.metrics.gzip_body import (
+    GzipBody,
+    crc32_combine,
+    crc32_combine_by_zeros,
+    deflate_piece,
+    inflate_piece,
+    piece_size,
+)
 
 # (is_piece, text): the body's parts in order
 parts_strategy = st.lists(st.tuples(st.booleans(), st.text(max_size=300)), max_size=12)
@@ -48,6 +55,17 @@ def test_an_empty_body_is_a_valid_empty_gzip_stream():
 @given(st.binary(max_size=200), st.binary(max_size=70_000))
 def test_crc32_combine_gives_the_crc_of_the_concatenation(a, b):
     assert crc32_combine(zlib.crc32(a), zlib.crc32(b), len(b)) == zlib.crc32(a + b)
+
+
+@given(st.binary(max_size=200), st.binary(max_size=70_000))
+def test_crc32_combine_without_the_system_zlib_gives_the_same(a, b):
+    assert crc32_combine_by_zeros(zlib.crc32(a), zlib.crc32(b), len(b)) == zlib.crc32(a + b)
+
+
+def test_the_system_zlibs_combine_is_used_and_takes_lengths_past_4_gib():
+    assert crc32_combine is not crc32_combine_by_zeros  # Debian's zlib1g, which Python's zlib links
+    crc1, crc2 = 0x12345678, 0x9ABCDEF0
+    assert crc32_combine(crc1, crc2, (1 << 32) + 17) != crc32_combine(crc1, crc2, 17)  # not cut to 32 bits
 
 
 @given(st.text(max_size=500))
