@@ -188,6 +188,7 @@ class Daemon:
                 self._health_checks(),
                 listen=self.metrics_listen,
                 extra=[profiles],
+                loop=asyncio.get_running_loop(),
             )
         self._tasks = [
             asyncio.create_task(self._heartbeat(), name="heartbeat"),

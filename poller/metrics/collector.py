@@ -18,8 +18,9 @@ Prometheus's ``rate()`` turns them into rates and handles wraps and reboots as r
 Why the text is produced here and not by prometheus_client: its generic exposition builds a Metric, a Sample
 namedtuple and a label dict per series and escapes every label on every scrape (measured ~20 s for 1,000
 devices x 48 ports, benchmarks/metrics_bench.py). Here each device's lines are rendered once per poll (lazily,
-at the first scrape that sees the new poll, in the scrape thread) with the port label string built once per
-port, and cached on the device's snapshot; a scrape joins cached strings. The series budget is decided on
+at the first scrape that sees the new poll: on the daemon's event loop, a slice at a time, by
+:meth:`FleetCollector.prepare`, else in the scrape's thread) with the port label string built once per port,
+and cached on the device's snapshot; a scrape joins cached strings. The series budget is decided on
 counts alone (counted by the rules the rendering follows, without formatting any line), so port lines are
 rendered only for the devices whose ports the budget exports: ~2,900 of 10,000 devices x 48 ports under the
 default budget (rendering them all cached ~600 MB of text that was never served: benchmarks/metrics_bench.py
@@ -29,6 +30,7 @@ default budget (rendering them all cached ~600 MB of text that was never served:
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import time
 from collections.abc import Callable, Iterator
@@ -245,6 +247,10 @@ PORT_FAMILIES: tuple[Family, ...] = (
 ALL_FAMILIES = DEVICE_FAMILIES + PORT_FAMILIES
 # The ports table columns that become counter series (the others never make one).
 EXPORTED_COUNTERS: tuple[str, ...] = tuple(f.column for f in PORT_FAMILIES if f.column)
+# How long the event loop renders for a scrape between breaks (FleetCollector.prepare): as long as it spent
+# on everything else since the last slice, so that each gets half while both have work, within these bounds.
+PREPARE_SLICE = 0.002
+PREPARE_SLICE_MAX = 0.02
 META_NAMES = (
     "fastpoll_metrics_series",
     "fastpoll_metrics_series_dropped",
@@ -342,6 +348,7 @@ class FleetCollector:
             "metrics series budget no longer exceeded; every series is exported again",
         )
         self.last_render_seconds = 0.0
+        self._prepared_seconds = 0.0  # the last prepare's, until a scrape reports it
 
     # ------------------------------------------------------------------ per device (cached per poll)
 
@@ -475,6 +482,11 @@ class FleetCollector:
     def apply_budget(self, rendered: list[_Rendered]) -> BudgetOutcome:
         """Device series first (alerting needs them), then port series device by device in device_id order
         until the budget is used; the devices after that export no port series. Logs once per change."""
+        outcome = self._budget(rendered)
+        self._budget_notice.observe(outcome.dropped, self.settings.series_budget)
+        return outcome
+
+    def _budget(self, rendered: list[_Rendered]) -> BudgetOutcome:
         budget = self.settings.series_budget
         kept: list[tuple[_Rendered, bool]] = []
         dropped = 0
@@ -493,8 +505,51 @@ class FleetCollector:
             else:
                 full = True
                 dropped += r.port_series
-        self._budget_notice.observe(dropped, budget)
         return BudgetOutcome(kept, used, dropped)
+
+    # ------------------------------------------------------------------ on the event loop
+
+    async def prepare(
+        self, slice_seconds: float = PREPARE_SLICE, longest_slice: float = PREPARE_SLICE_MAX
+    ) -> None:
+        """Render on the event loop, a slice at a time, what the next scrape would render in its thread.
+
+        A scrape's Python work (the devices polled since the last one: their text, their series counts and,
+        with ``cache_port_text``, their port text) in a thread of its own fights the event loop for the GIL:
+        each socket call of the loop's releases it, and the loop then waits up to the switch interval (5 ms)
+        to get it back (``benchmarks/gil_convoy.py``). At 10,000 devices a scrape took 9-10 s that way for
+        ~2 s of CPU, and was what remained of the schedule lag. Here the same work runs between the loop's
+        own callbacks, and no GIL changes hands. A slice lasts as long as the loop's other work took since
+        the previous one, from ``slice_seconds`` to ``longest_slice``: on a busy loop the render gets half of
+        it instead of a fixed 2 ms per loop iteration, which made a scrape wait up to 7.6 s at 7,500
+        devices. What this leaves for the scrape's thread is joining kept pieces and zlib (which releases the
+        GIL). A device polled after this returned is rendered by the scrape as before.
+        """
+        clock = time.perf_counter
+        started = clock()
+        until = started + slice_seconds
+        spent = 0.0  # the time in slices, reported with the scrape's own (fastpoll_metrics_render_seconds)
+
+        async def pause() -> None:
+            nonlocal started, until, spent
+            left = clock()
+            spent += left - started
+            await asyncio.sleep(0)
+            started = clock()
+            until = started + min(max(started - left, slice_seconds), longest_slice)
+
+        rendered: list[_Rendered] = []
+        for snap in self.state.snapshots():
+            rendered.append(self._rendered(snap))
+            if clock() >= until:
+                await pause()
+        if self._cache_ports:  # otherwise the port text is rendered as the scrape sends it, never kept
+            for r, ports in self._budget(rendered).kept:
+                if ports and r.port_text is None:
+                    self._port_text(r)
+                    if clock() >= until:
+                        await pause()
+        self._prepared_seconds = spent + clock() - started
 
     # ------------------------------------------------------------------ output
 
@@ -532,7 +587,9 @@ class FleetCollector:
         else:
             # per exported device, its ports and their labels once its first family is asked for
             thawed: list[tuple[tuple[PortMetrics, ...], list[str]] | None] = [None] * len(exported)
-        elapsed = clock() - started  # the time spent here, not the caller's between pieces
+        # the time spent here, not the caller's between pieces, and the event loop's for this scrape
+        elapsed = clock() - started + self._prepared_seconds
+        self._prepared_seconds = 0.0
         n_device = len(self._device_families)
         for i, header in enumerate(self._headers):
             yield header

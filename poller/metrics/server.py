@@ -1,7 +1,10 @@
 """The HTTP endpoint: ``/metrics`` (Prometheus) and ``/health`` (liveness), optionally TLS and basic auth.
 
-It runs in its own threads (stdlib ``ThreadingHTTPServer``), never on the event loop: a scrape's work is
-string joins and zlib (which releases the GIL), so polling carries on while Prometheus reads. The body is
+It runs in its own threads (stdlib ``ThreadingHTTPServer``), so a slow client never holds up polling. Given
+the daemon's event loop, a scrape has the loop render the devices polled since the last scrape, a few
+milliseconds at a time between its callbacks (:class:`OnLoop`), because a render in a thread of its own
+fights the loop for the GIL; what is left in the scrape's thread is joining kept pieces and zlib (which
+releases the GIL). The body is
 encoded and compressed piece by piece (:func:`metrics_chunks`), never joined into one text first; the
 interface lines the collector keeps compressed go into a gzip body as they are kept (``gzip_body.py``).
 The stdlib server is used rather than ``prometheus_client.start_http_server`` because fastpoll needs basic
@@ -19,6 +22,7 @@ not on every scrape. Every path, ``/health`` included, needs the credentials whe
 from __future__ import annotations
 
 import argparse
+import asyncio
 import base64
 import binascii
 import hashlib
@@ -30,6 +34,7 @@ import ssl
 import threading
 import time
 from collections.abc import Callable, Iterable, Mapping, Sequence
+from concurrent.futures import CancelledError
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from itertools import chain
 from pathlib import Path
@@ -214,6 +219,60 @@ def health_report(checks: HealthChecks) -> tuple[bool, dict[str, Any]]:
     return healthy, {"status": "ok" if healthy else "unhealthy", "checks": results}
 
 
+# ---------------------------------------------------------------------------------------- the event loop
+
+# How long a scrape waits for the event loop to render for it before its own thread renders what is left.
+PREPARE_TIMEOUT = 8.0
+
+
+class OnLoop:
+    """Has the event loop do a scrape's rendering (:meth:`FleetCollector.prepare`) and waits for it.
+
+    Called from the scrape's thread. Returns True when the loop did the work; False when it did not (no
+    running loop, shutting down, or not done within ``timeout``: that work is cancelled), and the scrape's
+    thread then renders what is left itself, as it does without a loop.
+    """
+
+    def __init__(
+        self, collector: FleetCollector, loop: asyncio.AbstractEventLoop, *, timeout: float = PREPARE_TIMEOUT
+    ) -> None:
+        self.collector = collector
+        self.loop = loop
+        self.timeout = timeout
+        self._warned = False
+
+    def __call__(self) -> bool:
+        if self.loop.is_closed() or not self.loop.is_running() or _running_loop() is self.loop:
+            return False  # no loop to ask, or called on the loop's own thread: waiting would deadlock
+        try:
+            future = asyncio.run_coroutine_threadsafe(self.collector.prepare(), self.loop)
+        except RuntimeError:  # the loop closed since the check
+            return False
+        try:
+            future.result(self.timeout)
+        except TimeoutError:
+            future.cancel()
+            if not self._warned:
+                log.warning(
+                    "the event loop did not render a scrape within %gs; scrapes render in their own thread "
+                    "until it does (a loop this busy also shows in fastpoll_schedule_lag_seconds)",
+                    self.timeout,
+                )
+                self._warned = True
+            return False
+        except CancelledError:  # the loop is shutting down
+            return False
+        self._warned = False
+        return True
+
+
+def _running_loop() -> asyncio.AbstractEventLoop | None:
+    try:
+        return asyncio.get_running_loop()
+    except RuntimeError:
+        return None
+
+
 # ---------------------------------------------------------------------------------------- HTTP
 
 
@@ -239,14 +298,18 @@ class _App:
         health: HealthChecks,
         auth: BasicAuth | None,
         extra: Sequence[TextCollector] = (),
+        prepare: Callable[[], bool] | None = None,
     ) -> None:
         self.collector = collector
         self.selfmetrics = selfmetrics
         self.health = health
         self.auth = auth
         self.extra = tuple(extra)
+        self.prepare = prepare
 
     def metrics_body(self, *, gzip: bool = False) -> list[bytes | memoryview]:
+        if self.prepare is not None:
+            self.prepare()
         own = self.selfmetrics.render() if self.selfmetrics is not None else b""
         parts = self.collector.iter_gzip_parts() if gzip else self.collector.iter_parts()
         return metrics_chunks(own, chain(parts, (c.render() for c in self.extra)), gzip=gzip)
@@ -339,11 +402,13 @@ def start_metrics_server(
     *,
     listen: str | None = None,
     extra: Sequence[TextCollector] = (),
+    loop: asyncio.AbstractEventLoop | None = None,
 ) -> MetricsServer:
     """Listen on ``listen`` (``--metrics-listen``) or ``metrics.listen`` and serve in a background thread.
 
     ``health``: name -> callable returning True while that part (scheduler, writer, ...) is alive.
     ``extra``: more families rendered after the fleet's (e.g. poller/metrics/profiles.py's collector).
+    ``loop``: the event loop updating ``state``; scrapes have it render the fleet's lines (:class:`OnLoop`).
     Raises OSError when the address cannot be bound and ValueError for unusable TLS/auth settings.
     """
     metrics = settings.metrics if isinstance(settings, Config) else settings
@@ -353,7 +418,9 @@ def start_metrics_server(
     if metrics.basic_auth_user is not None and metrics.basic_auth_password is not None:
         auth = BasicAuth(metrics.basic_auth_user, metrics.basic_auth_password.get_secret_value())
     server = _Server((host, port), tls)
-    server.app = _App(FleetCollector(state, metrics), selfmetrics, health, auth, extra)
+    collector = FleetCollector(state, metrics)
+    prepare = OnLoop(collector, loop) if loop is not None else None
+    server.app = _App(collector, selfmetrics, health, auth, extra, prepare)
     thread = threading.Thread(target=server.serve_forever, name="fastpoll-metrics", daemon=True)
     thread.start()
     scheme = "https" if tls else "http"

@@ -2,7 +2,8 @@
 
 The daemon calls :meth:`FleetState.update` with every PollResult (on the event loop, ~170 times a second
 at 10,000 devices every 60 s) and :meth:`FleetState.remove` when the inventory drops a device. The collector
-reads :meth:`FleetState.snapshots` from the HTTP server's thread at scrape time.
+reads :meth:`FleetState.snapshots` at scrape time, from the HTTP server's thread and, in the daemon, from the
+event loop (``FleetCollector.prepare``).
 
 Concurrency: replace-per-device. Each update builds a new immutable :class:`DeviceSnapshot` and stores it with
 one dict assignment; a scrape takes a shallow copy of the dict (``dict.copy`` runs in C without releasing the

@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import re
+import time
 
+import pytest
 from prometheus_client import CollectorRegistry, generate_latest
 from prometheus_client.parser import text_string_to_metric_families
 
@@ -402,3 +405,114 @@ def test_ports_kept_in_a_port_table_render_as_the_same_ports_kept_as_objects():
     lines = text(as_table)
     assert lines == text(as_objects)
     assert sum(line.startswith("fastpoll_interface_in_octets_total{") for line in lines) == 2
+
+
+# ---------------------------------------------------------------------------------------- prepare
+
+
+async def test_prepare_leaves_the_scrape_nothing_to_render():
+    state = populated_state(devices=4, ports=3)
+    collector = FleetCollector(state, MetricsSettings(families=ALL_FAMILIES))
+    await collector.prepare()
+    rendered: list[int] = []
+    original = collector._render_device
+    collector._render_device = lambda snap: rendered.append(snap.device_id) or original(snap)  # type: ignore[method-assign]
+    collector._render_ports = lambda r: pytest.fail("the port text was not kept")  # type: ignore[method-assign]
+    text = collector.render()
+    assert rendered == []
+    unprepared = FleetCollector(state, MetricsSettings(families=ALL_FAMILIES)).render()
+    timing = "fastpoll_metrics_render_seconds"
+    assert {k: v for k, v in samples(text).items() if k[0] != timing} == {
+        k: v for k, v in samples(unprepared).items() if k[0] != timing
+    }
+
+
+async def test_the_event_loops_render_time_counts_in_the_scrapes_render_seconds():
+    state = populated_state(devices=2, ports=2)
+    collector = FleetCollector(state, MetricsSettings())
+    slow = collector._render_device
+
+    def render_slowly(snap):
+        time.sleep(0.05)
+        return slow(snap)
+
+    collector._render_device = render_slowly  # type: ignore[method-assign]
+    await collector.prepare()
+    reported = samples(collector.render())[("fastpoll_metrics_render_seconds", frozenset())]
+    assert reported >= 0.1  # two devices at 50 ms each, rendered by prepare
+
+
+async def test_prepare_renders_a_device_polled_since_the_last_scrape_again():
+    state = populated_state(devices=2, ports=2)
+    collector = FleetCollector(state, MetricsSettings())
+    collector.render()
+    state.update(device(2), result(2, [port(1, counters={"ifInOctets": 777})]))
+    await collector.prepare()
+    key = ("fastpoll_interface_in_octets_total", frozenset({"device_id": "2", "ifindex": "1"}.items()))
+    in_octets = {
+        (name, frozenset((k, v) for k, v in labels if k in ("device_id", "ifindex"))): value
+        for (name, labels), value in samples(collector.render()).items()
+    }
+    assert in_octets[key] == 777
+
+
+async def test_prepare_hands_the_event_loop_back_between_slices():
+    state = populated_state(devices=5, ports=2)
+    collector = FleetCollector(state, MetricsSettings())
+    ticks = 0
+
+    async def other_work() -> None:
+        nonlocal ticks
+        while True:
+            ticks += 1
+            await asyncio.sleep(0)
+
+    task = asyncio.create_task(other_work())
+    await asyncio.sleep(0)
+    before = ticks
+    await collector.prepare(slice_seconds=0.0, longest_slice=0.0)  # a break after every device
+    task.cancel()
+    assert ticks - before >= 5
+
+
+async def test_prepare_takes_slices_as_long_as_the_loops_other_work_took():
+    state = populated_state(devices=100, ports=1)
+    collector = FleetCollector(state, MetricsSettings())
+    render = collector._render_device
+
+    def render_slowly(snap):
+        time.sleep(0.0005)
+        return render(snap)
+
+    collector._render_device = render_slowly  # type: ignore[method-assign]
+    breaks = 0
+
+    async def busy_other_work() -> None:
+        nonlocal breaks
+        while True:
+            breaks += 1
+            time.sleep(0.03)  # noqa: ASYNC251 - a callback that keeps the loop 30 ms
+            await asyncio.sleep(0)
+
+    task = asyncio.create_task(busy_other_work())
+    await asyncio.sleep(0)
+    before = breaks
+    await collector.prepare(slice_seconds=0.0, longest_slice=0.05)  # a break per device but for the rule
+    task.cancel()
+    assert breaks - before <= 20  # ~30 ms slices of 0.5 ms devices, not one device per 30 ms of other work
+
+
+async def test_prepare_keeps_no_port_text_when_port_text_is_not_cached():
+    state = populated_state(devices=2, ports=2)
+    collector = FleetCollector(state, MetricsSettings(cache_port_text=False))
+    await collector.prepare()
+    assert all(s.cache is not None and s.cache.port_text is None for s in state.snapshots())
+
+
+async def test_prepare_renders_no_port_text_for_devices_the_budget_leaves_out():
+    state = populated_state(devices=3, ports=4)
+    budget = 3 * 6 + 4 * 7  # every device's series, then the first device's ports (7 series each)
+    collector = FleetCollector(state, MetricsSettings(series_budget=budget))
+    await collector.prepare()
+    kept = [s.cache.port_text is not None for s in state.snapshots()]
+    assert kept == [True, False, False]

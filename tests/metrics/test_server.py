@@ -3,12 +3,15 @@
 from __future__ import annotations
 
 import argparse
+import asyncio
 import base64
 import gzip
 import hashlib
 import shutil
 import ssl
 import subprocess
+import threading
+import time
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -19,8 +22,16 @@ from pydantic import SecretStr
 
 from poller.config import Config, MetricsSettings
 from poller.metrics import FleetState, Heartbeat, SelfMetrics, start_metrics_server
+from poller.metrics.collector import FleetCollector
 from poller.metrics.gzip_body import deflate_piece
-from poller.metrics.server import BasicAuth, add_listen_argument, health_report, metrics_chunks, parse_listen
+from poller.metrics.server import (
+    BasicAuth,
+    OnLoop,
+    add_listen_argument,
+    health_report,
+    metrics_chunks,
+    parse_listen,
+)
 from tests.support.net import free_tcp_port
 
 from .fleet import populated_state, scrape_text, self_signed_cert
@@ -262,3 +273,67 @@ def test_a_kept_piece_goes_into_the_gzip_body_as_it_is():
 def test_a_kept_piece_is_decompressed_for_a_plain_body():
     chunks = metrics_chunks(b"own 1\n", ["text 3\n", deflate_piece("cached 2\n")], gzip=False)
     assert b"".join(chunks) == b"own 1\ntext 3\ncached 2\n"
+
+
+# ---------------------------------------------------------------------------------------- the event loop
+
+
+async def test_a_scrape_has_the_event_loop_render_the_fleet():
+    state = populated_state(devices=3, ports=2)
+    handle = start_metrics_server(
+        MetricsSettings(listen=listen()), state, None, {}, loop=asyncio.get_running_loop()
+    )
+    try:
+        collector = handle._server.app.collector  # type: ignore[union-attr]
+        rendered_on: set[int] = set()
+        original = collector._render_device
+        collector._render_device = lambda s: rendered_on.add(threading.get_ident()) or original(s)
+        response = await asyncio.to_thread(httpx.get, f"{handle.url}/metrics")
+    finally:
+        handle.stop()
+    assert response.status_code == 200 and 'device_id="3"' in response.text
+    assert rendered_on == {threading.get_ident()}  # this test's thread runs the loop
+
+
+def test_on_loop_leaves_the_render_to_the_scrape_when_the_loop_is_not_running():
+    loop = asyncio.new_event_loop()
+    try:
+        on_loop = OnLoop(FleetCollector(populated_state(), MetricsSettings()), loop, timeout=5.0)
+        started = time.monotonic()
+        assert on_loop() is False
+        assert time.monotonic() - started < 1.0
+    finally:
+        loop.close()
+    assert on_loop() is False  # closed
+
+
+async def test_on_loop_gives_up_on_a_loop_busy_past_the_timeout(caplog):
+    collector = FleetCollector(populated_state(), MetricsSettings())
+    on_loop = OnLoop(collector, asyncio.get_running_loop(), timeout=0.2)
+    loop_stuck = threading.Event()
+
+    def scrape() -> bool:
+        loop_stuck.wait()
+        return on_loop()
+
+    outcome = asyncio.create_task(asyncio.to_thread(scrape))
+    await asyncio.sleep(0.05)
+    loop_stuck.set()
+    time.sleep(0.5)  # noqa: ASYNC251 - the loop stuck in a callback past the timeout is the point
+    assert await outcome is False
+    await asyncio.sleep(0.05)  # the cancellation reaches the render's task (it stops at its next break)
+    assert asyncio.all_tasks() == {asyncio.current_task()}
+    assert "did not render a scrape within 0.2s" in caplog.text
+
+
+async def test_on_loop_reports_a_render_done_by_the_loop():
+    collector = FleetCollector(populated_state(), MetricsSettings())
+    assert await asyncio.to_thread(OnLoop(collector, asyncio.get_running_loop())) is True
+    assert all(s.cache is not None for s in collector.state.snapshots())
+
+
+async def test_on_loop_called_on_the_loops_own_thread_renders_nothing_and_returns_at_once():
+    collector = FleetCollector(populated_state(), MetricsSettings())
+    started = time.monotonic()
+    assert OnLoop(collector, asyncio.get_running_loop(), timeout=5.0)() is False
+    assert time.monotonic() - started < 1.0
