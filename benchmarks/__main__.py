@@ -46,6 +46,13 @@ def parser() -> argparse.ArgumentParser:
         "shorter); longer than --duration leaves the measured window without scrapes",
     )
     r.add_argument(
+        "--scrape-in-thread",
+        dest="scrape_on_loop",
+        action="store_false",
+        help="pipeline: scrapes render in their own thread, as the endpoint does without an event loop "
+        "(default: the event loop renders for them, as in the daemon)",
+    )
+    r.add_argument(
         "--writer-process",
         action="store_true",
         help="pipeline: database.writer_process = true (batches written from a process of its own)",
@@ -123,6 +130,7 @@ def main(argv: list[str] | None = None) -> int:
         ports_as=args.ports_as, warmup=args.warmup, rate_limit=args.rate_limit,
         cache_port_text=args.cache_port_text, freeze_ports=args.freeze_ports,
         writer_process=args.writer_process, scrape_interval=args.scrape_interval,
+        scrape_on_loop=args.scrape_on_loop,
     )  # fmt: skip
     if args.smoke:
         opts.devices = opts.baseline_devices = [3]

@@ -61,6 +61,7 @@ class Options:
     freeze_ports: bool = False  # the pipeline's polling.freeze_ports (the daemon's default)
     writer_process: bool = False  # the pipeline's database.writer_process (the daemon's default)
     scrape_interval: float | None = None  # seconds between the pipeline's scrapes (None: its default)
+    scrape_on_loop: bool = True  # the event loop renders for the pipeline's scrapes, as in the daemon
 
 
 class SimProcess:
@@ -258,6 +259,7 @@ def run(opts: Options) -> dict[str, Any]:
                         "freeze_ports": opts.freeze_ports,
                         "writer_process": opts.writer_process,
                         "scrape_interval": opts.scrape_interval,
+                        "scrape_on_loop": opts.scrape_on_loop,
                     }
                     label = f"{system:<14} {n:>6} devices"
                     results.append(run_driver(system, spec, sim, progress, label))

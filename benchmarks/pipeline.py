@@ -242,6 +242,8 @@ class Pipeline:
         self.backlog_max = {"ports": 0, "devices": 0, "transitions": 0}
         self.scrapes = 0
         self.scrape_seconds: list[float] = []
+        self.prepare_seconds: list[float] = []  # the event loop's part of each scrape, waited for
+        self.prepare_fallbacks = 0  # scrapes the loop did not render for in time
         self.scrape_bytes = 0
         self.scrape_gzip_bytes = 0
         self.scrape_errors = 0
@@ -261,6 +263,7 @@ class Pipeline:
         from poller.config import MetricsSettings, PollingSettings
         from poller.metrics import FleetState, SelfMetrics
         from poller.metrics.collector import FleetCollector
+        from poller.metrics.server import OnLoop
         from poller.snmp.client import SnmpEngine
         from poller.store.librenms import LibreNMSWriter
 
@@ -283,6 +286,10 @@ class Pipeline:
         self.figures["cache_port_text"] = self.collector.settings.cache_port_text
         self.figures["freeze_ports"] = self.freeze_ports
         self.figures["scrape_interval_s"] = self.scrape_interval
+        self.on_loop: OnLoop | None = None
+        if self.spec.get("scrape_on_loop", True):  # as the daemon's endpoint does
+            self.on_loop = OnLoop(self.collector, asyncio.get_running_loop())
+        self.figures["scrape_on_loop"] = self.on_loop is not None
         self.scraper = threading.Thread(target=self._scrape_loop, name="bench-scraper", daemon=True)
         self.scraper.start()
         # the daemon's garbage-collector policy (poller/gc_policy.py), applied after start-up as it does
@@ -388,6 +395,7 @@ class Pipeline:
         self.threads0 = _thread_cpu()
         self.scrape_cpu0 = self.threads0.get(self.scraper.native_id or -1, 0.0)
         self.scrapes, self.scrape_seconds = 0, []
+        self.prepare_seconds, self.prepare_fallbacks = [], 0
         self.process_cpu0 = _proc_cpu(psutil.Process()) or 0.0
         self.child_cpu0 = _proc_cpu(self._writer_child()) or 0.0
         self.t_start = time.perf_counter()
@@ -441,6 +449,10 @@ class Pipeline:
         from poller.metrics.server import metrics_chunks
 
         t0 = time.perf_counter()
+        if self.on_loop is not None:  # as the endpoint's _App.metrics_body
+            if not self.on_loop():
+                self.prepare_fallbacks += 1
+            self.prepare_seconds.append(time.perf_counter() - t0)
         try:  # as the HTTP endpoint answers Prometheus, which asks for gzip
             text_bytes = [0]
 
@@ -473,7 +485,8 @@ class Pipeline:
         threads = _thread_cpu()  # while the writer thread lives
         self.stop.set()
         self.scraper.join(timeout=30)
-        self._scrape()  # the scrape after the last poll (main thread): every device rendered at least once
+        # the scrape after the last poll: every device rendered at least once
+        await asyncio.to_thread(self._scrape)
         wall = time.perf_counter() - self.t_start
         main_tid = threading.main_thread().native_id
         threads[main_tid] = _thread_cpu().get(main_tid, 0.0)
@@ -526,6 +539,10 @@ class Pipeline:
                 "scrapes": self.scrapes,
                 "scrape_errors": self.scrape_errors,
                 "scrape_render_max_ms": round(renders[-1] * 1000, 1) if renders else None,
+                "scrape_on_loop_max_ms": round(max(self.prepare_seconds) * 1000, 1)
+                if self.prepare_seconds
+                else None,
+                "scrape_on_loop_fallbacks": self.prepare_fallbacks,
                 "scrape_bytes": self.scrape_bytes,
                 "scrape_gzip_bytes": self.scrape_gzip_bytes,
                 "gc_full_collections": collections,

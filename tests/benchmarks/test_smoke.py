@@ -75,6 +75,7 @@ def test_the_pipeline_polls_every_device_through_the_writer_into_mariadb(smoke: 
     assert pipeline["db_devices_polled"] == 3, pipeline  # last_polled set on every device row
     assert pipeline["db_ports_with_counters"] == 3 * 8, pipeline  # every discovered port got its counters
     assert pipeline["scrapes"] >= 1 and pipeline["scrape_errors"] == 0, pipeline
+    assert pipeline["scrape_on_loop"] and pipeline["scrape_on_loop_fallbacks"] == 0, pipeline  # as the daemon
     # --warmup: every device polled once before the measured window, counted apart
     assert pipeline["warmup_polls"] == 3 and pipeline["warmup_failed"] == 0, pipeline
     assert pipeline["warmup_cpu_s"] > 0, pipeline
@@ -117,6 +118,19 @@ def test_a_scrape_interval_past_the_run_leaves_only_the_final_scrape(tmp_path: P
     assert pipeline["status"] == "ok", pipeline
     assert pipeline["scrape_interval_s"] == 1000.0
     assert pipeline["scrapes"] == 1, pipeline  # the one after the last poll, outside the measured window
+
+
+@pytest.mark.mariadb
+def test_scrapes_can_render_in_their_own_thread_as_before_the_event_loop_did(tmp_path: Path) -> None:
+    proc = subprocess.run(
+        [sys.executable, "-m", "benchmarks", "run", "--smoke", "--quiet", "--systems", "pipeline",
+         "--scrape-in-thread", "--base-address", "127.22.3.1", "--out", str(tmp_path)],
+        cwd=REPO, capture_output=True, text=True, timeout=120,
+    )  # fmt: skip
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    (pipeline,) = json.loads((tmp_path / "results.json").read_text())["results"]
+    assert pipeline["status"] == "ok" and pipeline["scrapes"] >= 1, pipeline
+    assert pipeline["scrape_on_loop"] is False and pipeline["scrape_on_loop_max_ms"] is None, pipeline
 
 
 @pytest.mark.mariadb
