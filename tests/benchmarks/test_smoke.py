@@ -87,16 +87,22 @@ def test_the_pipeline_polls_every_device_through_the_writer_into_mariadb(smoke: 
         assert isinstance(pipeline[key], (int, float)), (key, pipeline)
 
 
-@pytest.mark.mariadb
-def test_the_pipeline_with_a_writer_process_counts_its_cpu_and_memory(tmp_path: Path) -> None:
+def pipeline_smoke(out: Path, base_address: str, *options: str) -> dict:
+    """The pipeline alone in a smoke run with ``options``: its result, after checking the run went well."""
     proc = subprocess.run(
-        [sys.executable, "-m", "benchmarks", "run", "--smoke", "--quiet", "--systems", "pipeline",
-         "--writer-process", "--base-address", "127.22.1.1", "--out", str(tmp_path)],
+        [sys.executable, "-m", "benchmarks", "run", "--smoke", "--quiet", "--systems", "pipeline", *options,
+         "--base-address", base_address, "--out", str(out)],
         cwd=REPO, capture_output=True, text=True, timeout=120,
     )  # fmt: skip
     assert proc.returncode == 0, proc.stderr[-3000:]
-    (pipeline,) = json.loads((tmp_path / "results.json").read_text())["results"]
+    (pipeline,) = json.loads((out / "results.json").read_text())["results"]
     assert pipeline["status"] == "ok", pipeline
+    return pipeline
+
+
+@pytest.mark.mariadb
+def test_the_pipeline_with_a_writer_process_counts_its_cpu_and_memory(tmp_path: Path) -> None:
+    pipeline = pipeline_smoke(tmp_path, "127.22.1.1", "--writer-process")
     assert pipeline["writer_flushed"] and pipeline["writer_failures"] == 0, pipeline
     assert pipeline["db_ports_with_counters"] == 3 * 8, pipeline  # written by the child
     assert pipeline["writer_process_cpu_s"] > 0, pipeline
@@ -108,28 +114,15 @@ def test_the_pipeline_with_a_writer_process_counts_its_cpu_and_memory(tmp_path: 
 
 @pytest.mark.mariadb
 def test_a_scrape_interval_past_the_run_leaves_only_the_final_scrape(tmp_path: Path) -> None:
-    proc = subprocess.run(
-        [sys.executable, "-m", "benchmarks", "run", "--smoke", "--quiet", "--systems", "pipeline",
-         "--scrape-interval", "1000", "--base-address", "127.22.2.1", "--out", str(tmp_path)],
-        cwd=REPO, capture_output=True, text=True, timeout=120,
-    )  # fmt: skip
-    assert proc.returncode == 0, proc.stderr[-3000:]
-    (pipeline,) = json.loads((tmp_path / "results.json").read_text())["results"]
-    assert pipeline["status"] == "ok", pipeline
+    pipeline = pipeline_smoke(tmp_path, "127.22.2.1", "--scrape-interval", "1000")
     assert pipeline["scrape_interval_s"] == 1000.0
     assert pipeline["scrapes"] == 1, pipeline  # the one after the last poll, outside the measured window
 
 
 @pytest.mark.mariadb
 def test_scrapes_can_render_in_their_own_thread_as_before_the_event_loop_did(tmp_path: Path) -> None:
-    proc = subprocess.run(
-        [sys.executable, "-m", "benchmarks", "run", "--smoke", "--quiet", "--systems", "pipeline",
-         "--scrape-in-thread", "--base-address", "127.22.3.1", "--out", str(tmp_path)],
-        cwd=REPO, capture_output=True, text=True, timeout=120,
-    )  # fmt: skip
-    assert proc.returncode == 0, proc.stderr[-3000:]
-    (pipeline,) = json.loads((tmp_path / "results.json").read_text())["results"]
-    assert pipeline["status"] == "ok" and pipeline["scrapes"] >= 1, pipeline
+    pipeline = pipeline_smoke(tmp_path, "127.22.3.1", "--scrape-in-thread")
+    assert pipeline["scrapes"] >= 1, pipeline
     assert pipeline["scrape_on_loop"] is False and pipeline["scrape_on_loop_max_ms"] is None, pipeline
 
 

@@ -6,6 +6,7 @@ import asyncio
 import logging
 import re
 import time
+from collections.abc import Awaitable
 
 import pytest
 from prometheus_client import CollectorRegistry, generate_latest
@@ -427,16 +428,40 @@ async def test_prepare_leaves_the_scrape_nothing_to_render():
     }
 
 
+def render_slowly(collector: FleetCollector, seconds: float) -> None:
+    """Each device's rendering takes ``seconds`` longer."""
+    render = collector._render_device
+
+    def slowly(snap):
+        time.sleep(seconds)
+        return render(snap)
+
+    collector._render_device = slowly  # type: ignore[method-assign]
+
+
+async def breaks_during(work: Awaitable[None], *, other_work_takes: float = 0.0) -> int:
+    """How many turns another task got while ``work`` ran, each turn keeping the loop ``other_work_takes``."""
+    turns = 0
+
+    async def other_work() -> None:
+        nonlocal turns
+        while True:
+            turns += 1
+            time.sleep(other_work_takes)  # noqa: ASYNC251 - a callback keeping the loop is the point
+            await asyncio.sleep(0)
+
+    task = asyncio.create_task(other_work())
+    await asyncio.sleep(0)
+    before = turns
+    await work
+    task.cancel()
+    return turns - before
+
+
 async def test_the_event_loops_render_time_counts_in_the_scrapes_render_seconds():
     state = populated_state(devices=2, ports=2)
     collector = FleetCollector(state, MetricsSettings())
-    slow = collector._render_device
-
-    def render_slowly(snap):
-        time.sleep(0.05)
-        return slow(snap)
-
-    collector._render_device = render_slowly  # type: ignore[method-assign]
+    render_slowly(collector, 0.05)
     await collector.prepare()
     reported = samples(collector.render())[("fastpoll_metrics_render_seconds", frozenset())]
     assert reported >= 0.1  # two devices at 50 ms each, rendered by prepare
@@ -457,49 +482,17 @@ async def test_prepare_renders_a_device_polled_since_the_last_scrape_again():
 
 
 async def test_prepare_hands_the_event_loop_back_between_slices():
-    state = populated_state(devices=5, ports=2)
-    collector = FleetCollector(state, MetricsSettings())
-    ticks = 0
-
-    async def other_work() -> None:
-        nonlocal ticks
-        while True:
-            ticks += 1
-            await asyncio.sleep(0)
-
-    task = asyncio.create_task(other_work())
-    await asyncio.sleep(0)
-    before = ticks
-    await collector.prepare(slice_seconds=0.0, longest_slice=0.0)  # a break after every device
-    task.cancel()
-    assert ticks - before >= 5
+    collector = FleetCollector(populated_state(devices=5, ports=2), MetricsSettings())
+    work = collector.prepare(slice_seconds=0.0, longest_slice=0.0)  # a break after every device
+    assert await breaks_during(work) >= 5
 
 
 async def test_prepare_takes_slices_as_long_as_the_loops_other_work_took():
-    state = populated_state(devices=100, ports=1)
-    collector = FleetCollector(state, MetricsSettings())
-    render = collector._render_device
-
-    def render_slowly(snap):
-        time.sleep(0.0005)
-        return render(snap)
-
-    collector._render_device = render_slowly  # type: ignore[method-assign]
-    breaks = 0
-
-    async def busy_other_work() -> None:
-        nonlocal breaks
-        while True:
-            breaks += 1
-            time.sleep(0.03)  # noqa: ASYNC251 - a callback that keeps the loop 30 ms
-            await asyncio.sleep(0)
-
-    task = asyncio.create_task(busy_other_work())
-    await asyncio.sleep(0)
-    before = breaks
-    await collector.prepare(slice_seconds=0.0, longest_slice=0.05)  # a break per device but for the rule
-    task.cancel()
-    assert breaks - before <= 20  # ~30 ms slices of 0.5 ms devices, not one device per 30 ms of other work
+    collector = FleetCollector(populated_state(devices=100, ports=1), MetricsSettings())
+    render_slowly(collector, 0.0005)
+    work = collector.prepare(slice_seconds=0.0, longest_slice=0.05)  # a break per device but for the rule
+    # ~30 ms slices of 0.5 ms devices, not one device per 30 ms of other work
+    assert await breaks_during(work, other_work_takes=0.03) <= 20
 
 
 async def test_prepare_keeps_no_port_text_when_port_text_is_not_cached():
