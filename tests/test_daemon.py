@@ -193,8 +193,11 @@ async def test_metrics_and_health_are_served_while_the_daemon_runs(shared_snmpsi
     async with httpx.AsyncClient(base_url=f"http://{config.metrics.listen}") as client:
         metrics = (await client.get("/metrics")).text
         health = await client.get("/health")
+    assert daemon.metrics_server is not None
+    on_loop = daemon.metrics_server._server.app.prepare  # type: ignore[union-attr]
     daemon.request_stop()
     await asyncio.wait_for(task, 30)
+    assert on_loop is not None and on_loop.loop is asyncio.get_running_loop()  # the daemon's loop renders
     assert f'fastpoll_device_up{{device_id="{device}"' in metrics
     assert 'ifname="eth0"' in metrics
     assert health.status_code == 200

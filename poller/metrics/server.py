@@ -298,7 +298,7 @@ class _App:
         health: HealthChecks,
         auth: BasicAuth | None,
         extra: Sequence[TextCollector] = (),
-        prepare: Callable[[], bool] | None = None,
+        prepare: OnLoop | None = None,
     ) -> None:
         self.collector = collector
         self.selfmetrics = selfmetrics
