@@ -200,7 +200,7 @@ class SelfMetrics:
 
     def render(self) -> bytes:
         text = generate_latest(self.registry)
-        if self._engine is None or self._devices is None:
+        if not self.enabled or self._engine is None or self._devices is None:
             return text
         return text + device_snmp_text(self._engine, self._devices())
 

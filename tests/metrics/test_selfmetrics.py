@@ -81,6 +81,7 @@ def test_build_info_names_the_version():
 
 def test_disabled_exports_only_build_info_and_hooks_do_nothing():
     own = SelfMetrics(enabled=False)
+    own.attach_engine(_Engine({"127.0.0.1": _Stats(5, 1, 0)}), lambda: [device(1)])
     own.observe_poll(result(1))
     own.on_poll_start(device(1), 1.0)
     own.observe_sync("devices", True)
