@@ -4,9 +4,9 @@ It runs in its own threads (stdlib ``ThreadingHTTPServer``), so a slow client ne
 the daemon's event loop, a scrape has the loop render the devices polled since the last scrape, a few
 milliseconds at a time between its callbacks (:class:`OnLoop`), because a render in a thread of its own
 fights the loop for the GIL; what is left in the scrape's thread is joining kept pieces and zlib (which
-releases the GIL). The body is
-encoded and compressed piece by piece (:func:`metrics_chunks`), never joined into one text first; the
-interface lines the collector keeps compressed go into a gzip body as they are kept (``gzip_body.py``).
+releases the GIL). The body is encoded and compressed piece by piece (:func:`metrics_chunks`), never joined
+into one text first; the interface lines the collector keeps compressed go into a gzip body as they are kept
+(``gzip_body.py``).
 The stdlib server is used rather than ``prometheus_client.start_http_server`` because fastpoll needs basic
 auth and ``/health`` on the same listener, which that helper has no hook for; the exposition itself still
 comes from prometheus_client (self metrics) and :class:`~poller.metrics.collector.FleetCollector` (fleet
@@ -244,9 +244,11 @@ class OnLoop:
     def __call__(self) -> bool:
         if self.loop.is_closed() or not self.loop.is_running() or _running_loop() is self.loop:
             return False  # no loop to ask, or called on the loop's own thread: waiting would deadlock
+        work = self.collector.prepare()
         try:
-            future = asyncio.run_coroutine_threadsafe(self.collector.prepare(), self.loop)
+            future = asyncio.run_coroutine_threadsafe(work, self.loop)
         except RuntimeError:  # the loop closed since the check
+            work.close()
             return False
         try:
             future.result(self.timeout)
@@ -254,8 +256,9 @@ class OnLoop:
             future.cancel()
             if not self._warned:
                 log.warning(
-                    "the event loop did not render a scrape within %gs; scrapes render in their own thread "
-                    "until it does (a loop this busy also shows in fastpoll_schedule_lag_seconds)",
+                    "the event loop did not render a scrape within %gs; the scrape's thread renders the rest "
+                    "(said once until the loop keeps up; a loop this busy also shows in "
+                    "fastpoll_schedule_lag_seconds)",
                     self.timeout,
                 )
                 self._warned = True
