@@ -349,19 +349,27 @@ class FleetCollector:
         )
         self.last_render_seconds = 0.0
         self._prepared_seconds = 0.0  # the last prepare's, until a scrape reports it
+        # the devices whose ports the last scrape exported: prepare renders their port text with the counts
+        self._exported_last: frozenset[int] = frozenset()
 
     # ------------------------------------------------------------------ per device (cached per poll)
 
-    def _rendered(self, snap: DeviceSnapshot) -> _Rendered:
+    def _rendered(self, snap: DeviceSnapshot, *, port_text: bool = False) -> _Rendered:
+        """The snapshot's rendering, made at its first use; ``port_text``: with its port text too, from the
+        same thaw of its ports (for a device the budget will most likely export)."""
         cached = snap.cache
         if isinstance(cached, _Rendered) and cached.token is self:
             return cached
-        rendered = self._render_device(snap)
+        ports = _admitted(snap.ports, self._selection.admits)
+        rendered = self._render_device(snap, ports)
+        if port_text and self._cache_ports:
+            self._port_text(rendered, ports)
         snap.cache = rendered  # a benign race: two scrapes build the same thing
         return rendered
 
-    def _render_device(self, snap: DeviceSnapshot) -> _Rendered:
-        """The device text and the series counts: what every device costs, exported ports or not."""
+    def _render_device(self, snap: DeviceSnapshot, ports: tuple[PortMetrics, ...]) -> _Rendered:
+        """The device text and the series counts (of ``ports``, the snapshot's admitted ports): what every
+        device costs, exported ports or not."""
         device = snap.device
         labels = self._device_labels(device)
         text: list[str] = []
@@ -373,10 +381,14 @@ class FleetCollector:
             else:
                 text.append(f"{fam.name}{labels}{format_value(value)}\n")
                 device_series += 1
-        admits = self._selection.admits
-        ports = _admitted(snap.ports, admits)
         return _Rendered(
-            self, device, tuple(text), device_series, self._count_port_series(ports), snap.port_source, admits
+            self,
+            device,
+            tuple(text),
+            device_series,
+            self._count_port_series(ports),
+            snap.port_source,
+            self._selection.admits,
         )
 
     def _device_labels(self, device: Device) -> str:
@@ -409,17 +421,20 @@ class FleetCollector:
             n += sum(1 for p in ports if get(p) is not None)
         return n
 
-    def _port_text(self, r: _Rendered) -> tuple[bytes, ...]:
+    def _port_text(self, r: _Rendered, ports: tuple[PortMetrics, ...] | None = None) -> tuple[bytes, ...]:
+        """``r``'s port lines, one kept piece per family; ``ports``: its admitted ports, if the caller has
+        them thawed already."""
         text = r.port_text
         if text is None:
-            text = tuple([deflate_piece(t) for t in self._render_ports(r)])
+            text = tuple([deflate_piece(t) for t in self._render_ports(r, ports)])
             r.port_text = text  # a benign race: two scrapes render the same text
         return text
 
-    def _render_ports(self, r: _Rendered) -> tuple[str, ...]:
+    def _render_ports(self, r: _Rendered, ports: tuple[PortMetrics, ...] | None = None) -> tuple[str, ...]:
         # The hot loop of a cold scrape: one list comprehension per family over the device's ports, the port
         # label string built once per port, port values (all ints) formatted by the f-string itself.
-        ports = r.ports
+        if ports is None:
+            ports = r.ports
         labels = self._port_labels(r, ports)
         counted = self._counted(labels, ports)  # (label, counter tuple): the counters read once per port
         return tuple(self._family_text(fam, labels, ports, counted) for fam in self._port_families)
@@ -522,8 +537,10 @@ class FleetCollector:
         own callbacks, and no GIL changes hands. A slice lasts as long as the loop's other work took since
         the previous one, from ``slice_seconds`` to ``longest_slice``: on a busy loop the render gets half of
         it instead of a fixed 2 ms per loop iteration, which made a scrape wait up to 7.6 s at 7,500
-        devices. What this leaves for the scrape's thread is joining kept pieces and zlib (which releases the
-        GIL). A device polled after this returned is rendered by the scrape as before.
+        devices. A device whose ports the last scrape exported gets its port text from the same thaw of its
+        ports as its counts (a second thaw was 10-20% of this work: ``benchmarks/prepare_bench.py``). What
+        this leaves for the scrape's thread is joining kept pieces and zlib (which releases the GIL). A device
+        polled after this returned is rendered by the scrape as before.
         """
         clock = time.perf_counter
         started = clock()
@@ -539,13 +556,14 @@ class FleetCollector:
             until = started + min(max(started - left, slice_seconds), longest_slice)
 
         rendered: list[_Rendered] = []
+        exported_last = self._exported_last
         for snap in self.state.snapshots():
-            rendered.append(self._rendered(snap))
+            rendered.append(self._rendered(snap, port_text=snap.device.device_id in exported_last))
             if clock() >= until:
                 await pause()
         if self._cache_ports:  # otherwise the port text is rendered as the scrape sends it, never kept
             for r, ports in self._budget(rendered).kept:
-                if ports and r.port_text is None:
+                if ports and r.port_text is None:  # exported now, not last time: thawed once more
                     self._port_text(r)
                     if clock() >= until:
                         await pause()
@@ -582,6 +600,7 @@ class FleetCollector:
         rendered = [self._rendered(s) for s in self.state.snapshots()]
         outcome = self.apply_budget(rendered)
         exported = [r for r, ports in outcome.kept if ports]  # the devices whose port series are exported
+        self._exported_last = frozenset([r.device.device_id for r in exported])
         if self._cache_ports:
             port_text = [self._port_text(r) for r in exported]
         else:

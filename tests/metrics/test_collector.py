@@ -13,6 +13,7 @@ from prometheus_client import CollectorRegistry, generate_latest
 from prometheus_client.parser import text_string_to_metric_families
 
 from poller.config import MetricFamilies, MetricsSettings, PortSelection
+from poller.metrics import collector as collector_module
 from poller.metrics.collector import FleetCollector
 from poller.metrics.gzip_body import inflate_piece
 from poller.metrics.state import FleetState
@@ -417,7 +418,7 @@ async def test_prepare_leaves_the_scrape_nothing_to_render():
     await collector.prepare()
     rendered: list[int] = []
     original = collector._render_device
-    collector._render_device = lambda snap: rendered.append(snap.device_id) or original(snap)  # type: ignore[method-assign]
+    collector._render_device = lambda snap, ports: rendered.append(snap.device_id) or original(snap, ports)  # type: ignore[method-assign]
     collector._render_ports = lambda r: pytest.fail("the port text was not kept")  # type: ignore[method-assign]
     text = collector.render()
     assert rendered == []
@@ -432,9 +433,9 @@ def render_slowly(collector: FleetCollector, seconds: float) -> None:
     """Each device's rendering takes ``seconds`` longer."""
     render = collector._render_device
 
-    def slowly(snap):
+    def slowly(snap, ports):
         time.sleep(seconds)
-        return render(snap)
+        return render(snap, ports)
 
     collector._render_device = slowly  # type: ignore[method-assign]
 
@@ -493,6 +494,40 @@ async def test_prepare_takes_slices_as_long_as_the_loops_other_work_took():
     work = collector.prepare(slice_seconds=0.0, longest_slice=0.05)  # a break per device but for the rule
     # ~30 ms slices of 0.5 ms devices, not one device per 30 ms of other work
     assert await breaks_during(work, other_work_takes=0.03) <= 20
+
+
+def count_later_thaws(monkeypatch: pytest.MonkeyPatch) -> list[int]:
+    """Counts the reads of a rendering's ports (each a thaw of a frozen table) after its counts were made."""
+    reads: list[int] = []
+    thaw = collector_module._Rendered.ports
+
+    def counted(r):
+        reads.append(r.device.device_id)
+        return thaw.fget(r)
+
+    monkeypatch.setattr(collector_module._Rendered, "ports", property(counted))
+    return reads
+
+
+async def test_prepare_renders_the_ports_the_last_scrape_exported_from_one_thaw(monkeypatch):
+    state = populated_state(devices=3, ports=2)
+    collector = FleetCollector(state, MetricsSettings())
+    collector.render()  # exports every device's ports
+    for n in (1, 2, 3):
+        state.update(device(n), result(n, [port(1), port(2)]))
+    reads = count_later_thaws(monkeypatch)
+    await collector.prepare()
+    assert reads == []
+    assert all(s.cache.port_text for s in state.snapshots())
+
+
+async def test_prepare_thaws_again_the_ports_of_a_device_the_last_scrape_did_not_export(monkeypatch):
+    state = populated_state(devices=2, ports=2)
+    collector = FleetCollector(state, MetricsSettings())
+    reads = count_later_thaws(monkeypatch)
+    await collector.prepare()  # no scrape before it: nothing was exported
+    assert reads == [1, 2]
+    assert all(s.cache.port_text for s in state.snapshots())
 
 
 async def test_prepare_keeps_no_port_text_when_port_text_is_not_cached():

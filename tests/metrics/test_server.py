@@ -287,7 +287,7 @@ async def test_a_scrape_has_the_event_loop_render_the_fleet():
         collector = handle._server.app.collector  # type: ignore[union-attr]
         rendered_on: set[int] = set()
         original = collector._render_device
-        collector._render_device = lambda s: rendered_on.add(threading.get_ident()) or original(s)
+        collector._render_device = lambda s, p: rendered_on.add(threading.get_ident()) or original(s, p)
         response = await asyncio.to_thread(httpx.get, f"{handle.url}/metrics")
     finally:
         handle.stop()
