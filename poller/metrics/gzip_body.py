@@ -90,9 +90,8 @@ def crc32_combine_by_zeros(crc1: int, crc2: int, len2: int) -> int:
     return crc2 ^ shifted ^ zero
 
 
-_SYSTEM_COMBINE = _system_crc32_combine()
 # The CRC-32 of A + B from crc32(A), crc32(B) and len(B).
-crc32_combine: Callable[[int, int, int], int] = _SYSTEM_COMBINE or crc32_combine_by_zeros
+crc32_combine: Callable[[int, int, int], int] = _system_crc32_combine() or crc32_combine_by_zeros
 
 
 class GzipBody:
