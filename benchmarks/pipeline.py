@@ -240,6 +240,10 @@ class Pipeline:
         self.states: dict[int, Any] = {}
         self.stop = threading.Event()
         self.backlog_max = {"ports": 0, "devices": 0, "transitions": 0}
+        # the largest RSS sampled in the measured window (peak_rss_mb is the process's whole life, set-up
+        # and warm-up included): this process's, and the writer process's beside it
+        self.rss_window_max = 0
+        self.child_rss_window_max = 0
         self.scrapes = 0
         self.scrape_seconds: list[float] = []
         self.prepare_seconds: list[float] = []  # the event loop's part of each scrape, waited for
@@ -391,6 +395,7 @@ class Pipeline:
         self.figures["warmup_cpu_s"] = round((_proc_cpu(psutil.Process()) or 0.0) - cpu0, 2)
         self.unreachable = self.port_walk_failed = 0
         self.backlog_max = dict.fromkeys(self.backlog_max, 0)
+        self.rss_window_max = self.child_rss_window_max = 0
         self.mariadb_cpu0 = _proc_cpu(self.mariadb)
         self.threads0 = _thread_cpu()
         self.scrape_cpu0 = self.threads0.get(self.scraper.native_id or -1, 0.0)
@@ -443,6 +448,11 @@ class Pipeline:
     def _sample_backlog(self) -> None:
         for k, v in self.writer.pending_counts().items():
             self.backlog_max[k] = max(self.backlog_max.get(k, 0), v)
+        self.rss_window_max = max(self.rss_window_max, psutil.Process().memory_info().rss)
+        child = self._writer_child()
+        if child is not None:
+            with contextlib.suppress(psutil.Error):
+                self.child_rss_window_max = max(self.child_rss_window_max, child.memory_info().rss)
 
     def _scrape(self) -> None:
         from poller.metrics.gzip_body import piece_size
@@ -528,6 +538,10 @@ class Pipeline:
                 else None,
                 "writer_pending_at_end": pending,
                 "writer_backlog_max": dict(self.backlog_max),
+                "rss_window_max_mb": round(self.rss_window_max / 2**20, 1),
+                "writer_process_rss_window_max_mb": round(self.child_rss_window_max / 2**20, 1)
+                if child is not None
+                else None,
                 "writer_flush_s": round(flush_s, 3),
                 "writer_flushed": flushed,
                 "writer_batches": stats.batches,

@@ -71,9 +71,10 @@ PIPELINE_HEADERS = (
     "CPU-s / 1000 polls (fastpoll + MariaDB)", "sched lag p50 / p99 / max ms",
     "writer backlog max (ports / devices)",
     "writer flush at end s", "batches / rows / failures", "missed", "kept up", "scrapes (max render ms)",
-    "RSS MB after setup / at end / at end after the GC timer's trim / peak", "setup s",
+    "RSS MB after setup / at end / at end after the GC timer's trim / peak / largest in the window",
+    "setup s",
 )  # fmt: skip
-RSS_FIGURES = ("rss_after_setup_mb", "rss_end_mb", "rss_end_trimmed_mb", "peak_rss_mb")
+RSS_FIGURES = ("rss_after_setup_mb", "rss_end_mb", "rss_end_trimmed_mb", "peak_rss_mb", "rss_window_max_mb")
 KEPT_UP_LAG_SHARE = 0.1  # kept up = p99 schedule lag under 10% of the interval
 
 
@@ -103,7 +104,9 @@ def _writer_process_memory(r: dict[str, Any]) -> str:
         return ""
     return (
         f"; writer process at end {_cell(r['writer_process_rss_end_mb'])} RSS, "
-        f"{_cell(r.get('writer_process_uss_end_mb'))} USS, peak {_cell(r.get('writer_process_peak_rss_mb'))}"
+        f"{_cell(r.get('writer_process_uss_end_mb'))} USS, "
+        f"peak {_cell(r.get('writer_process_peak_rss_mb'))}, "
+        f"largest in the window {_cell(r.get('writer_process_rss_window_max_mb'))}"
     )
 
 

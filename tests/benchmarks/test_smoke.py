@@ -75,6 +75,7 @@ def test_the_pipeline_polls_every_device_through_the_writer_into_mariadb(smoke: 
     assert pipeline["db_devices_polled"] == 3, pipeline  # last_polled set on every device row
     assert pipeline["db_ports_with_counters"] == 3 * 8, pipeline  # every discovered port got its counters
     assert pipeline["scrapes"] >= 1 and pipeline["scrape_errors"] == 0, pipeline
+    assert pipeline["rss_window_max_mb"] > 10, pipeline  # RSS sampled in the measured window
     assert pipeline["scrape_on_loop"] and pipeline["scrape_on_loop_fallbacks"] == 0, pipeline  # as the daemon
     # --warmup: every device polled once before the measured window, counted apart
     assert pipeline["warmup_polls"] == 3 and pipeline["warmup_failed"] == 0, pipeline
@@ -107,7 +108,12 @@ def test_the_pipeline_with_a_writer_process_counts_its_cpu_and_memory(tmp_path: 
     assert pipeline["db_ports_with_counters"] == 3 * 8, pipeline  # written by the child
     assert pipeline["writer_process_cpu_s"] > 0, pipeline
     assert pipeline["cpu_s"] >= pipeline["writer_process_cpu_s"] + pipeline["cpu_main_s"], pipeline
-    for key in ("writer_process_rss_end_mb", "writer_process_uss_end_mb", "writer_process_peak_rss_mb"):
+    for key in (
+        "writer_process_rss_end_mb",
+        "writer_process_uss_end_mb",
+        "writer_process_peak_rss_mb",
+        "writer_process_rss_window_max_mb",
+    ):
         assert pipeline[key] > 10, (key, pipeline)
     assert "writer process at end" in (tmp_path / "results.md").read_text()
 
@@ -182,11 +188,12 @@ def test_markdown_adds_a_writer_process_to_the_writer_cpu_and_the_memory() -> No
         "cpu_s": 30.0, "cpu_main_s": 20.0, "cpu_writer_s": 1.0, "writer_process_cpu_s": 7.0,
         "cpu_scrape_s": 1.0, "cpu_other_threads_s": 1.0, "pipeline_wall_s": 60.0, "rss_end_mb": 250.0,
         "writer_process_rss_end_mb": 52.0, "writer_process_uss_end_mb": 34.0,
-        "writer_process_peak_rss_mb": 60.0,
+        "writer_process_peak_rss_mb": 60.0, "writer_process_rss_window_max_mb": 58.0,
     }  # fmt: skip
     row = render_pipeline([run])[-1]
     assert "| 30.00 (20.00 / 1.00 + 7.00 in its process / 1.00 / 1.00) |" in row, row
-    assert "; writer process at end 52.00 RSS, 34.00 USS, peak 60.00 |" in row, row
+    memory = "; writer process at end 52.00 RSS, 34.00 USS, peak 60.00, largest in the window 58.00 |"
+    assert memory in row, row
 
 
 def test_ratios_compare_cpu_per_poll_with_fastpoll_at_the_same_load() -> None:
