@@ -46,6 +46,12 @@ def parser() -> argparse.ArgumentParser:
         "shorter); longer than --duration leaves the measured window without scrapes",
     )
     r.add_argument(
+        "--trim-every",
+        type=float,
+        default=None,
+        help="pipeline: seconds between the allocator's trims (poller/gc_policy.py; default the daemon's)",
+    )
+    r.add_argument(
         "--scrape-in-thread",
         dest="scrape_on_loop",
         action="store_false",
@@ -130,7 +136,7 @@ def main(argv: list[str] | None = None) -> int:
         ports_as=args.ports_as, warmup=args.warmup, rate_limit=args.rate_limit,
         cache_port_text=args.cache_port_text, freeze_ports=args.freeze_ports,
         writer_process=args.writer_process, scrape_interval=args.scrape_interval,
-        scrape_on_loop=args.scrape_on_loop,
+        scrape_on_loop=args.scrape_on_loop, trim_every=args.trim_every,
     )  # fmt: skip
     if args.smoke:
         opts.devices = opts.baseline_devices = [3]

@@ -62,6 +62,7 @@ class Options:
     writer_process: bool = False  # the pipeline's database.writer_process (the daemon's default)
     scrape_interval: float | None = None  # seconds between the pipeline's scrapes (None: its default)
     scrape_on_loop: bool = True  # the event loop renders for the pipeline's scrapes, as in the daemon
+    trim_every: float | None = None  # seconds between the pipeline's allocator trims (None: the daemon's)
 
 
 class SimProcess:
@@ -260,6 +261,7 @@ def run(opts: Options) -> dict[str, Any]:
                         "writer_process": opts.writer_process,
                         "scrape_interval": opts.scrape_interval,
                         "scrape_on_loop": opts.scrape_on_loop,
+                        "trim_every": opts.trim_every,
                     }
                     label = f"{system:<14} {n:>6} devices"
                     results.append(run_driver(system, spec, sim, progress, label))

@@ -297,15 +297,18 @@ class Pipeline:
         self.scraper = threading.Thread(target=self._scrape_loop, name="bench-scraper", daemon=True)
         self.scraper.start()
         # the daemon's garbage-collector policy (poller/gc_policy.py), applied after start-up as it does
-        from poller.gc_policy import GcPolicy
+        from poller.gc_policy import TRIM_EVERY, GcPolicy
 
-        self.gc_policy = GcPolicy()
+        self.gc_policy = GcPolicy(trim_every=float(self.spec.get("trim_every") or TRIM_EVERY))
+        self.figures["trim_every_s"] = self.gc_policy.trim_every
         self.gc_policy.apply()
         self.gc_task = asyncio.create_task(self.gc_policy.run())
         self.mariadb = _mariadb_process()
         self.mariadb_cpu0 = _proc_cpu(self.mariadb)
         self.threads0 = _thread_cpu()
         self.process_cpu0 = _proc_cpu(psutil.Process()) or 0.0
+        self.trims0, self.trim_seconds0 = self.gc_policy.trims, self.gc_policy.trim_seconds
+        self.gc_policy.trim_longest = 0.0
         self.child_cpu0 = _proc_cpu(self._writer_child()) or 0.0
         self.t_start = time.perf_counter()
 
@@ -402,6 +405,8 @@ class Pipeline:
         self.scrapes, self.scrape_seconds = 0, []
         self.prepare_seconds, self.prepare_fallbacks = [], 0
         self.process_cpu0 = _proc_cpu(psutil.Process()) or 0.0
+        self.trims0, self.trim_seconds0 = self.gc_policy.trims, self.gc_policy.trim_seconds
+        self.gc_policy.trim_longest = 0.0
         self.child_cpu0 = _proc_cpu(self._writer_child()) or 0.0
         self.t_start = time.perf_counter()
 
@@ -521,6 +526,9 @@ class Pipeline:
         # What the daemon's 10-minute timer does (a full collection, then the allocator's free pages given
         # back): the RSS after it is what the pipeline holds, the one before includes glibc's free pages.
         collections, last = self.gc_policy.full_collections, self.gc_policy.last  # those during the run
+        self.figures["gc_trims"] = self.gc_policy.trims - self.trims0  # the allocator's, in the window
+        self.figures["gc_trim_s"] = round(self.gc_policy.trim_seconds - self.trim_seconds0, 3)
+        self.figures["gc_trim_max_ms"] = round(self.gc_policy.trim_longest * 1000, 1)
         final = self.gc_policy.collect_full()
         self.figures["rss_end_trimmed_mb"] = round(psutil.Process().memory_info().rss / 2**20, 1)
         self.figures["gc_timer_pause_s"] = round(final.seconds + final.trim_seconds, 3)  # the loop waits

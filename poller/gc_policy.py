@@ -134,6 +134,8 @@ class GcPolicy:
         self.arena_max = _chosen(arena_max, lambda: _glibc_mallopt(M_ARENA_MAX))
         self.mmap_threshold = _chosen(mmap_threshold, lambda: _glibc_mallopt(M_MMAP_THRESHOLD))
         self.trims = 0
+        self.trim_seconds = 0.0  # all trims' wall time, and the longest's (the allocator's lock is held)
+        self.trim_longest = 0.0
         self.last: FullCollection | None = None
         self.full_collections = 0
         self._saved: tuple[int, int, int] | None = None
@@ -194,5 +196,9 @@ class GcPolicy:
 
     def _trim(self) -> None:
         assert self.trim is not None
+        started = time.perf_counter()
         self.trim()
+        took = time.perf_counter() - started
         self.trims += 1
+        self.trim_seconds += took
+        self.trim_longest = max(self.trim_longest, took)

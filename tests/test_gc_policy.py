@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import gc
 import sys
+import time
 import weakref
 
 import pytest
@@ -106,6 +107,16 @@ def test_each_full_collection_asks_the_allocator_to_give_free_pages_back():
     policy.collect_full()
     assert len(calls) == policy.trims == 2
     assert policy.last is not None and policy.last.trim_seconds >= 0
+
+
+def test_trims_count_their_time_and_the_longest():
+    pauses = iter([0.02, 0.05, 0.01])
+    policy = GcPolicy(trim=lambda: time.sleep(next(pauses)) or True)
+    for _ in range(3):
+        policy.collect_full()
+    assert policy.trims == 3
+    assert 0.08 <= policy.trim_seconds < 1.0
+    assert 0.05 <= policy.trim_longest < policy.trim_seconds
 
 
 def test_no_trim_when_switched_off():

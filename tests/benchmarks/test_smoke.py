@@ -119,6 +119,15 @@ def test_the_pipeline_with_a_writer_process_counts_its_cpu_and_memory(tmp_path: 
 
 
 @pytest.mark.mariadb
+def test_the_pipeline_trims_the_allocator_as_often_as_asked_and_times_the_trims(tmp_path: Path) -> None:
+    pipeline = pipeline_smoke(tmp_path, "127.22.4.1", "--trim-every", "0.2")
+    assert pipeline["trim_every_s"] == 0.2
+    assert pipeline["gc_trims"] >= 3, pipeline  # a window of 2 s
+    assert pipeline["gc_trim_s"] > 0, pipeline
+    assert 0 < pipeline["gc_trim_max_ms"] <= pipeline["gc_trim_s"] * 1000, pipeline
+
+
+@pytest.mark.mariadb
 def test_a_scrape_interval_past_the_run_leaves_only_the_final_scrape(tmp_path: Path) -> None:
     pipeline = pipeline_smoke(tmp_path, "127.22.2.1", "--scrape-interval", "1000")
     assert pipeline["scrape_interval_s"] == 1000.0
