@@ -392,9 +392,10 @@ class Pipeline:
         t0, cpu0 = time.perf_counter(), _proc_cpu(psutil.Process()) or 0.0
         await asyncio.gather(*(one(r) for r in refs))
         await asyncio.to_thread(self.writer.flush, 600.0)
-        # The warm-up is a burst no daemon makes (its scheduler spreads first polls over the interval);
-        # the heap pages it leaves free go back now, as the daemon's trim timer would return them within
-        # trim_every, so the window's largest RSS is not the warm-up's leftover.
+        # The warm-up makes every device's first poll (every column walked and written) with `gate` polls
+        # in flight; a daemon spreads its first polls over the interval. The heap pages that leaves free go
+        # back now, as the daemon's trim timer would return them within trim_every, so the window does not
+        # start with the warm-up's leftover.
         await asyncio.to_thread(self.gc_policy.trim_heap)
         self.figures["warmup_polls"] = len(refs)
         self.figures["warmup_failed"] = failed
