@@ -532,8 +532,8 @@ class Pipeline:
         # back): the RSS after it is what the pipeline holds, the one before includes glibc's free pages.
         collections, last = self.gc_policy.full_collections, self.gc_policy.last  # those during the run
         self.figures["gc_trims"] = self.gc_policy.trims - self.trims0  # the allocator's, in the window
-        self.figures["gc_trim_s"] = round(self.gc_policy.trim_seconds - self.trim_seconds0, 3)
-        self.figures["gc_trim_max_ms"] = round(self.gc_policy.trim_longest * 1000, 1)
+        self.figures["gc_trim_s"] = round(self.gc_policy.trim_seconds - self.trim_seconds0, 6)
+        self.figures["gc_trim_max_ms"] = round(self.gc_policy.trim_longest * 1000, 3)
         final = self.gc_policy.collect_full()
         self.figures["rss_end_trimmed_mb"] = round(psutil.Process().memory_info().rss / 2**20, 1)
         self.figures["gc_timer_pause_s"] = round(final.seconds + final.trim_seconds, 3)  # the loop waits

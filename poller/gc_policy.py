@@ -168,10 +168,7 @@ class GcPolicy:
         started = time.perf_counter()
         collected = gc.collect()
         done = FullCollection(time.perf_counter() - started, collected)
-        if self.trim is not None:
-            trimmed = time.perf_counter()
-            self.trim_heap()
-            done.trim_seconds = time.perf_counter() - trimmed
+        done.trim_seconds = self.trim_heap()
         self.last = done
         self.full_collections += 1
         log.debug(
@@ -196,13 +193,15 @@ class GcPolicy:
             else:
                 await asyncio.to_thread(self.trim_heap)
 
-    def trim_heap(self) -> None:
-        """Hand the allocator's free pages back to the OS now (nothing without a trim); timed."""
+    def trim_heap(self) -> float:
+        """Hand the allocator's free pages back to the OS now; returns the seconds it took (0 without a
+        trim)."""
         if self.trim is None:
-            return
+            return 0.0
         started = time.perf_counter()
         self.trim()
         took = time.perf_counter() - started
         self.trims += 1
         self.trim_seconds += took
         self.trim_longest = max(self.trim_longest, took)
+        return took
