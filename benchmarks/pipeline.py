@@ -255,7 +255,7 @@ class Pipeline:
         self.port_walk_failed = 0
         self.figures: dict[str, Any] = {}
         self.scrape_cpu = 0.0
-        self.scrape_cpu0 = 0.0  # the scrape thread's CPU before the measured window (after a warm-up)
+        self.scrape_cpu0 = 0.0  # the scrape thread's CPU before the measured window
 
     # ------------------------------------------------------------------ setup (not measured)
 
@@ -304,8 +304,14 @@ class Pipeline:
         self.gc_policy.apply()
         self.gc_task = asyncio.create_task(self.gc_policy.run())
         self.mariadb = _mariadb_process()
+        self._start_window()
+
+    def _start_window(self) -> None:
+        """The baselines the measured window's figures are taken against (after set-up, again after a
+        warm-up)."""
         self.mariadb_cpu0 = _proc_cpu(self.mariadb)
         self.threads0 = _thread_cpu()
+        self.scrape_cpu0 = self.threads0.get(self.scraper.native_id or -1, 0.0)
         self.process_cpu0 = _proc_cpu(psutil.Process()) or 0.0
         self.trims0, self.trim_seconds0 = self.gc_policy.trims, self.gc_policy.trim_seconds
         self.gc_policy.trim_longest = 0.0
@@ -404,16 +410,9 @@ class Pipeline:
         self.unreachable = self.port_walk_failed = 0
         self.backlog_max = dict.fromkeys(self.backlog_max, 0)
         self.rss_window_max = self.child_rss_window_max = 0
-        self.mariadb_cpu0 = _proc_cpu(self.mariadb)
-        self.threads0 = _thread_cpu()
-        self.scrape_cpu0 = self.threads0.get(self.scraper.native_id or -1, 0.0)
         self.scrapes, self.scrape_seconds = 0, []
         self.prepare_seconds, self.prepare_fallbacks = [], 0
-        self.process_cpu0 = _proc_cpu(psutil.Process()) or 0.0
-        self.trims0, self.trim_seconds0 = self.gc_policy.trims, self.gc_policy.trim_seconds
-        self.gc_policy.trim_longest = 0.0
-        self.child_cpu0 = _proc_cpu(self._writer_child()) or 0.0
-        self.t_start = time.perf_counter()
+        self._start_window()
 
     # ------------------------------------------------------------------ the measured path
 
