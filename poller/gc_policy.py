@@ -30,8 +30,8 @@ exposes it). Every poll frees and reallocates each port's state and each scrape 
 pages those leave free inside its heap, so without a trim the RSS reports the high-water mark of the
 heap rather than what the daemon holds. At 10,000 devices (frozen ports) the pipeline benchmark's RSS
 climbed ~20 MB a minute between trims: 272-302 MB with a trim a minute, 263-293 MB with one every 20 s
-in five runs of six (README, "2026-12-06 (night)"), where a trim took at most 9-15 ms (the allocator's
-lock is held meanwhile).
+in five runs of six (docs/benchmarks.md, "2026-12-06 (night)"), where a trim took at most 9-15 ms (the
+allocator's lock is held meanwhile).
 
 It is also told to keep at most ``ARENAS`` heaps (glibc's ``mallopt(M_ARENA_MAX)``, the knob behind the
 ``MALLOC_ARENA_MAX`` variable): glibc gives each thread that allocates concurrently a heap of its own, up to

@@ -8,8 +8,8 @@ a freeze per device-poll became a chance per poll for a 5 ms stall. No maintaine
 compress that keeps the GIL, so this calls libzstd's one-shot ``ZSTD_compressCCtx`` through ctypes.PyDLL
 (which holds the GIL during the call). The frame is standard zstd with its content size, as zstandard
 writes it, so zstandard's decompressor reads it. Measured: byte-identical frames, the same speed; the
-10,000-device pipeline ran no differently either way (README, 2026-12-06, run F9), so what it buys is one
-GIL hand-off less per poll, not a figure.
+10,000-device pipeline ran no differently either way (docs/benchmarks.md, 2026-12-06, run F9), so what it
+buys is one GIL hand-off less per poll, not a figure.
 
 ``compressor(level)`` returns None where libzstd cannot be loaded (the caller falls back to zstandard).
 A context and an output buffer are kept per thread: a ZSTD_CCtx must not be used by two threads at once.

@@ -2,10 +2,10 @@
 
 Why: the writer thread's SQL rendering and PyMySQL's protocol code are Python, so they hold the GIL that
 the event loop needs. At 10,000 devices x 48 ports on 2 cores the writer held it 15% of the time, and
-each ``sendto`` the event loop made handed the GIL to the writer for up to a switch interval (README,
-"where the event loop's time goes"). A process of its own gives that share back to the event loop; its
-price is a second interpreter (~30-40 MB of its own: SQLAlchemy, PyMySQL, the writer) and ~0.1 core at
-10,000 devices (the batch is turned into tuples, pickled and unpickled).
+each ``sendto`` the event loop made handed the GIL to the writer for up to a switch interval
+(docs/benchmarks.md, "where the event loop's time goes"). A process of its own gives that share back to
+the event loop; its price is a second interpreter (~30-40 MB of its own: SQLAlchemy, PyMySQL, the writer)
+and ~0.1 core at 10,000 devices (the batch is turned into tuples, pickled and unpickled).
 
 ``ProcessWriter`` is a ``LibreNMSWriter`` whose worker thread hands each batch to the child instead of
 writing it: merging in ``submit()``, coalescing, the transition cap, retry with back-off, ``flush`` and
