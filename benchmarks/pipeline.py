@@ -40,6 +40,7 @@ from typing import Any, cast
 
 import psutil
 
+from . import pymalloc_stats
 from .workload import SCHEDULE_LAG, DeviceRef, PollFn
 
 DEADLINE_SHARE = 0.9  # as poller.daemon: a poll must finish within this share of the interval
@@ -516,6 +517,9 @@ class Pipeline:
 
         total = (_proc_cpu(psutil.Process()) or 0.0) - self.process_cpu0
         self.figures["rss_end_mb"] = round(psutil.Process().memory_info().rss / 2**20, 1)
+        pymalloc = pymalloc_stats.read()  # what of that RSS is small-object arenas, and how full they are
+        if pymalloc is not None:
+            self.figures.update(pymalloc.figures())
         main, writer, scraper = delta(main_tid), delta(writer_tid), self.scrape_cpu - self.scrape_cpu0
         db_cpu0, db_cpu = self.mariadb_cpu0, _proc_cpu(self.mariadb)
         self.figures.update(await asyncio.to_thread(self._written))

@@ -72,9 +72,14 @@ PIPELINE_HEADERS = (
     "writer backlog max (ports / devices)",
     "writer flush at end s", "batches / rows / failures", "missed", "kept up", "scrapes (max render ms)",
     "RSS MB after setup / at end / at end after the GC timer's trim / peak / largest in the window",
+    "pymalloc MB at end: arenas / in use / free blocks / free pools",
     "setup s",
 )  # fmt: skip
 RSS_FIGURES = ("rss_after_setup_mb", "rss_end_mb", "rss_end_trimmed_mb", "peak_rss_mb", "rss_window_max_mb")
+# benchmarks/pymalloc_stats.py: CPython's small-object arenas, which no trim gives back
+PYMALLOC_FIGURES = (
+    "pymalloc_arenas_mb", "pymalloc_allocated_mb", "pymalloc_free_blocks_mb", "pymalloc_free_pools_mb",
+)  # fmt: skip
 KEPT_UP_LAG_SHARE = 0.1  # kept up = p99 schedule lag under 10% of the interval
 
 
@@ -160,6 +165,7 @@ def render_pipeline(results: list[dict[str, Any]]) -> list[str]:
             kept_up(r),
             f"{_cell(r.get('scrapes'))} ({_cell(r.get('scrape_render_max_ms'))})",
             " / ".join(_cell(r.get(k)) for k in RSS_FIGURES) + _writer_process_memory(r),
+            " / ".join(_cell(r.get(k)) for k in PYMALLOC_FIGURES),
             _cell(r.get("setup_s")),
         ]
         lines.append("| " + " | ".join(cells) + " |")

@@ -76,6 +76,10 @@ def test_the_pipeline_polls_every_device_through_the_writer_into_mariadb(smoke: 
     assert pipeline["db_ports_with_counters"] == 3 * 8, pipeline  # every discovered port got its counters
     assert pipeline["scrapes"] >= 1 and pipeline["scrape_errors"] == 0, pipeline
     assert pipeline["rss_window_max_mb"] > 10, pipeline  # RSS sampled in the measured window
+    # CPython's small-object arenas at the end: what is in use and free in them fits in them (each figure
+    # is rounded to 0.1 MB)
+    parts = pipeline["pymalloc_allocated_mb"] + pipeline["pymalloc_free_blocks_mb"]
+    assert 1 < parts + pipeline["pymalloc_free_pools_mb"] <= pipeline["pymalloc_arenas_mb"] + 0.2, pipeline
     assert pipeline["scrape_on_loop"] and pipeline["scrape_on_loop_fallbacks"] == 0, pipeline  # as the daemon
     # --warmup: every device polled once before the measured window, counted apart
     assert pipeline["warmup_polls"] == 3 and pipeline["warmup_failed"] == 0, pipeline
