@@ -178,34 +178,55 @@ def write_markdown(report: dict[str, Any], path: Path) -> str:
     return text
 
 
+# the plots' legend: what each system is, as the README's table names it
+PLOT_LABELS = {
+    "fastpoll": "fastpoll SNMP engine",
+    "pipeline": "fastpoll full pipeline (MariaDB's CPU not counted)",
+    "netsnmp": "net-snmp CLI, as LibreNMS polls",
+    "pysnmp": "pysnmp hlapi",
+    "snmp_exporter": "Prometheus snmp_exporter",
+}
+
+
 def write_plots(report: dict[str, Any], out: Path) -> list[Path]:
     import matplotlib
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
+    from matplotlib.ticker import FuncFormatter, LogLocator, NullFormatter
 
     ok = [r for r in report["results"] if r.get("status") == "ok" and "@" not in r["system"]]
     systems = sorted({r["system"] for r in ok})
+    loads = sorted({r["offered_polls_per_min"] for r in ok})
+    # plain numbers on the log axes: matplotlib's default labels every minor tick as 3x10^2, 4x10^2, ...
+    plain = FuncFormatter(lambda value, _: f"{value:,.0f}" if value >= 1 else f"{value:g}")
     paths = []
     for key, ylabel, name, log in (
         ("cpu_s_per_1000_polls", "CPU-s per 1000 device-polls", "cpu.png", True),
         ("p50_ms", "p50 device-poll latency (ms)", "latency_p50.png", True),
         ("p99_ms", "p99 device-poll latency (ms)", "latency_p99.png", True),
     ):
-        fig, ax = plt.subplots(figsize=(7, 4.5))
+        fig, ax = plt.subplots(figsize=(7, 5.5))
         for system in systems:
             pts = sorted(
                 (r["offered_polls_per_min"], r[key]) for r in ok if r["system"] == system and r.get(key)
             )
             if pts:
-                ax.plot([p[0] for p in pts], [p[1] for p in pts], marker="o", label=system)
+                label = PLOT_LABELS.get(system, system)
+                ax.plot([p[0] for p in pts], [p[1] for p in pts], marker="o", label=label)
         ax.set_xlabel("device-polls per minute (offered)")
         ax.set_ylabel(ylabel)
         if log:
             ax.set_yscale("log")
+            ax.yaxis.set_major_locator(LogLocator(subs=(1.0, 2.0, 5.0)))  # 1, 2, 5, 10, 20, 50, ...
+            ax.yaxis.set_major_formatter(plain)
+            ax.yaxis.set_minor_formatter(NullFormatter())
         ax.set_xscale("log")
+        ax.set_xticks(loads)  # the loads measured
+        ax.xaxis.set_major_formatter(plain)
+        ax.xaxis.set_minor_formatter(NullFormatter())
         ax.grid(True, which="both", alpha=0.3)
-        ax.legend()
+        ax.legend(loc="upper center", bbox_to_anchor=(0.5, -0.14), ncol=2, fontsize="small")  # off the lines
         ax.set_title(ylabel)
         fig.tight_layout()
         path = out / name
