@@ -20,7 +20,7 @@ import re
 from dataclasses import dataclass
 
 _MB = 2**20
-# the lines of _PyObject_DebugMallocStats's report read here (CPython 3.8-3.12 print them so)
+# the lines of _PyObject_DebugMallocStats's report read here, as CPython 3.11 prints them
 _FIELDS = {
     "arenas": r"^# arenas allocated current\s*=\s*([\d,]+)$",
     "arena_bytes": r"^\d+ arenas \* \d+ bytes/arena\s*=\s*([\d,]+)$",
@@ -61,7 +61,7 @@ def parse(report: str) -> PymallocStats:
 
 def read() -> PymallocStats | None:
     """This process's pymalloc figures now; None where they cannot be read (see the module's docstring).
-    Holds the GIL while it walks the arenas: ~1 ms per 100 arenas."""
+    Holds the GIL while it walks the arenas: 0.2 ms for 237 arenas here."""
     try:
         libc = ctypes.CDLL(None)
         open_memstream, fclose, free = libc.open_memstream, libc.fclose, libc.free

@@ -11,7 +11,8 @@ import pytest
 
 from benchmarks.pymalloc_stats import PymallocStats, parse, read
 
-# the part of a CPython 3.11 sys._debugmallocstats() report that is read (138 arenas of a 10,000-device run)
+# the part of a CPython 3.11 sys._debugmallocstats() report that is read, with figures of the size a
+# 10,000-device pipeline run shows
 REPORT = """\
 Small block threshold = 512, in 32 size classes.
 
