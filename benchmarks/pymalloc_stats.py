@@ -38,13 +38,13 @@ class PymallocStats:
     free_block_bytes: int  # free blocks in pools that hold some in use
     free_pool_bytes: int  # pools wholly free inside arenas that are not
 
-    def figures(self, prefix: str = "pymalloc_") -> dict[str, float]:
-        """The sizes in MB, one decimal, under ``prefix``."""
+    def figures(self) -> dict[str, float]:
+        """The sizes in MB, one decimal, as the benchmark's results name them."""
         return {
-            f"{prefix}arenas_mb": round(self.arena_bytes / _MB, 1),
-            f"{prefix}allocated_mb": round(self.allocated_bytes / _MB, 1),
-            f"{prefix}free_blocks_mb": round(self.free_block_bytes / _MB, 1),
-            f"{prefix}free_pools_mb": round(self.free_pool_bytes / _MB, 1),
+            "pymalloc_arenas_mb": round(self.arena_bytes / _MB, 1),
+            "pymalloc_allocated_mb": round(self.allocated_bytes / _MB, 1),
+            "pymalloc_free_blocks_mb": round(self.free_block_bytes / _MB, 1),
+            "pymalloc_free_pools_mb": round(self.free_pool_bytes / _MB, 1),
         }
 
 

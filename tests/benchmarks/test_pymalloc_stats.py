@@ -43,7 +43,7 @@ def test_a_report_gives_the_arenas_and_what_is_in_use_and_free_in_them() -> None
     )
 
 
-def test_the_figures_are_megabytes_under_a_prefix() -> None:
+def test_the_figures_are_megabytes_named_as_the_results_name_them() -> None:
     assert parse(REPORT).figures() == {
         "pymalloc_arenas_mb": 138.0,
         "pymalloc_allocated_mb": 73.0,
