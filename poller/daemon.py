@@ -31,7 +31,7 @@ from .checks.intervals import due, due_checks
 from .checks.profiles import CHECK_NAME as PROFILES_CHECK
 from .checks.profiles import Sample, poll_profile
 from .checks.results import PollResult
-from .cluster import LocalMembership, RedisMembership, membership
+from .cluster import Membership, membership
 from .config import Config, database_url, load_config
 from .gc_policy import GcPolicy
 from .logs import RedactionFilter, device_logger, setup_logging
@@ -116,7 +116,7 @@ class Daemon:
         self.states: dict[int, DeviceState] = {}
         self.writer: LibreNMSWriter | None = None
         self.scheduler: Scheduler | None = None
-        self.membership: LocalMembership | RedisMembership | None = None
+        self.membership: Membership | None = None
         self.should_exit = asyncio.Event()
         self.force_exit = False
         self._tasks: list[asyncio.Task[Any]] = []

@@ -8,6 +8,8 @@ from __future__ import annotations
 
 import asyncio
 import os
+import subprocess
+import sys
 import uuid
 from collections import Counter
 from collections.abc import AsyncIterator, Callable
@@ -18,7 +20,8 @@ from hypothesis import given
 from hypothesis import strategies as st
 from redis.exceptions import ConnectionError as RedisConnectionError
 
-from poller.cluster import LocalMembership, RedisMembership, membership, owner_of, serves
+from poller.cluster import LocalMembership, membership, owner_of, serves
+from poller.cluster_redis import RedisMembership
 from poller.model import Device, Target
 from poller.scheduler import VirtualClock, WallClock, next_start
 from tests.support.net import free_tcp_port
@@ -83,6 +86,15 @@ def test_a_single_instance_without_redis_polls_every_device_of_its_groups() -> N
 
 def test_without_a_redis_url_the_membership_is_local() -> None:
     assert isinstance(membership(None, [0]), LocalMembership)
+
+
+def test_a_daemon_without_a_redis_url_never_imports_the_redis_client() -> None:
+    code = (
+        "import sys; import poller.daemon; from poller.cluster import membership; membership(None, None); "
+        "print('redis' in sys.modules)"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert out.stdout.strip() == "False"
 
 
 def test_a_key_prefix_in_librenms_namespace_is_refused() -> None:
