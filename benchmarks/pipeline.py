@@ -41,7 +41,7 @@ from typing import Any, cast
 import psutil
 
 from . import pymalloc_stats
-from .workload import SCHEDULE_LAG, DeviceRef, PollFn
+from .workload import SCHEDULE_LAG, DeviceRef, PollFn, run_load
 
 DEADLINE_SHARE = 0.9  # as poller.daemon: a poll must finish within this share of the interval
 SCRAPE_INTERVAL = 15.0
@@ -378,34 +378,35 @@ class Pipeline:
         self.figures["rss_after_setup_mb"] = round(psutil.Process().memory_info().rss / 2**20, 1)
 
     async def warm_up(self, refs: Sequence[DeviceRef]) -> None:
-        """Poll every device once, as fast as the concurrency allows, before the measured window.
+        """Poll every device once, on the measured window's schedule, before the measured window.
 
         A daemon's first poll of a device walks every port column and compares every value with the
         database's; later polls walk status and counters only (``details_interval``). The window after this
         measures the polls of a daemon that has been running; this cycle's own cost is reported apart
         (``warmup_*``). The baselines of every measured figure are taken again afterwards.
+
+        The first polls are spread over one interval, as the daemon's scheduler spreads them by phase, not
+        made as fast as the concurrency allows: a burst of every device at once (10,000 tasks waiting at a
+        semaphore, ~14 MB of small objects, with 100 first polls in flight) grew CPython's small-object
+        arenas to a size a daemon never reaches, and the long-lived objects those polls left among them kept
+        the arenas from emptying for the rest of the run (docs/benchmarks.md, 2026-12-06 (late)).
         """
-        gate = asyncio.Semaphore(int(self.spec.get("concurrency") or 100))
-        failed = 0
-
-        async def one(ref: DeviceRef) -> None:
-            nonlocal failed
-            async with gate:
-                try:
-                    await self.poll(ref)
-                except PollFailed:
-                    failed += 1
-
         t0, cpu0 = time.perf_counter(), _proc_cpu(psutil.Process()) or 0.0
-        await asyncio.gather(*(one(r) for r in refs))
+        stats = await run_load(
+            self.poll,
+            list(refs),
+            interval=self.interval,
+            duration=self.interval,
+            concurrency=int(self.spec.get("concurrency") or 100),
+        )
         await asyncio.to_thread(self.writer.flush, 600.0)
-        # The warm-up makes every device's first poll (every column walked and written) with `gate` polls
-        # in flight; a daemon spreads its first polls over the interval. The heap pages that leaves free go
-        # back now, as the daemon's trim timer would return them within trim_every, so the window does not
-        # start with the warm-up's leftover.
+        # The first polls write every column. The heap pages their writes leave free go back now, as the
+        # daemon's trim timer would return them within trim_every, so the window does not start with them.
         await asyncio.to_thread(self.gc_policy.trim_heap)
         self.figures["warmup_polls"] = len(refs)
-        self.figures["warmup_failed"] = failed
+        self.figures["warmup_failed"] = stats.failed
+        self.figures["warmup_errors"] = dict(stats.errors)
+        self.figures["warmup_lag_p99_ms"] = round(1000 * (stats.percentile(0.99, stats.lags) or 0.0), 1)
         self.figures["warmup_s"] = round(time.perf_counter() - t0, 2)
         self.figures["warmup_cpu_s"] = round((_proc_cpu(psutil.Process()) or 0.0) - cpu0, 2)
         self.unreachable = self.port_walk_failed = 0
