@@ -35,8 +35,10 @@ def parser() -> argparse.ArgumentParser:
     r.add_argument("--uvloop", action="store_true", help="drivers use uvloop")
     r.add_argument(
         "--freeze-ports",
-        action="store_true",
-        help="pipeline: polling.freeze_ports = true (each device's ports kept compressed between polls)",
+        action=argparse.BooleanOptionalAction,
+        default=True,
+        help="pipeline: polling.freeze_ports, each device's ports kept compressed between polls (the "
+        "daemon's default); --no-freeze-ports keeps them as objects",
     )
     r.add_argument(
         "--scrape-interval",

@@ -58,7 +58,7 @@ class Options:
     warmup: bool = False  # the pipeline polls every device once before the measured window
     rate_limit: float = 0.0  # fastpoll's global requests/s limit (polling.rate_limit), 0 = none
     cache_port_text: bool = True  # the pipeline's metrics.cache_port_text (the daemon's default)
-    freeze_ports: bool = False  # the pipeline's polling.freeze_ports (the daemon's default)
+    freeze_ports: bool = True  # the pipeline's polling.freeze_ports (the daemon's default)
     writer_process: bool = False  # the pipeline's database.writer_process (the daemon's default)
     scrape_interval: float | None = None  # seconds between the pipeline's scrapes (None: its default)
     scrape_on_loop: bool = True  # the event loop renders for the pipeline's scrapes, as in the daemon

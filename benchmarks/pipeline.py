@@ -231,7 +231,7 @@ class Pipeline:
     def __init__(self, spec: dict[str, Any]) -> None:
         self.spec = spec
         self.interval = float(spec["interval"])
-        self.freeze_ports = bool(spec.get("freeze_ports", False))  # polling.freeze_ports
+        self.freeze_ports = bool(spec.get("freeze_ports", True))  # polling.freeze_ports, as the daemon
         duration = float(spec.get("duration") or 60.0)
         self.scrape_interval = float(
             spec.get("scrape_interval") or min(SCRAPE_INTERVAL, max(0.5, duration / 4))

@@ -15,6 +15,7 @@ import time
 import psutil
 import pytest
 
+from poller.checks.port_table import PortTable
 from poller.config import load_config
 from poller.daemon import Daemon, on_result
 from poller.gc_policy import NO_AUTOMATIC_FULL, GcPolicy
@@ -87,6 +88,23 @@ async def test_every_port_of_a_device_carries_the_same_poll_time_after_a_stop(sh
         librenms_url, "SELECT DISTINCT poll_time FROM ports WHERE device_id = :d AND deleted = 0", d=device
     )
     assert len(times) == 1 and times[0]["poll_time"] is not None  # no half-written batch
+
+
+@pytest.mark.parametrize("freeze", [None, False])
+async def test_a_devices_ports_stay_frozen_between_polls_unless_configured_as_objects(
+    shared_snmpsim, librenms_url, freeze
+):
+    device = insert_device(
+        librenms_url, community="routeros", port=shared_snmpsim.port, ports_rows=discovery_ports("routeros")
+    )
+    settings = {"default_interval": 2} if freeze is None else {"default_interval": 2, "freeze_ports": freeze}
+    daemon = Daemon(config_for(librenms_url, **settings))
+    await run_for(daemon, 2.5)
+    ports = daemon.states[device].ports
+    if freeze is None:  # the default
+        assert isinstance(ports, PortTable) and ports.frozen_size > 0 and len(ports) > 0
+    else:
+        assert type(ports) is dict and len(ports) > 0
 
 
 async def test_the_gc_policy_holds_while_the_daemon_runs_and_the_interpreters_returns_after(
