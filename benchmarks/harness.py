@@ -63,6 +63,7 @@ class Options:
     scrape_interval: float | None = None  # seconds between the pipeline's scrapes (None: its default)
     scrape_on_loop: bool = True  # the event loop renders for the pipeline's scrapes, as in the daemon
     trim_every: float | None = None  # seconds between the pipeline's allocator trims (None: the daemon's)
+    memory_samples: bool = False  # the pipeline writes pipeline-<devices>-memory.tsv beside results.json
 
 
 class SimProcess:
@@ -262,6 +263,9 @@ def run(opts: Options) -> dict[str, Any]:
                         "scrape_interval": opts.scrape_interval,
                         "scrape_on_loop": opts.scrape_on_loop,
                         "trim_every": opts.trim_every,
+                        "memory_samples": str(opts.out / f"pipeline-{n}-memory.tsv")
+                        if opts.memory_samples and system == "pipeline"
+                        else None,
                     }
                     label = f"{system:<14} {n:>6} devices"
                     results.append(run_driver(system, spec, sim, progress, label))

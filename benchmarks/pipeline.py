@@ -47,6 +47,10 @@ DEADLINE_SHARE = 0.9  # as poller.daemon: a poll must finish within this share o
 SCRAPE_INTERVAL = 15.0
 BACKLOG_SAMPLE = 0.5  # seconds between samples of the writer's pending rows
 INSERT_CHUNK = 5000
+MEMORY_HEADER = (
+    "t_s", "phase", "rss_mb", "pymalloc_arenas_mb", "pymalloc_allocated_mb", "pymalloc_free_pools_mb",
+    "polls_in_flight", "writer_pending_ports", "scraping", "scrapes",
+)  # fmt: skip
 _RECEIVED: ContextVar[list[int]] = ContextVar("fastpoll_bench_received")
 
 
@@ -257,6 +261,11 @@ class Pipeline:
         self.figures: dict[str, Any] = {}
         self.scrape_cpu = 0.0
         self.scrape_cpu0 = 0.0  # the scrape thread's CPU before the measured window
+        # --memory-samples: a row every BACKLOG_SAMPLE s from a thread of its own (MemorySample.HEADER)
+        self.memory_samples: list[tuple[Any, ...]] | None = [] if spec.get("memory_samples") else None
+        self.phase = "setup"
+        self.in_flight = 0  # polls started and not finished
+        self.scraping = False  # a scrape is being rendered or assembled
 
     # ------------------------------------------------------------------ setup (not measured)
 
@@ -297,6 +306,10 @@ class Pipeline:
         self.figures["scrape_on_loop"] = self.on_loop is not None
         self.scraper = threading.Thread(target=self._scrape_loop, name="bench-scraper", daemon=True)
         self.scraper.start()
+        self.memory_thread: threading.Thread | None = None
+        if self.memory_samples is not None:
+            self.memory_thread = threading.Thread(target=self._memory_loop, name="bench-memory", daemon=True)
+            self.memory_thread.start()
         # the daemon's garbage-collector policy (poller/gc_policy.py), applied after start-up as it does
         from poller.gc_policy import TRIM_EVERY, GcPolicy
 
@@ -318,6 +331,7 @@ class Pipeline:
         self.gc_policy.trim_longest = 0.0
         self.child_cpu0 = _proc_cpu(self._writer_child()) or 0.0
         self.t_start = time.perf_counter()
+        self.phase = "window"
 
     def _writer_child(self) -> psutil.Process | None:
         """The writer's own process (``--writer-process``), else None."""
@@ -391,6 +405,7 @@ class Pipeline:
         arenas to a size a daemon never reaches, and the long-lived objects those polls left among them kept
         the arenas from emptying for the rest of the run (docs/benchmarks.md, 2026-12-06 (late)).
         """
+        self.phase = "warmup"
         t0, cpu0 = time.perf_counter(), _proc_cpu(psutil.Process()) or 0.0
         stats = await run_load(
             self.poll,
@@ -428,11 +443,15 @@ class Pipeline:
         if lag is not None:
             self.own_metrics.observe_schedule_lag(lag)
         loop = asyncio.get_running_loop()
-        result = await poll_device(
-            cast(Any, self.engine), device, self.states[device.device_id], now=time.time(),
-            deadline=loop.time() + self.interval * DEADLINE_SHARE, details_interval=self.details_interval,
-            freeze_ports=self.freeze_ports,
-        )  # fmt: skip
+        self.in_flight += 1
+        try:
+            result = await poll_device(
+                cast(Any, self.engine), device, self.states[device.device_id], now=time.time(),
+                deadline=loop.time() + self.interval * DEADLINE_SHARE, details_interval=self.details_interval,
+                freeze_ports=self.freeze_ports,
+            )  # fmt: skip
+        finally:
+            self.in_flight -= 1
         self.writer.submit(result)
         self.fleet.update(device, result)
         self.own_metrics.observe_poll(result)
@@ -465,7 +484,31 @@ class Pipeline:
             with contextlib.suppress(psutil.Error):
                 self.child_rss_window_max = max(self.child_rss_window_max, child.memory_info().rss)
 
+    def _memory_loop(self) -> None:
+        """A row of MEMORY_HEADER every BACKLOG_SAMPLE s until the pipeline stops: what the RSS and
+        pymalloc's arenas do, beside what the pipeline is doing at that moment."""
+        assert self.memory_samples is not None
+        me, t0 = psutil.Process(), time.perf_counter()
+        while not self.stop.wait(BACKLOG_SAMPLE):
+            stats = pymalloc_stats.read()
+            figures = stats.figures() if stats is not None else {}
+            self.memory_samples.append(
+                (
+                    round(time.perf_counter() - t0, 2), self.phase, round(me.memory_info().rss / 2**20, 1),
+                    figures.get("pymalloc_arenas_mb"), figures.get("pymalloc_allocated_mb"),
+                    figures.get("pymalloc_free_pools_mb"), self.in_flight,
+                    self.writer.pending_counts().get("ports", 0), int(self.scraping), self.scrapes,
+                )
+            )  # fmt: skip
+
     def _scrape(self) -> None:
+        self.scraping = True
+        try:
+            self._scrape_once()
+        finally:
+            self.scraping = False
+
+    def _scrape_once(self) -> None:
         from poller.metrics.gzip_body import piece_size
         from poller.metrics.server import metrics_chunks
 
@@ -499,6 +542,7 @@ class Pipeline:
             await asyncio.to_thread(self.stack.close)  # drops the database
 
     async def _finish(self) -> None:
+        self.phase = "close"
         pending = self.writer.pending_counts()
         t0 = time.perf_counter()
         flushed = await asyncio.to_thread(self.writer.flush, 120.0)
@@ -506,6 +550,9 @@ class Pipeline:
         threads = _thread_cpu()  # while the writer thread lives
         self.stop.set()
         self.scraper.join(timeout=30)
+        if self.memory_thread is not None:
+            self.memory_thread.join(timeout=30)
+            self._write_memory_samples()
         # the scrape after the last poll: every device rendered at least once
         await asyncio.to_thread(self._scrape)
         wall = time.perf_counter() - self.t_start
@@ -580,6 +627,15 @@ class Pipeline:
                 "gc_full_last_s": round(last.seconds, 3) if last else None,
             }
         )
+
+    def _write_memory_samples(self) -> None:
+        path = self.spec.get("memory_samples")
+        if not path or self.memory_samples is None:
+            return
+        rows = ["\t".join(MEMORY_HEADER)]
+        rows += ["\t".join("" if v is None else str(v) for v in row) for row in self.memory_samples]
+        Path(path).write_text("\n".join(rows) + "\n")
+        self.figures["memory_samples"] = str(path)
 
     def _written(self) -> dict[str, int]:
         """What reached the database (read after the flush, outside the measured CPU window)."""

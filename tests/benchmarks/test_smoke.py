@@ -33,7 +33,7 @@ def smoke(tmp_path_factory: pytest.TempPathFactory) -> tuple[dict, Path]:
     if shutil.which("prometheus-snmp-exporter"):
         systems.append("snmp_exporter")
     proc = subprocess.run(
-        [sys.executable, "-m", "benchmarks", "run", "--smoke", "--warmup", "--quiet",
+        [sys.executable, "-m", "benchmarks", "run", "--smoke", "--warmup", "--quiet", "--memory-samples",
          "--systems", ",".join(systems), "--base-address", "127.22.0.1", "--out", str(out)],
         cwd=REPO, capture_output=True, text=True, timeout=240,
     )  # fmt: skip
@@ -85,6 +85,10 @@ def test_the_pipeline_polls_every_device_through_the_writer_into_mariadb(smoke: 
     assert pipeline["warmup_polls"] == 3 and pipeline["warmup_failed"] == 0, pipeline
     assert pipeline["warmup_cpu_s"] > 0, pipeline
     assert pipeline["ports_inserted"] == 3 * 8, pipeline  # seeded by the child process
+    # --memory-samples: a timeline through the warm-up and the window
+    rows = [line.split("\t") for line in Path(pipeline["memory_samples"]).read_text().splitlines()]
+    assert rows[0][:3] == ["t_s", "phase", "rss_mb"], rows[0]
+    assert {"warmup", "window"} <= {r[1] for r in rows[1:]} and all(float(r[2]) > 10 for r in rows[1:]), rows
     for key in (
         "cpu_main_s", "cpu_writer_s", "mariadb_cpu_s", "lag_p99_ms", "writer_flush_s", "rss_after_setup_mb",
         "rss_end_mb", "rss_end_trimmed_mb", "gc_timer_pause_s",
