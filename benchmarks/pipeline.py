@@ -399,11 +399,11 @@ class Pipeline:
         measures the polls of a daemon that has been running; this cycle's own cost is reported apart
         (``warmup_*``). The baselines of every measured figure are taken again afterwards.
 
-        The first polls are spread over one interval, as the daemon's scheduler spreads them by phase, not
-        made as fast as the concurrency allows: a burst of every device at once (10,000 tasks waiting at a
-        semaphore, ~14 MB of small objects, with 100 first polls in flight) grew CPython's small-object
-        arenas to a size a daemon never reaches, and the long-lived objects those polls left among them kept
-        the arenas from emptying for the rest of the run (docs/benchmarks.md, 2026-12-06 (late)).
+        The first polls are spread over one interval, as the daemon's scheduler spreads them by phase, rather
+        than made as fast as the concurrency allows (which also put a coroutine per device, ~14 MB of small
+        objects at 10,000 devices, at a semaphore at once). Either way a first cycle that costs more than a
+        core runs late and its polls in flight climb to ``concurrency``; pymalloc's arenas grow to hold them
+        and stay that size for the run (docs/benchmarks.md, 2026-12-06 (evening)).
         """
         self.phase = "warmup"
         t0, cpu0 = time.perf_counter(), _proc_cpu(psutil.Process()) or 0.0
