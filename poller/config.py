@@ -187,10 +187,10 @@ class PollingSettings(_Section):
     freeze_ports: bool = Field(
         True,
         description="Keep each device's ports compressed between polls (~120 bytes a port instead of ~700 "
-        "as Python objects: 264-308 instead of 553-574 MB RSS at 10,000 devices x 48 ports) at ~0.15-0.3 ms "
-        "of CPU per device-poll on the event loop and a thaw per device at scrape time; at 10,000 devices "
-        "the whole pipeline took 1% more CPU frozen in the latest pair of runs, 3-8% in older ones. `false` "
-        "keeps them as objects.",
+        "as Python objects: 264-308 instead of 548-574 MB RSS at 10,000 devices x 48 ports) at ~0.15-0.3 ms "
+        "of CPU per device-poll on the event loop and a thaw per device at scrape time: at 10,000 devices "
+        "the whole pipeline took 1-8% more CPU frozen. `false` keeps them as objects, for a box short of "
+        "CPU with memory to spare.",
     )
     snmp_timeout: float = Field(1.0, gt=0, le=60, description="Seconds per SNMP request attempt.")
     snmp_retries: int = Field(2, ge=0, le=10, description="Extra attempts after the first.")
