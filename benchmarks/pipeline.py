@@ -261,7 +261,7 @@ class Pipeline:
         self.figures: dict[str, Any] = {}
         self.scrape_cpu = 0.0
         self.scrape_cpu0 = 0.0  # the scrape thread's CPU before the measured window
-        # --memory-samples: a row every BACKLOG_SAMPLE s from a thread of its own (MemorySample.HEADER)
+        # --memory-samples: a row of MEMORY_HEADER every BACKLOG_SAMPLE s, from a thread of its own
         self.memory_samples: list[tuple[Any, ...]] | None = [] if spec.get("memory_samples") else None
         self.phase = "setup"
         self.in_flight = 0  # polls started and not finished

@@ -18,7 +18,7 @@ from poller.cluster import Groups, owner_of, serves, slot_of
 from poller.model import Device
 from poller.scheduler import Clock, WallClock
 
-log = logging.getLogger("poller.cluster")
+log = logging.getLogger("poller.cluster")  # the name its messages always had
 
 
 @dataclass
@@ -31,7 +31,7 @@ class ClusterStats:
 
 
 class RedisMembership:
-    """One instance of a fastpoll cluster coordinated through Redis (see the module text)."""
+    """One instance of a fastpoll cluster coordinated through Redis (see ``poller.cluster``)."""
 
     def __init__(
         self,
