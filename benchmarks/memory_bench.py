@@ -1,7 +1,7 @@
 """Memory each polled port keeps between polls: the daemon's per-device pipeline, in-process, no sockets.
 
     .venv/bin/python -m benchmarks.memory_bench [--devices 300] [--ports 48] [--rounds 3]
-                                                [--writer sqlite|none] [--no-scrape] [--freeze-ports]
+                                                [--writer sqlite|none] [--no-scrape] [--no-freeze-ports]
                                                 [--mode both|rss|trace]
 
 Set-up (not measured): the simulated fleet (poller/sim/generate.py, the benchmarks' devices), its devices and
@@ -300,7 +300,11 @@ def main(argv: Sequence[str] | None = None) -> None:
         "--flush-every", type=int, default=10, help="devices polled between writer flushes (default 10)"
     )
     ap.add_argument(
-        "--freeze-ports", action="store_true", help="keep ports frozen between polls (polling.freeze_ports)"
+        "--freeze-ports",
+        action=argparse.BooleanOptionalAction,
+        default=True,
+        help="keep ports frozen between polls (polling.freeze_ports, the daemon's default); "
+        "--no-freeze-ports keeps them as objects",
     )
     ap.add_argument("--no-scrape", dest="scrape", action="store_false", help="skip the collector render")
     ap.add_argument("--top", type=int, default=15, help="rows of the tracemalloc tables")
@@ -315,7 +319,7 @@ def main(argv: Sequence[str] | None = None) -> None:
             *("--devices", str(args.devices), "--ports", str(args.ports), "--rounds", str(args.rounds)),
             *("--writer", args.writer, "--top", str(args.top), "--flush-every", str(args.flush_every)),
             *(() if args.scrape else ("--no-scrape",)),
-            *(("--freeze-ports",) if args.freeze_ports else ()),
+            "--freeze-ports" if args.freeze_ports else "--no-freeze-ports",
         ]
         for mode in ("rss", "trace"):
             cmd = [sys.executable, "-m", "benchmarks.memory_bench", *common, "--mode", mode]
