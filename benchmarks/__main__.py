@@ -54,6 +54,12 @@ def parser() -> argparse.ArgumentParser:
         help="pipeline: seconds between the allocator's trims (poller/gc_policy.py; default the daemon's)",
     )
     r.add_argument(
+        "--max-port-walks",
+        type=int,
+        default=0,
+        help="pipeline: polling.max_port_walks, port walks at once (default 0: no limit, as the daemon)",
+    )
+    r.add_argument(
         "--memory-samples",
         action="store_true",
         help="pipeline: write pipeline-<devices>-memory.tsv, RSS and pymalloc's arenas every 0.5 s beside "
@@ -145,7 +151,7 @@ def main(argv: list[str] | None = None) -> int:
         cache_port_text=args.cache_port_text, freeze_ports=args.freeze_ports,
         writer_process=args.writer_process, scrape_interval=args.scrape_interval,
         scrape_on_loop=args.scrape_on_loop, trim_every=args.trim_every,
-        memory_samples=args.memory_samples,
+        memory_samples=args.memory_samples, max_port_walks=args.max_port_walks,
     )  # fmt: skip
     if args.smoke:
         opts.devices = opts.baseline_devices = [3]

@@ -64,6 +64,7 @@ class Options:
     scrape_on_loop: bool = True  # the event loop renders for the pipeline's scrapes, as in the daemon
     trim_every: float | None = None  # seconds between the pipeline's allocator trims (None: the daemon's)
     memory_samples: bool = False  # the pipeline writes pipeline-<devices>-memory.tsv beside results.json
+    max_port_walks: int = 0  # the pipeline's polling.max_port_walks (0 = no limit, the daemon's default)
 
 
 class SimProcess:
@@ -263,6 +264,7 @@ def run(opts: Options) -> dict[str, Any]:
                         "scrape_interval": opts.scrape_interval,
                         "scrape_on_loop": opts.scrape_on_loop,
                         "trim_every": opts.trim_every,
+                        "max_port_walks": opts.max_port_walks,
                         "memory_samples": str(opts.out / f"pipeline-{n}-memory.tsv")
                         if opts.memory_samples and system == "pipeline"
                         else None,

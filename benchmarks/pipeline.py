@@ -284,6 +284,9 @@ class Pipeline:
         self.details_interval = PollingSettings().port_details_interval  # the daemon's default
         self.snmp = SnmpEngine(max_rate=self.spec.get("rate_limit") or None)  # as the daemon
         self.engine = CountingEngine(self.snmp)
+        walks = int(self.spec.get("max_port_walks") or 0)  # polling.max_port_walks, 0 = none (the default)
+        self.walk_gate = asyncio.Semaphore(walks) if walks else None
+        self.figures["max_port_walks"] = walks
         if self.spec.get("writer_process"):  # database.writer_process = true
             from poller.store.writer_process import ProcessWriter
 
@@ -448,7 +451,7 @@ class Pipeline:
             result = await poll_device(
                 cast(Any, self.engine), device, self.states[device.device_id], now=time.time(),
                 deadline=loop.time() + self.interval * DEADLINE_SHARE, details_interval=self.details_interval,
-                freeze_ports=self.freeze_ports,
+                freeze_ports=self.freeze_ports, walk_gate=self.walk_gate,
             )  # fmt: skip
         finally:
             self.in_flight -= 1

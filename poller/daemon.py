@@ -114,6 +114,8 @@ class Daemon:
         self.stats = DaemonStats()
         self.devices: dict[int, Device] = {}
         self.states: dict[int, DeviceState] = {}
+        self._walk_limit = 0  # polling.max_port_walks the gate below was made for
+        self._walk_gate: asyncio.Semaphore | None = None
         self.writer: LibreNMSWriter | None = None
         self.scheduler: Scheduler | None = None
         self.membership: Membership | None = None
@@ -325,6 +327,7 @@ class Daemon:
             deadline=deadline,
             details_interval=self.config.polling.port_details_interval,
             freeze_ports=self.config.polling.freeze_ports,
+            walk_gate=self._port_walk_gate(),
         )
         self.stats.polls += 1
         reachable = result.metrics is not None and result.metrics.reachable
@@ -351,6 +354,14 @@ class Daemon:
             except Exception:
                 self.stats.sink_errors += 1
                 log.exception("result sink %s failed", type(sink).__name__)
+
+    def _port_walk_gate(self) -> asyncio.Semaphore | None:
+        """The slots of ``polling.max_port_walks`` (None: unlimited), made again when a reload changes it;
+        walks holding a slot of the old gate give it back there."""
+        limit = self.config.polling.max_port_walks
+        if limit != self._walk_limit:
+            self._walk_limit, self._walk_gate = limit, asyncio.Semaphore(limit) if limit else None
+        return self._walk_gate
 
     # ------------------------------------------------------------------ discovered entities
 

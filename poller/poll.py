@@ -10,10 +10,11 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
 import logging
 import sys
 import time
-from collections.abc import Mapping
+from collections.abc import AsyncIterator, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -39,7 +40,7 @@ from poller.checks.results import DeviceMetrics, PollResult
 from poller.checks.uptime import compute_uptime, observe_uptime
 from poller.model import Device
 from poller.snmp.client import SnmpEngine
-from poller.snmp.errors import SnmpError
+from poller.snmp.errors import SnmpError, SnmpTimeout
 from poller.snmp.values import Tag
 
 log = logging.getLogger(__name__)
@@ -125,6 +126,7 @@ async def poll_device(
     deadline: float | None = None,
     details_interval: float | None = None,
     freeze_ports: bool = False,
+    walk_gate: asyncio.Semaphore | None = None,
 ) -> PollResult:
     """Poll one device, update ``state`` in place, and return what to write and report.
 
@@ -132,7 +134,8 @@ async def poll_device(
     ...; None = every poll, as LibreNMS). Between those walks only status and counters are walked and each
     port keeps its last descriptive values; a new port, or a state read from the database, walks them at once.
     ``freeze_ports`` (``polling.freeze_ports``): keep the ports' states as a PortTable between polls, else
-    as objects.
+    as objects. ``walk_gate`` (``polling.max_port_walks``): the ports walk waits for one of its slots, within
+    ``deadline``; a walk that gets none in time fails as a timeout and leaves the ports as they were.
     """
     started = time.monotonic()
     polled = int(now)
@@ -175,9 +178,10 @@ async def poll_device(
     if state.has_ports or state.ports:
         stored: Mapping[Any, PortState] = {}
         try:
-            rows, stored = await _walk_ports(
-                engine, device, state, now=now, every=details_interval, deadline=deadline
-            )
+            async with _slot(walk_gate, deadline):
+                rows, stored = await _walk_ports(
+                    engine, device, state, now=now, every=details_interval, deadline=deadline
+                )
         except SnmpError as exc:
             error = f"ports:{exc.kind}"
             rows = {}
@@ -221,6 +225,24 @@ async def poll_device(
         error=error,
     )
     return result
+
+
+@contextlib.asynccontextmanager
+async def _slot(gate: asyncio.Semaphore | None, deadline: float | None) -> AsyncIterator[None]:
+    """One of ``gate``'s slots for the block (none needed without a gate); SnmpTimeout when none comes
+    free by ``deadline`` (event-loop time)."""
+    if gate is None:
+        yield
+        return
+    try:
+        async with asyncio.timeout_at(deadline):
+            await gate.acquire()
+    except TimeoutError:
+        raise SnmpTimeout("no port walk slot came free before the poll's deadline") from None
+    try:
+        yield
+    finally:
+        gate.release()
 
 
 async def _walk_ports(

@@ -107,6 +107,15 @@ async def test_a_devices_ports_stay_frozen_between_polls_unless_configured_as_ob
         assert type(ports) is dict and len(ports) > 0
 
 
+def test_the_port_walk_gate_follows_polling_max_port_walks_across_reloads(librenms_url):
+    daemon = Daemon(config_for(librenms_url, max_port_walks=2))
+    gate = daemon._port_walk_gate()
+    assert isinstance(gate, asyncio.Semaphore) and daemon._port_walk_gate() is gate
+    unlimited = daemon.config.polling.model_copy(update={"max_port_walks": 0})
+    daemon.config = daemon.config.model_copy(update={"polling": unlimited})  # what a SIGHUP reload does
+    assert daemon._port_walk_gate() is None
+
+
 async def test_the_gc_policy_holds_while_the_daemon_runs_and_the_interpreters_returns_after(
     shared_snmpsim, librenms_url
 ):

@@ -6,6 +6,7 @@ community between polls replays them in order with exact, known counter values a
 
 from __future__ import annotations
 
+import asyncio
 from dataclasses import replace
 from pathlib import Path
 
@@ -195,6 +196,53 @@ async def test_a_failed_ports_walk_thaws_nothing_and_keeps_the_frozen_ports(agen
         result = await poll_device(recorder, device, state, now=T0, freeze_ports=True)  # type: ignore[arg-type]
     assert recorder.thaws_at_walks == [0] and not thaws
     assert state.ports is frozen and not result.ports and result.metrics.error == "ports:timeout"
+
+
+class _OverlapRecorder:
+    """An SnmpEngine whose table walks take a little longer, noting the most of them running at once."""
+
+    def __init__(self, engine: SnmpEngine) -> None:
+        self.engine, self.running, self.most = engine, 0, 0
+
+    async def get(self, *args, **kwargs):
+        return await self.engine.get(*args, **kwargs)
+
+    async def walk_table(self, *args, **kwargs):
+        self.running += 1
+        self.most = max(self.most, self.running)
+        try:
+            await asyncio.sleep(0.05)
+            return await self.engine.walk_table(*args, **kwargs)
+        finally:
+            self.running -= 1
+
+
+async def test_port_walks_beyond_the_gates_slots_wait_for_one(agent, librenms_url):
+    _device(librenms_url, agent.port)
+    polls = [_load(librenms_url) for _ in range(3)]  # the same device three times, each with its own state
+    gate = asyncio.Semaphore(1)
+    async with SnmpEngine() as snmp:
+        recorder = _OverlapRecorder(snmp)
+        results = await asyncio.gather(
+            *(poll_device(recorder, d, st, now=T0, walk_gate=gate) for d, st in polls)  # type: ignore[arg-type]
+        )
+    assert recorder.most == 1 and all(r.ports and r.metrics.error is None for r in results)
+    assert not gate.locked()  # every slot given back
+
+
+async def test_a_ports_walk_without_a_slot_by_the_deadline_fails_as_a_timeout_and_keeps_the_ports(
+    agent, librenms_url
+):
+    _device(librenms_url, agent.port)
+    device, state = _load(librenms_url)
+    before = dict(state.ports)
+    gate = asyncio.Semaphore(1)
+    await gate.acquire()  # every slot taken
+    async with SnmpEngine() as snmp:
+        deadline = asyncio.get_running_loop().time() + 0.3
+        result = await poll_device(snmp, device, state, now=T0, walk_gate=gate, deadline=deadline)
+    assert result.metrics.reachable and result.metrics.up and result.metrics.error == "ports:timeout"
+    assert not result.ports and state.ports == before
 
 
 async def test_ports_not_frozen_are_kept_as_objects_and_polled_the_same(agent, librenms_url):
