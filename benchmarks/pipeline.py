@@ -261,8 +261,9 @@ class Pipeline:
         self.figures: dict[str, Any] = {}
         self.scrape_cpu = 0.0
         self.scrape_cpu0 = 0.0  # the scrape thread's CPU before the measured window
-        # --memory-samples: a row of MEMORY_HEADER every BACKLOG_SAMPLE s, from a thread of its own
-        self.memory_samples: list[tuple[Any, ...]] | None = [] if spec.get("memory_samples") else None
+        # --memory-samples: a row of MEMORY_HEADER every BACKLOG_SAMPLE s (a thread of its own), to this file
+        self.memory_path: str | None = spec.get("memory_samples")
+        self.memory_samples: list[tuple[Any, ...]] = []
         self.phase = "setup"
         self.in_flight = 0  # polls started and not finished
         self.scraping = False  # a scrape is being rendered or assembled
@@ -310,7 +311,7 @@ class Pipeline:
         self.scraper = threading.Thread(target=self._scrape_loop, name="bench-scraper", daemon=True)
         self.scraper.start()
         self.memory_thread: threading.Thread | None = None
-        if self.memory_samples is not None:
+        if self.memory_path:
             self.memory_thread = threading.Thread(target=self._memory_loop, name="bench-memory", daemon=True)
             self.memory_thread.start()
         # the daemon's garbage-collector policy (poller/gc_policy.py), applied after start-up as it does
@@ -490,7 +491,6 @@ class Pipeline:
     def _memory_loop(self) -> None:
         """A row of MEMORY_HEADER every BACKLOG_SAMPLE s until the pipeline stops: what the RSS and
         pymalloc's arenas do, beside what the pipeline is doing at that moment."""
-        assert self.memory_samples is not None
         me, t0 = psutil.Process(), time.perf_counter()
         while not self.stop.wait(BACKLOG_SAMPLE):
             stats = pymalloc_stats.read()
@@ -632,13 +632,11 @@ class Pipeline:
         )
 
     def _write_memory_samples(self) -> None:
-        path = self.spec.get("memory_samples")
-        if not path or self.memory_samples is None:
-            return
+        assert self.memory_path
         rows = ["\t".join(MEMORY_HEADER)]
         rows += ["\t".join("" if v is None else str(v) for v in row) for row in self.memory_samples]
-        Path(path).write_text("\n".join(rows) + "\n")
-        self.figures["memory_samples"] = str(path)
+        Path(self.memory_path).write_text("\n".join(rows) + "\n")
+        self.figures["memory_samples"] = self.memory_path
 
     def _written(self) -> dict[str, int]:
         """What reached the database (read after the flush, outside the measured CPU window)."""
