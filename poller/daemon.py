@@ -27,7 +27,7 @@ from sqlalchemy import Engine, create_engine
 from .checks.bgp import BgpWrites
 from .checks.discovered import DiscoveredWrites
 from .checks.fastpath import DiscoveredChecks
-from .checks.intervals import due, due_checks
+from .checks.intervals import due, due_checks, recorded_run
 from .checks.profiles import CHECK_NAME as PROFILES_CHECK
 from .checks.profiles import Sample, poll_profile
 from .checks.results import PollResult
@@ -384,8 +384,9 @@ class Daemon:
             log.debug("sensors error", exc_info=True)
             self.sensors = None
             return
+        intervals = self.config.polling.check_intervals
         for name in due:
-            runs[name] = now
+            runs[name] = recorded_run(runs.get(name), now, intervals.get(name), device.device_id)
         self._discovered.extend(writes.batch())
 
     # ------------------------------------------------------------------ check profiles
@@ -403,7 +404,7 @@ class Daemon:
         interval = self.config.polling.check_intervals.get(PROFILES_CHECK)
         if not due(runs.get(PROFILES_CHECK), now, interval, slack=DUE_SLACK):
             return
-        runs[PROFILES_CHECK] = now
+        runs[PROFILES_CHECK] = recorded_run(runs.get(PROFILES_CHECK), now, interval, device.device_id)
         answers = await asyncio.gather(
             *(poll_profile(self.snmp, device.target, p, deadline=deadline) for p in profiles),
             return_exceptions=True,

@@ -28,6 +28,7 @@ from poller.checks.ifmib import (
     IF_X_COLUMNS,
     OID_TO_NAME,
 )
+from poller.checks.intervals import recorded_run
 from poller.checks.port_table import PortTable
 from poller.checks.ports import (
     PortState,
@@ -133,6 +134,8 @@ async def poll_device(
     ``details_interval``: seconds between walks of the ports' descriptive columns (ifName, ifAlias, ifType,
     ...; None = every poll, as LibreNMS). Between those walks only status and counters are walked and each
     port keeps its last descriptive values; a new port, or a state read from the database, walks them at once.
+    The first walk counts as made a per-device share of the interval earlier (intervals.recorded_run), so a
+    fleet started at once walks its details spread over the cycles rather than all in one.
     ``freeze_ports`` (``polling.freeze_ports``): keep the ports' states as a PortTable between polls, else
     as objects. ``walk_gate`` (``polling.max_port_walks``): the ports walk waits for one of its slots, within
     ``deadline``; a walk that gets none in time fails as a timeout and leaves the ports as they were.
@@ -277,7 +280,9 @@ async def _walk_ports(
         rows = rows_from_table(table)
         full = True
     if rows and full:
-        state.details_walked = now
+        # the first walk spread over the interval, as intervals.recorded_run spreads the other checks' first
+        # runs: a fleet started at once would otherwise walk every device's details in the same cycle
+        state.details_walked = recorded_run(state.details_walked, now, every, device.device_id)
     return rows, stored
 
 

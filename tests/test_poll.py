@@ -13,6 +13,7 @@ from pathlib import Path
 import pytest
 from sqlalchemy import create_engine, select
 
+from poller.checks.intervals import first_run_offset
 from poller.checks.port_table import PortTable
 from poller.model import Credentials
 from poller.poll import load_state, poll_device
@@ -61,11 +62,12 @@ def agent(tmp_path_factory):
         yield a
 
 
-def _device(url: str, port: int) -> int:
+def _device(url: str, port: int, device_id: int | None = None) -> int:
     eng = create_engine(url)
     with eng.begin() as c:
         dev = c.execute(
             devices.insert().values(
+                **({"device_id": device_id} if device_id is not None else {}),
                 hostname="127.0.0.1",
                 community="t0",
                 port=port,
@@ -261,17 +263,31 @@ async def test_ports_not_frozen_are_kept_as_objects_and_polled_the_same(agent, l
 async def test_descriptive_columns_are_walked_at_the_details_interval_status_and_counters_every_poll(
     agent, librenms_url
 ):
-    _device(librenms_url, agent.port)
+    _device(librenms_url, agent.port, device_id=1)
     device, state = _load(librenms_url)
     renamed = _with_community(device, "renamed")
     async with SnmpEngine() as snmp:
         await poll_device(snmp, device, state, now=T0, details_interval=300)
+        walked = state.details_walked
         between = await poll_device(snmp, renamed, state, now=T0 + 30, details_interval=300)
-        after = await poll_device(snmp, renamed, state, now=T0 + 300, details_interval=300)
+        after = await poll_device(snmp, renamed, state, now=walked + 300, details_interval=300)
     assert between.ports[0].ports["ifInOctets"] == 1_300_000  # counters: this poll's
     assert "ifAlias" not in between.ports[0].ports and not between.events  # the alias: not walked yet
     assert after.ports[0].ports["ifAlias"] == "core link"
     assert [e.message for e in after.events] == ["ifAlias: uplink -> core link"]
+
+
+async def test_the_first_details_walk_counts_as_made_a_per_device_share_of_the_interval_earlier(
+    agent, librenms_url
+):
+    # a fleet started at once then walks its details spread over the cycles, not all in the fifth
+    _device(librenms_url, agent.port, device_id=1)
+    device, state = _load(librenms_url)
+    async with SnmpEngine() as snmp:
+        await poll_device(snmp, device, state, now=T0, details_interval=300)
+        assert state.details_walked == T0 - first_run_offset(1, 300)  # 185.4 s
+        await poll_device(snmp, device, state, now=T0 + 120, details_interval=300)
+    assert state.details_walked == T0 + 120  # walked again after 120 s, then every 300 s
 
 
 async def test_reboot_logs_event_and_resets_counters_without_spike(agent, librenms_url):

@@ -4,6 +4,12 @@ A device is polled at its own interval (availability, uptime and ports every pol
 check may run less often (``[polling] check_intervals``, e.g. ``{ bgp = 15, sensors = 30 }``):
 it runs on a device poll when at least its interval has passed since it last ran on that device. A check
 without an interval runs on every poll. Pure functions; the daemon keeps the last runs per device.
+
+A first run is recorded as having run a little earlier than it did (``recorded_run``): a fleet started at
+once runs every check on each device's first poll, and recorded as they ran, a check with an interval of
+five poll intervals would then run on every device in the same cycle, one cycle in five, which costs far
+more than the others. Recorded earlier by a per-device share of the interval, the fleet's next runs fall in
+different cycles and stay spread, each still at most an interval after the one before.
 """
 
 from __future__ import annotations
@@ -23,6 +29,24 @@ def due(last_run: float | None, now: float, interval: float | None, slack: float
     if last_run is None or interval is None:
         return True
     return now - last_run >= interval - slack
+
+
+def first_run_offset(device_id: int, interval: float) -> float:
+    """How much earlier than it ran a check's first run on the device is recorded: a share of ``interval``
+    in [0, interval), fixed per device (Fibonacci hashing of its id, so consecutive ids spread evenly, a
+    restart keeps the spread and a test can name it)."""
+    return (device_id * _GOLDEN_64 % 2**64) / 2**64 * interval
+
+
+_GOLDEN_64 = 0x9E3779B97F4A7C15  # 2**64 / the golden ratio, odd
+
+
+def recorded_run(previous: float | None, now: float, interval: float | None, device_id: int) -> float:
+    """When a check that ran at ``now`` on the device is recorded as last run: ``now``, or for its first run
+    there (``previous`` None) with an interval, ``first_run_offset`` earlier."""
+    if previous is not None or not interval:
+        return now
+    return now - first_run_offset(device_id, interval)
 
 
 def due_checks(
