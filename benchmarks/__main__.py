@@ -63,7 +63,8 @@ def parser() -> argparse.ArgumentParser:
         "--memory-samples",
         action="store_true",
         help="pipeline: write pipeline-<devices>-memory.tsv, RSS and pymalloc's arenas every 0.5 s beside "
-        "the phase, polls in flight, the writer's pending ports and whether a scrape runs",
+        "the phase, polls in flight, the writer's pending ports, whether a scrape runs and the process's CPU "
+        "seconds so far",
     )
     r.add_argument(
         "--scrape-in-thread",

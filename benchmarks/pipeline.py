@@ -49,7 +49,7 @@ BACKLOG_SAMPLE = 0.5  # seconds between samples of the writer's pending rows
 INSERT_CHUNK = 5000
 MEMORY_HEADER = (
     "t_s", "phase", "rss_mb", "pymalloc_arenas_mb", "pymalloc_allocated_mb", "pymalloc_free_pools_mb",
-    "polls_in_flight", "writer_pending_ports", "scraping", "scrapes",
+    "polls_in_flight", "writer_pending_ports", "scraping", "scrapes", "cpu_s",
 )  # fmt: skip
 _RECEIVED: ContextVar[list[int]] = ContextVar("fastpoll_bench_received")
 
@@ -501,6 +501,7 @@ class Pipeline:
                     figures.get("pymalloc_arenas_mb"), figures.get("pymalloc_allocated_mb"),
                     figures.get("pymalloc_free_pools_mb"), self.in_flight,
                     self.writer.pending_counts().get("ports", 0), int(self.scraping), self.scrapes,
+                    _proc_cpu(me),
                 )
             )  # fmt: skip
 

@@ -89,6 +89,7 @@ def test_the_pipeline_polls_every_device_through_the_writer_into_mariadb(smoke: 
     rows = [line.split("\t") for line in Path(pipeline["memory_samples"]).read_text().splitlines()]
     assert rows[0][:3] == ["t_s", "phase", "rss_mb"], rows[0]
     assert {"warmup", "window"} <= {r[1] for r in rows[1:]} and all(float(r[2]) > 10 for r in rows[1:]), rows
+    assert rows[0][-1] == "cpu_s" and float(rows[-1][-1]) > float(rows[1][-1]), rows  # the CPU so far
     for key in (
         "cpu_main_s", "cpu_writer_s", "mariadb_cpu_s", "lag_p99_ms", "writer_flush_s", "rss_after_setup_mb",
         "rss_end_mb", "rss_end_trimmed_mb", "gc_timer_pause_s",
