@@ -181,7 +181,9 @@ class PollingSettings(_Section):
         "ports' descriptive columns): `{ bgp = 15, sensors = 30, processors = 60, profiles = 60 }`. A check "
         "runs on a device poll once at least its interval passed since it last ran there; unset = every "
         "poll, except `port_details`: 300 (LibreNMS's own poller cadence; status and counters are walked "
-        "every poll, ifName/ifDescr/ifAlias/ifType/ifMtu/ifPhysAddress/duplex/VLAN at this interval).",
+        "every poll, ifName/ifDescr/ifAlias/ifType/ifMtu/ifPhysAddress/duplex/VLAN at this interval). A "
+        "check's first run on a device counts as made a fixed share of its interval earlier, so a fleet "
+        "started at once spreads each check over the interval rather than running it everywhere at once.",
     )
     down_after: int = Field(3, ge=1, le=100, description="Consecutive failed polls before a device is down.")
     freeze_ports: bool = Field(
