@@ -139,6 +139,8 @@ _I = {c: i for i, c in enumerate(VALUE_COLUMNS)}
 _N_COUNTERS = len(COUNTER_COLUMNS)
 _N_PORTS_COUNTERS = len(PORTS_COUNTERS)
 _data_of = itemgetter(*(_I[c] for c in DATA_COLUMNS))  # the data columns of a VALUE_COLUMNS tuple
+_DESCR_COLUMNS = tuple(f"port_descr_{a}" for a in DESCR_ATTRIBS)
+_descr_of = itemgetter(*(_I[c] for c in _DESCR_COLUMNS))  # the port_descr_* columns of a VALUE_COLUMNS tuple
 _I_IF_INDEX = _I["ifIndex"]
 _I_DELETED = _I["deleted"]
 _I_IF_NAME, _I_IF_ALIAS, _I_IF_DESCR, _I_IF_TYPE = _I["ifName"], _I["ifAlias"], _I["ifDescr"], _I["ifType"]
@@ -619,7 +621,16 @@ _NUMERIC = re.compile(r"^\s*[+-]?(\d+(\.\d*)?|\.\d+)([eE][+-]?\d+)?\s*$")
 
 
 def _same(old: Any, new: Any) -> bool:
-    """PHP 8's loose ``==`` (LibreNMS compares stored and polled values with ``!=``).
+    """PHP 8's loose ``==`` (LibreNMS compares stored and polled values with ``!=``): _loose_equal, after the
+    answers most comparisons get, which need no regular expression (equal values, and a stored int against
+    the text the same number polls as). A first poll compares ~25 columns of every port this way."""
+    if old == new or (type(old) is int and type(new) is str and new == str(old)):
+        return True
+    return _loose_equal(old, new)
+
+
+def _loose_equal(old: Any, new: Any) -> bool:
+    """PHP 8's loose ``==``.
 
     null == 0 and null == '' are true (so a column stays NULL when the agent gives 0 or ''), numeric strings
     compare as numbers, other strings as strings.
@@ -765,11 +776,19 @@ def _data_changes(
                 log(f"{col}: {'' if prev is None else prev} -> {new}", SEVERITY_NOTICE)
         elif col in PREV_TRACKED and old.get(f"{col}_prev") is None:
             ports_cols[f"{col}_prev"] = new
-    for col, new in parse_port_descr(values["ifAlias"]).items():
-        if not _same(old.get(col), new):
+    _descr_changes(tuple(map(old.get, _DESCR_COLUMNS)), values["ifAlias"], ports_cols, log)
+
+
+def _descr_changes(old: tuple[Any, ...], if_alias: str | None, ports_cols: dict[str, Any], log: Any) -> None:
+    """The changed port_descr_* columns (``old``: their stored values in _DESCR_COLUMNS order) into
+    ``ports_cols``, with their events."""
+    parsed = parse_port_descr(if_alias)
+    for col, prev in zip(_DESCR_COLUMNS, old, strict=True):
+        new = parsed[col]
+        if not _same(prev, new):
             ports_cols[col] = new
             attrib = col.removeprefix("port_descr_")
-            log(f"{attrib}: {old.get(col) or ''} -> {'NULL' if new is None else new}", SEVERITY_NOTICE)
+            log(f"{attrib}: {prev or ''} -> {'NULL' if new is None else new}", SEVERITY_NOTICE)
 
 
 def carry_details(rows: Mapping[int, dict[str, Any]], stored: Mapping[Any, PortState]) -> bool:
@@ -893,9 +912,21 @@ def poll_ports(
             def log(message: str, severity: int, ref: PortRef = state.ref) -> None:
                 events.append(EventRow(device_id, polled, message, "interface", severity, ref))
 
-            old_row = dict(zip(VALUE_COLUMNS, _flat(kept), strict=True))
-            old_row["ifPhysAddress"] = _mac_text(kept[_I_MAC])
-            _data_changes(old_row, raw, values, ports_cols, log)
+            flat = _flat(kept)
+            kept_data = _data_of(flat)
+            if data == kept_data and list(map(type, data)) == list(map(type, kept_data)):
+                # The agent gives what is stored (a state read from the database, on a daemon's first poll):
+                # the same values of the same types, so no data column changed and only what the memo path
+                # fills is left, with the port_descr_* columns (their memo is ifAlias, not yet this state's).
+                for i, _, i_prev, col_prev in _PREV_FILL:
+                    if profile[i_prev] is None:
+                        ports_cols[col_prev] = data[i]
+                _descr_changes(_descr_of(flat), values["ifAlias"], ports_cols, log)
+                quiet = not ports_cols
+            else:
+                old_row = dict(zip(VALUE_COLUMNS, flat, strict=True))
+                old_row["ifPhysAddress"] = _mac_text(kept[_I_MAC])
+                _data_changes(old_row, raw, values, ports_cols, log)
         if insert or profile[-1]:  # deleted
             ports_cols["deleted"] = 0
             quiet = False
@@ -997,7 +1028,7 @@ def poll_ports(
             signature, memo_data = state[_AT_SIGNATURE], state[_AT_MEMO_DATA]
         else:
             # the data columns port_values gave, kept only when the stored ones differ (loose equality)
-            signature, memo_data = raw_sig, (None if data == _data_of(full) else data)
+            signature, memo_data = raw_sig, (None if quiet or data == _data_of(full) else data)
         states[key] = new_state = PortState.packed(state.ref, new_values, new_counters, signature, memo_data)
         if type(new_counters) is bytes:  # shared with the state (absent = NULL = MISSING)
             counters: bytes | tuple[Any, ...] = new_counters

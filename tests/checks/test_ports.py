@@ -4,9 +4,11 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
+from poller.checks import ports as ports_module
 from poller.checks.counters import CounterKind, counter_update
 from poller.checks.ifmib import IF_COLUMNS, IF_X_COLUMNS
 from poller.checks.ports import (
+    DATA_COLUMNS,
     DETAIL_RAW,
     PortState,
     carry_details,
@@ -186,6 +188,47 @@ def test_unchanged_data_gives_the_same_outcome_with_or_without_the_memo():
     without = poll_ports(9, bare, sample, polled=T0 + 60)
     assert first.states[1].memo is not None
     assert _observable(with_memo) == _observable(without)
+
+
+def _read_back(states, **edits):
+    """``states`` as the daemon reads them from the database at start, with ``edits`` to their rows."""
+    return {k: PortState(s.ref, {**s.row, **edits}) for k, s in states.items()}
+
+
+def test_a_row_read_back_from_the_database_is_left_as_it_is_when_the_agent_agrees(monkeypatch):
+    first = poll_ports(9, stored(), {1: raw()}, polled=T0)
+    first = poll_ports(9, first.states, {1: raw()}, polled=T0 + 30)  # fills the NULL _prev columns
+    # the values are equal and of the same types: no column-by-column comparison (a daemon's first poll)
+    monkeypatch.setattr(ports_module, "_data_changes", lambda *a: pytest.fail("compared column by column"))
+    second = poll_ports(9, _read_back(first.states), {1: raw(ifHCInOctets=9000)}, polled=T0 + 60)
+    assert not second.events
+    described = {*DATA_COLUMNS, "ifOperStatus_prev", "ifAdminStatus_prev", "ifSpeed_prev", "port_descr_type"}
+    assert not described & set(second.writes[0].ports)  # counters, ifLastChange and poll times only
+    assert second.states[1].memo is not None  # the next poll takes the memo's path
+
+
+def test_a_row_read_back_with_a_null_prev_gets_it_filled():
+    first = poll_ports(9, stored(), {1: raw()}, polled=T0)
+    second = poll_ports(9, _read_back(first.states, ifSpeed_prev=None), {1: raw()}, polled=T0 + 60)
+    assert second.writes[0].ports["ifSpeed_prev"] == 1_000_000_000 and not second.events
+
+
+def test_a_row_read_back_with_other_port_descr_values_gets_the_aliass():
+    first = poll_ports(9, stored(), {1: raw(ifAlias=b"Cust: Acme [1G]")}, polled=T0)
+    back = _read_back(first.states, port_descr_type=None, port_descr_speed="10G")
+    second = poll_ports(9, back, {1: raw(ifAlias=b"Cust: Acme [1G]")}, polled=T0 + 60)
+    written = second.writes[0].ports
+    assert (written["port_descr_type"], written["port_descr_speed"]) == ("cust", "1G")
+    assert [e.message for e in second.events] == ["type:  -> cust", "speed: 10G -> 1G"]
+    assert second.states[1].row["port_descr_speed"] == "1G"
+
+
+def test_a_row_read_back_with_a_value_of_another_type_is_compared_loosely():
+    first = poll_ports(9, stored(), {1: raw()}, polled=T0)
+    as_memo = poll_ports(9, first.states, {1: raw()}, polled=T0 + 60)
+    as_text = poll_ports(9, _read_back(first.states, ifMtu="1500"), {1: raw()}, polled=T0 + 60)
+    assert "ifMtu" not in as_text.writes[0].ports and not as_text.events  # "1500" == 1500 in PHP
+    assert as_text.writes[0].ports == as_memo.writes[0].ports
 
 
 def test_a_row_edited_between_polls_is_compared_again():
@@ -495,3 +538,27 @@ def test_values_not_numbered_past_the_bound_are_encoded_in_full_and_still_carrie
     assert carry_details(rows, first.states) and rows[1]["ifMtu"] == 4321
     walked = poll_ports(9, first.states, {1: raw(ifMtu=int("4321"), ifHCInOctets=9000)}, polled=T0 + 60)
     assert _observable(poll_ports(9, first.states, rows, polled=T0 + 60)) == _observable(walked)
+
+
+# what the data-column comparison meets: NULLs, numbers, the texts they poll as, other texts
+_COMPARED = st.one_of(
+    st.none(),
+    st.booleans(),
+    st.integers(),
+    st.floats(allow_nan=False),
+    st.integers().map(str),
+    st.sampled_from(["", "0", " 1", "1.0", "1e3", "+5", "abc", "up", "down", "Gi0/1"]),
+    st.text(max_size=8),
+)
+
+
+@given(_COMPARED, _COMPARED)
+def test_the_comparisons_shortcut_agrees_with_php_loose_equality(old, new):
+    assert ports_module._same(old, new) == ports_module._loose_equal(old, new)
+
+
+@given(_COMPARED)
+def test_a_value_compares_equal_to_itself_and_an_int_to_its_text(value):
+    assert ports_module._same(value, value) == ports_module._loose_equal(value, value)
+    if type(value) is int:
+        assert ports_module._same(value, str(value)) and ports_module._loose_equal(value, str(value))
