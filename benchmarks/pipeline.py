@@ -399,8 +399,10 @@ class Pipeline:
         """Poll every device once, on the measured window's schedule, before the measured window.
 
         A daemon's first poll of a device walks every port column and compares every value with the
-        database's; later polls walk status and counters only (``details_interval``). The window after this
-        measures the polls of a daemon that has been running; this cycle's own cost is reported apart
+        database's; later polls walk status and counters, and the descriptive columns every
+        ``details_interval`` (a fifth of the devices each cycle at 300 s against 60 s polls: the first walks
+        count as made a per-device share of it earlier). The window after this measures the polls of a
+        daemon that has been running; this cycle's own cost is reported apart
         (``warmup_*``). The baselines of every measured figure are taken again afterwards.
 
         The first polls are spread over one interval, as the daemon's scheduler spreads them by phase, rather
