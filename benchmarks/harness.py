@@ -67,6 +67,28 @@ class Options:
     max_port_walks: int = 0  # the pipeline's polling.max_port_walks (0 = no limit, the daemon's default)
 
 
+class Child:
+    """A child process whose stdout the harness reads line by line and whose stderr goes to a temporary file.
+
+    Not to a pipe: the harness reads a child's stderr only when it fails, and a pipe nobody reads fills at
+    64 KB, after which the child's next line of log blocks it for good (a 5,000-device pipeline run hung that
+    way, its writer logging the eventlog rows it dropped).
+    """
+
+    def __init__(self, args: list[str]) -> None:
+        self._err = tempfile.TemporaryFile()  # noqa: SIM115 - lives as long as the child; close() ends it
+        self.proc = subprocess.Popen(args, cwd=REPO, stdout=subprocess.PIPE, stderr=self._err, text=True)
+
+    def stderr_tail(self, limit: int = 1500) -> str:
+        """The last ``limit`` bytes the child wrote to stderr."""
+        size = self._err.seek(0, os.SEEK_END)
+        self._err.seek(max(0, size - limit))
+        return self._err.read().decode(errors="replace")
+
+    def close(self) -> None:
+        self._err.close()
+
+
 class SimProcess:
     """`python -m poller.sim serve` in the background; CPU of it and its workers on demand.
 
@@ -79,17 +101,14 @@ class SimProcess:
     """
 
     def __init__(self, args: list[str], nice: int = 0) -> None:
-        self.proc = subprocess.Popen(
-            [sys.executable, "-m", "poller.sim", "serve", *args],
-            cwd=REPO, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
-        )  # fmt: skip
+        self.child = Child([sys.executable, "-m", "poller.sim", "serve", *args])
+        self.proc = self.child.proc
         assert self.proc.stdout is not None
         line = self.proc.stdout.readline()
         try:
             ready = json.loads(line)
         except ValueError:
-            err = self.proc.stderr.read() if self.proc.stderr else ""
-            raise RuntimeError(f"simulator did not start: {line!r} {err[-1500:]}") from None
+            raise RuntimeError(f"simulator did not start: {line!r} {self.child.stderr_tail()}") from None
         if not ready.get("ready"):
             raise RuntimeError(f"simulator did not start: {ready}")
         self.procs = [psutil.Process(self.proc.pid), *(psutil.Process(p) for p in ready["workers"])]
@@ -114,6 +133,7 @@ class SimProcess:
                 self.proc.wait(timeout=15)
             except subprocess.TimeoutExpired:
                 self.proc.kill()
+        self.child.close()
 
 
 class SnmpsimProcess:
@@ -174,10 +194,8 @@ def run_driver(
     expected = max(1, int(len(spec["devices"]) * spec["duration"] / spec["interval"] + 0.999))
     task = progress.add_task(label, total=expected) if progress else None
     sim0 = sim.cpu()
-    proc = subprocess.Popen(
-        [sys.executable, "-m", "benchmarks.drivers", system, spec_path],
-        cwd=REPO, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
-    )  # fmt: skip
+    child = Child([sys.executable, "-m", "benchmarks.drivers", system, spec_path])
+    proc = child.proc
     result: dict[str, Any] | None = None
     assert proc.stdout is not None
     for line in proc.stdout:
@@ -196,8 +214,9 @@ def run_driver(
     if progress is not None and task is not None:
         progress.update(task, completed=expected)
     if result is None:
-        err = proc.stderr.read() if proc.stderr else ""
-        result = {"system": system, "status": "error", "reason": err[-1500:] or f"exit {proc.returncode}"}
+        err = child.stderr_tail()
+        result = {"system": system, "status": "error", "reason": err or f"exit {proc.returncode}"}
+    child.close()
     result.setdefault("devices", len(spec["devices"]))
     result.setdefault("offered_polls_per_min", round(len(spec["devices"]) * 60.0 / spec["interval"], 1))
     result["sim_cpu_s"] = round(sim_cpu, 3)
