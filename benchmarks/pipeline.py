@@ -617,6 +617,7 @@ class Pipeline:
                 "writer_batches": stats.batches,
                 "writer_rows": stats.rows,
                 "writer_failures": stats.failures,
+                "writer_dropped_transitions": stats.dropped_transitions,  # eventlog/outage rows over the cap
                 "writer_last_error": stats.last_error,
                 "unreachable": self.unreachable,
                 "port_walk_failed": self.port_walk_failed,

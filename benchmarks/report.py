@@ -70,7 +70,8 @@ PIPELINE_HEADERS = (
     "devices", "fastpoll CPU-s (main / writer / scrape / other)", "fastpoll cores", "MariaDB CPU-s",
     "CPU-s / 1000 polls (fastpoll + MariaDB)", "sched lag p50 / p99 / max ms",
     "writer backlog max (ports / devices)",
-    "writer flush at end s", "batches / rows / failures", "missed", "kept up", "scrapes (max render ms)",
+    "writer flush at end s", "batches / rows / failures / eventlog rows dropped", "missed", "kept up",
+    "scrapes (max render ms)",
     "RSS MB after setup / at end / at end after the GC timer's trim / peak / largest in the window",
     "pymalloc MB at end: arenas / in use / free blocks / free pools",
     "setup s",
@@ -160,7 +161,10 @@ def render_pipeline(results: list[dict[str, Any]]) -> list[str]:
             f"{_cell(r.get('lag_p50_ms'))} / {_cell(r.get('lag_p99_ms'))} / {_cell(r.get('lag_max_ms'))}",
             f"{_cell(backlog.get('ports'))} / {_cell(backlog.get('devices'))}",
             _cell(r.get("writer_flush_s")),
-            " / ".join(_cell(r.get(k)) for k in ("writer_batches", "writer_rows", "writer_failures")),
+            " / ".join(
+                _cell(r.get(k))
+                for k in ("writer_batches", "writer_rows", "writer_failures", "writer_dropped_transitions")
+            ),
             _cell(r.get("polls_missed")),
             kept_up(r),
             f"{_cell(r.get('scrapes'))} ({_cell(r.get('scrape_render_max_ms'))})",
