@@ -122,10 +122,15 @@ def _block(args: argparse.Namespace) -> tuple[float, float, float]:
     cpu_check = 0.0
     cpu_table = 0.0
     polled = T0
-    read_back = {
-        k: PortState(s.ref, s.row)
-        for k, s in poll_ports(DEVICE_ID, out.states, first, polled=T0).states.items()
-    }
+    # --first-polls: the states after a second poll (its NULL _prev filled), as the database holds them
+    read_back = (
+        {
+            k: PortState(s.ref, s.row)
+            for k, s in poll_ports(DEVICE_ID, out.states, first, polled=T0).states.items()
+        }
+        if args.first_polls
+        else {}
+    )
     for n in range(args.polls):
         polled += 60
         table = walked_table(args.ports, n + 2, args.down)  # built outside the timed part

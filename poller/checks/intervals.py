@@ -31,14 +31,14 @@ def due(last_run: float | None, now: float, interval: float | None, slack: float
     return now - last_run >= interval - slack
 
 
+_GOLDEN_64 = 0x9E3779B97F4A7C15  # 2**64 / the golden ratio, odd
+
+
 def first_run_offset(device_id: int, interval: float) -> float:
     """How much earlier than it ran a check's first run on the device is recorded: a share of ``interval``
     in [0, interval), fixed per device (Fibonacci hashing of its id, so consecutive ids spread evenly, a
     restart keeps the spread and a test can name it)."""
     return (device_id * _GOLDEN_64 % 2**64) / 2**64 * interval
-
-
-_GOLDEN_64 = 0x9E3779B97F4A7C15  # 2**64 / the golden ratio, odd
 
 
 def recorded_run(previous: float | None, now: float, interval: float | None, device_id: int) -> float:
