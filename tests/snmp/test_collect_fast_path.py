@@ -29,6 +29,8 @@ def reference_collect(p: pdu.Pdu, columns: list[pdu.ColumnProgress]) -> int:
         plen = len(col.prefix)
         if tag == 0x82 or oe - os_ <= plen or not buf.startswith(col.prefix, os_):
             col.done = True
+            if all(c.done for c in columns):  # the rest is past every column's end: not read
+                return i
             continue
         index = decode_index(buf, os_ + plen, oe)
         if col.last_index is not None and index <= col.last_index:
@@ -45,17 +47,33 @@ cells = st.tuples(
     st.sampled_from([0, 1, 2]),  # which column the cell claims to be in
     st.integers(0, 300),  # index (one or two bytes)
     st.sampled_from(
-        [Tag.INTEGER, Tag.COUNTER32, Tag.COUNTER64, Tag.GAUGE32, Tag.END_OF_MIB_VIEW, Tag.NO_SUCH_INSTANCE]
+        [
+            Tag.INTEGER,
+            Tag.COUNTER32,
+            Tag.COUNTER64,
+            Tag.GAUGE32,
+            Tag.OCTET_STRING,
+            Tag.END_OF_MIB_VIEW,
+            Tag.NO_SUCH_INSTANCE,
+        ]
     ),
     st.integers(0, 2**32 - 1),
 )
+
+
+def text(n: int) -> bytes:
+    """An OCTET STRING of n % 140 octets: empty, short, and past the longest short-form varbind."""
+    return bytes((n + k) % 256 for k in range(n % 140))
 
 
 def response(rows) -> bytes:
     body = b""
     for column, index, tag, value in rows:
         oid = f"{COLUMNS[column]}.{index}"
-        value = value if tag != Tag.INTEGER else value % 2**31
+        if tag == Tag.INTEGER:
+            value %= 2**31
+        elif tag == Tag.OCTET_STRING:
+            value = text(value)
         body += ber.tlv(0x30, ber.encode_oid(oid) + ber.encode_value(tag, value))
     return pdu.encode_community_message(
         "2c", b"c", pdu.encode_pdu(pdu.RESPONSE, 1, ber.tlv(0x30, body), 0, 0)
@@ -109,6 +127,46 @@ def wide_value(tag: Tag, value: int) -> int:
     if tag == Tag.COUNTER64:
         return value
     return value % 2**32
+
+
+@settings(max_examples=200, deadline=None)
+@given(st.integers(1, 40), st.lists(st.integers(0, 200), min_size=1, max_size=40))
+def test_rows_of_strings_and_numbers_take_the_same_values_as_the_plain_loop(rows_count, lengths):
+    rows = [
+        (c, i, Tag.OCTET_STRING if c == 1 else Tag.GAUGE32, lengths[(i + c) % len(lengths)])
+        for i in range(1, rows_count + 1)
+        for c in range(3)
+    ]
+    wire = response(rows)
+    assert outcome(pdu.collect_columns, wire, False) == outcome(reference_collect, wire, False)
+
+
+def test_whole_rows_of_strings_and_numbers_are_matched_by_the_row_regex():
+    # ifDescr-like text of every short length, beside numbers: no cell left to the plain loop
+    rows = [(c, i, Tag.OCTET_STRING if c == 1 else Tag.COUNTER64, i) for i in range(1, 100) for c in range(3)]
+    p = pdu.parse_community_message(response(rows)).pdu
+    cols = [pdu.ColumnProgress(c, ber.oid_content(c), {}) for c in COLUMNS]
+    plan = pdu._row_plan(tuple(c.prefix for c in cols))
+    matched = pdu._match_rows(p.buf, p.vb_start, p.vb_end, cols, plan)
+    assert matched is not None
+    assert len(matched[0]) == 99
+    assert matched[3][1::3] == [text(i) for i in range(1, 100)]
+
+
+def test_varbinds_past_every_columns_end_are_not_read():
+    ended = [(c, 1, Tag.INTEGER, 7) for c in range(3)] + [(c, 1, Tag.END_OF_MIB_VIEW, 0) for c in range(3)]
+    body = b"".join(
+        ber.tlv(0x30, ber.encode_oid(f"{COLUMNS[c]}.{i}") + ber.encode_value(tag, v))
+        for c, i, tag, v in ended
+    )
+    garbage = ber.tlv(0x30, ber.tlv(0x04, b"not an OID") + ber.encode_value(Tag.NULL, None))
+    wire = pdu.encode_community_message(
+        "2c", b"c", pdu.encode_pdu(pdu.RESPONSE, 1, ber.tlv(0x30, body + garbage))
+    )
+    cols = [pdu.ColumnProgress(c, ber.oid_content(c), {}) for c in COLUMNS]
+    assert pdu.collect_columns(pdu.parse_community_message(wire).pdu, cols) == 6
+    assert [c.values for c in cols] == [{(1,): 7}] * 3
+    assert all(c.done for c in cols)
 
 
 @settings(max_examples=200, deadline=None)
