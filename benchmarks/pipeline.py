@@ -594,6 +594,7 @@ class Pipeline:
         final = self.gc_policy.collect_full()
         self.figures["rss_end_trimmed_mb"] = round(psutil.Process().memory_info().rss / 2**20, 1)
         self.figures["gc_timer_pause_s"] = round(final.seconds + final.trim_seconds, 3)  # the loop waits
+        self.figures["gc_end_collected"] = final.collected  # cyclic garbage left for the timed collection
         self.gc_policy.restore()
         renders = sorted(self.scrape_seconds)
         self.figures.update(

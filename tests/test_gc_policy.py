@@ -1,4 +1,4 @@
-"""The daemon's garbage-collector policy: young generations as CPython runs them, full ones on a timer."""
+"""The daemon's garbage-collector policy: the young generation as CPython runs it, the others on a timer."""
 
 from __future__ import annotations
 
@@ -10,7 +10,7 @@ import weakref
 
 import pytest
 
-from poller.gc_policy import ARENAS, MMAP_THRESHOLD, NO_AUTOMATIC_FULL, GcPolicy
+from poller.gc_policy import ARENAS, MMAP_THRESHOLD, NEVER, GcPolicy
 
 
 @pytest.fixture
@@ -27,10 +27,23 @@ class Cycle:
         self.me = self
 
 
-def test_apply_stops_automatic_full_collections_and_keeps_the_young_thresholds(policy):
-    young, middle, _ = gc.get_threshold()
+def test_apply_stops_automatic_middle_and_full_collections_and_keeps_the_young_threshold(policy):
+    young = gc.get_threshold()[0]
     policy.apply()
-    assert gc.get_threshold() == (young, middle, NO_AUTOMATIC_FULL)
+    assert gc.get_threshold() == (young, NEVER, NEVER)
+
+
+def test_a_cycle_that_outlives_a_young_collection_waits_for_the_timed_full_one(policy):
+    policy.apply()
+    cycle = Cycle()
+    alive = weakref.ref(cycle)
+    gc.collect(0)  # in use at a young collection: moved to the middle generation
+    del cycle
+    junk = [[] for _ in range(100 * gc.get_threshold()[0])]  # ~100 automatic young collections
+    del junk
+    assert alive() is not None
+    policy.collect_full()
+    assert alive() is None
 
 
 def test_apply_freezes_what_exists_so_full_collections_skip_it(policy):

@@ -93,7 +93,7 @@ def test_the_pipeline_polls_every_device_through_the_writer_into_mariadb(smoke: 
     assert rows[0][-1] == "cpu_s" and float(rows[-1][-1]) > float(rows[1][-1]), rows  # the CPU so far
     for key in (
         "cpu_main_s", "cpu_writer_s", "mariadb_cpu_s", "lag_p99_ms", "writer_flush_s", "rss_after_setup_mb",
-        "rss_end_mb", "rss_end_trimmed_mb", "gc_timer_pause_s",
+        "rss_end_mb", "rss_end_trimmed_mb", "gc_timer_pause_s", "gc_end_collected",
     ):  # fmt: skip
         assert isinstance(pipeline[key], (int, float)), (key, pipeline)
 
