@@ -443,7 +443,7 @@ class ColumnProgress:
 
 def _match_rows(
     buf: bytes, pos: int, end: int, columns: list[ColumnProgress], plan: _RowPlan
-) -> tuple[list[re.Match[bytes]], list[bytes], list[tuple[int, ...]], list[int]] | None:
+) -> tuple[list[re.Match[bytes]], list[bytes], list[tuple[int, ...]], list[int | bytes]] | None:
     """The fast path of collect_columns: whole rows of number and string cells with one- or two-byte
     indexes, from pos on (nothing is changed yet: see _take_rows).
 
@@ -481,7 +481,7 @@ def _take_rows(
     plan: _RowPlan,
     raw: list[bytes],
     keys: list[tuple[int, ...]],
-    values: list[int],
+    values: list[int | bytes],
 ) -> None:
     # Column by column, but with no Python step per column (map over C functions): a wide walk's answers
     # hold few rows, and a loop's per-column statements cost more than its cells did.
