@@ -188,6 +188,7 @@ def free_udp_port(host: str) -> int:
 def run_driver(
     system: str, spec: dict[str, Any], sim: SimProcess | SnmpsimProcess, progress: Progress | None, label: str
 ) -> dict[str, Any]:
+    spec = {**spec, "sim_pids": [p.pid for p in sim.procs]}  # for the pipeline's --memory-samples
     with tempfile.NamedTemporaryFile("w", suffix=".json", delete=False) as fh:
         json.dump(spec, fh)
         spec_path = fh.name

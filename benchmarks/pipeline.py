@@ -50,7 +50,11 @@ INSERT_CHUNK = 5000
 MEMORY_HEADER = (
     "t_s", "phase", "rss_mb", "pymalloc_arenas_mb", "pymalloc_allocated_mb", "pymalloc_free_pools_mb",
     "polls_in_flight", "writer_pending_ports", "scraping", "scrapes", "cpu_s",
+    "loop_cpu_s", "lag_max_ms", "sim_cpu_s", "mariadb_cpu_s",
 )  # fmt: skip
+# The columns after cpu_s say where a lag spike comes from: the event loop's own CPU so far (its thread), the
+# longest schedule lag of the polls started since the row before, and the simulator's and MariaDB's CPU so
+# far (the other processes on the machine's cores: a niced simulator that gets no core answers late).
 _RECEIVED: ContextVar[list[int]] = ContextVar("fastpoll_bench_received")
 
 
@@ -227,6 +231,10 @@ def _child_memory(p: psutil.Process) -> dict[str, float]:
     }
 
 
+def _round(v: float | None) -> float | None:
+    return None if v is None else round(v, 2)
+
+
 def _thread_cpu() -> dict[int, float]:
     return {t.id: t.user_time + t.system_time for t in psutil.Process().threads()}
 
@@ -266,6 +274,9 @@ class Pipeline:
         self.memory_samples: list[tuple[Any, ...]] = []
         self.phase = "setup"
         self.in_flight = 0  # polls started and not finished
+        self.lag_since_sample = 0.0  # --memory-samples: the longest schedule lag since the last row
+        self.loop_thread = -1  # the event loop's thread (native id), once set up
+        self.mariadb: psutil.Process | None = None  # found once set up
         self.scraping = False  # a scrape is being rendered or assembled
 
     # ------------------------------------------------------------------ setup (not measured)
@@ -311,6 +322,7 @@ class Pipeline:
         self.scraper = threading.Thread(target=self._scrape_loop, name="bench-scraper", daemon=True)
         self.scraper.start()
         self.memory_thread: threading.Thread | None = None
+        self.loop_thread = threading.get_native_id()
         if self.memory_path:
             self.memory_thread = threading.Thread(target=self._memory_loop, name="bench-memory", daemon=True)
             self.memory_thread.start()
@@ -448,6 +460,8 @@ class Pipeline:
         lag = SCHEDULE_LAG.get(None)
         if lag is not None:
             self.own_metrics.observe_schedule_lag(lag)
+            if lag > self.lag_since_sample:
+                self.lag_since_sample = lag
         loop = asyncio.get_running_loop()
         self.in_flight += 1
         try:
@@ -494,16 +508,24 @@ class Pipeline:
         """A row of MEMORY_HEADER every BACKLOG_SAMPLE s until the pipeline stops: what the RSS and
         pymalloc's arenas do, beside what the pipeline is doing at that moment."""
         me, t0 = psutil.Process(), time.perf_counter()
+        sim = [psutil.Process(pid) for pid in self.spec.get("sim_pids") or ()]
         while not self.stop.wait(BACKLOG_SAMPLE):
             stats = pymalloc_stats.read()
             figures = stats.figures() if stats is not None else {}
+            # read, then reset: a longer lag the loop records in between is lost to this row (one in ~80
+            # polls of a half-second row at issue 7's load could fall there; it shows in the next row's
+            # neighbour at worst, and in lag_max_ms of the result always)
+            lag, self.lag_since_sample = self.lag_since_sample, 0.0
+            sim_cpu = [_proc_cpu(p) for p in sim]
             self.memory_samples.append(
                 (
                     round(time.perf_counter() - t0, 2), self.phase, round(me.memory_info().rss / 2**20, 1),
                     figures.get("pymalloc_arenas_mb"), figures.get("pymalloc_allocated_mb"),
                     figures.get("pymalloc_free_pools_mb"), self.in_flight,
                     self.writer.pending_counts().get("ports", 0), int(self.scraping), self.scrapes,
-                    _proc_cpu(me),
+                    _proc_cpu(me), _round(_thread_cpu().get(self.loop_thread)), round(lag * 1000, 1),
+                    _round(sum(sim_cpu)) if sim and None not in sim_cpu else None,
+                    _round(_proc_cpu(self.mariadb)),
                 )
             )  # fmt: skip
 
