@@ -45,6 +45,7 @@ from typing import Any
 
 import psutil
 
+from poller.snmp.pdu import Walked
 from poller.snmp.values import Tag, VarBind
 
 T0 = 1_700_000_000
@@ -102,6 +103,11 @@ class SimEngine:
             if column is not None:
                 column[oid[-1:]] = value.value_at(state, t) if hasattr(value, "value_at") else value
         return table
+
+    async def walk_columns(
+        self, target: Any, columns: Sequence[str], *, max_repetitions: int = 25, deadline: float | None = None
+    ) -> Walked:
+        return Walked(await self.walk_table(target, columns), [])
 
 
 def _rss() -> int:

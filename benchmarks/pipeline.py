@@ -88,6 +88,15 @@ class CountingEngine:
         _count(sum(len(c) for c in table.values()))
         return cast(dict[str, dict[tuple[int, ...], Any]], table)
 
+    async def walk_columns(
+        self, target: Any, columns: Sequence[str], *, max_repetitions: int = 25, deadline: float | None = None
+    ) -> Any:
+        walked = await self.engine.walk_columns(
+            target, columns, max_repetitions=max_repetitions, deadline=deadline
+        )
+        _count(len(walked))
+        return walked
+
     async def walk(self, target: Any, roots: Sequence[str], **kw: Any) -> list[Any]:
         vbs = await self.engine.walk(target, roots, **kw)
         _count(len(vbs))

@@ -35,7 +35,7 @@ from poller.checks.ports import (
     carry_details,
     needs_full_if_entry,
     poll_ports,
-    rows_from_table,
+    rows_from_walks,
 )
 from poller.checks.results import DeviceMetrics, PollResult
 from poller.checks.uptime import compute_uptime, observe_uptime
@@ -266,18 +266,18 @@ async def _walk_ports(
         or now - state.details_walked >= every - DETAILS_SLACK
         or device.port_association_mode != 1  # other modes find ports by ifName/ifDescr/ifAlias
     )
-    table = await engine.walk_table(target, FIRST_WALK if full else MEASURED_WALK, deadline=deadline)
-    rows = rows_from_table(table)
+    walks = [await engine.walk_columns(target, FIRST_WALK if full else MEASURED_WALK, deadline=deadline)]
+    rows = rows_from_walks(walks)
     if rows and needs_full_if_entry(rows):
-        table.update(await engine.walk_table(target, REST_OF_IF_ENTRY, deadline=deadline))
-        rows = rows_from_table(table)
+        walks.append(await engine.walk_columns(target, REST_OF_IF_ENTRY, deadline=deadline))
+        rows = rows_from_walks(walks)
     # Thawed after the walk, not before it: the objects live for the ports check's microseconds rather than
     # the walk's round trips, so the collector's young generations see them die instead of promoting them
     # (and a failed walk thaws nothing).
     stored = _thawed(state.ports) if rows else {}
     if rows and not full and not carry_details(rows, stored):
-        table.update(await engine.walk_table(target, DETAILS_WALK, deadline=deadline))
-        rows = rows_from_table(table)
+        walks.append(await engine.walk_columns(target, DETAILS_WALK, deadline=deadline))
+        rows = rows_from_walks(walks)  # made anew: carry_details filled the rows above
         full = True
     if rows and full:
         # the first walk spread over the interval, as intervals.recorded_run spreads the other checks' first

@@ -163,11 +163,11 @@ class _WalkRecorder:
     async def get(self, *args, **kwargs):
         return await self.engine.get(*args, **kwargs)
 
-    async def walk_table(self, *args, **kwargs):
+    async def walk_columns(self, *args, **kwargs):
         self.thaws_at_walks.append(len(self.thaws))
         if self.fail_walks:
             raise SnmpTimeout("no answer")
-        return await self.engine.walk_table(*args, **kwargs)
+        return await self.engine.walk_columns(*args, **kwargs)
 
 
 def _count_thaws(monkeypatch) -> list[int]:
@@ -209,12 +209,12 @@ class _OverlapRecorder:
     async def get(self, *args, **kwargs):
         return await self.engine.get(*args, **kwargs)
 
-    async def walk_table(self, *args, **kwargs):
+    async def walk_columns(self, *args, **kwargs):
         self.running += 1
         self.most = max(self.most, self.running)
         try:
             await asyncio.sleep(0.05)
-            return await self.engine.walk_table(*args, **kwargs)
+            return await self.engine.walk_columns(*args, **kwargs)
         finally:
             self.running -= 1
 

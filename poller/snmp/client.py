@@ -39,6 +39,8 @@ from .pdu import (
     GETNEXT,
     ColumnProgress,
     Pdu,
+    RowBlock,
+    Walked,
     collect_columns,
     continue_oid,
     decode_varbinds,
@@ -224,9 +226,23 @@ class SnmpEngine:
         deadline: float | None = None,
     ) -> dict[str, dict[tuple[int, ...], Value]]:
         """Walk several table columns in one stream of GETBULKs: {column: {index: value}}."""
+        walked = await self.walk_columns(target, columns, max_repetitions=max_repetitions, deadline=deadline)
+        return walked.table()
+
+    async def walk_columns(
+        self,
+        target: Target,
+        columns: Sequence[str],
+        *,
+        max_repetitions: int = 25,
+        deadline: float | None = None,
+    ) -> Walked:
+        """``walk_table``'s walk, its cells as taken (whole rows as RowBlocks, the rest per column):
+        for a caller that makes rows of them (the ports check's ``rows_from_walks``)."""
         cols = [ColumnProgress(c.lstrip("."), oid_content(c), {}) for c in columns]
-        await self._walk(self._session(target), cols, max_repetitions, deadline)
-        return {c.oid: c.values for c in cols}
+        blocks: list[RowBlock] = []
+        await self._walk(self._session(target), cols, max_repetitions, deadline, blocks)
+        return Walked({c.oid: c.values for c in cols}, blocks)
 
     async def walk(
         self,
@@ -251,7 +267,12 @@ class SnmpEngine:
     # ------------------------------------------------------------------ the walk loop
 
     async def _walk(
-        self, session: Session, cols: list[ColumnProgress], max_repetitions: int, deadline: float | None
+        self,
+        session: Session,
+        cols: list[ColumnProgress],
+        max_repetitions: int,
+        deadline: float | None,
+        blocks: list[RowBlock] | None = None,
     ) -> None:
         walk = _Walk(
             session,
@@ -260,6 +281,7 @@ class SnmpEngine:
             self.stats,
             reps=max(1, min(max_repetitions, session.max_repetitions)),
             use_bulk=session.bulk_ok and session.target.credentials.version != "1",
+            blocks=blocks,
         )
         # Walks go on from the reply callbacks (see _chainer), v3's too: a reply the callback does
         # not take (a report asking for a resync, an error) goes to this coroutine, which decodes
@@ -505,6 +527,7 @@ class _Walk:
     message: bytes = b""
     steps: int = 0  # requests the callbacks sent
     request_deadline: float = 0.0
+    blocks: list[RowBlock] | None = None  # the fast path's whole rows (walk_columns), else into the columns
 
     @property
     def tag(self) -> int:
@@ -556,7 +579,7 @@ class _Walk:
                 return
             _raise_for_status(pdu)
         try:
-            consumed = collect_columns(pdu, active, self.prefixes)
+            consumed = collect_columns(pdu, active, self.prefixes, self.blocks)
         except SnmpDecodeError as exc:  # the columns are as they were: ask the same again
             self.rejected = _drop_malformed(self.engine_stats, session, self.rejected, exc)
             return

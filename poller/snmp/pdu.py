@@ -10,6 +10,7 @@ that no OID string is ever built for a table cell.
 from __future__ import annotations
 
 import re
+from collections.abc import Iterable
 from dataclasses import dataclass
 from functools import lru_cache
 from itertools import chain, repeat
@@ -343,6 +344,7 @@ _groups = re.Match.groups
 _value_content = itemgetter(slice(2, None))
 _first_octet = itemgetter(0)
 _values = attrgetter("values")
+_oid = attrgetter("oid")
 # A matched cell's value from its content octets, by its tag: an OCTET STRING's content is its value,
 # any other cell the regex matches reads as an unsigned number (see _cell_pattern).
 _CONVERT = tuple(bytes if tag == 0x04 else int.from_bytes for tag in range(256))
@@ -476,32 +478,91 @@ def _match_rows(
     return rows, raw, keys, values
 
 
+@dataclass(frozen=True, slots=True)
+class RowBlock:
+    """Whole rows of one answer as the fast path took them, kept as they came rather than put into
+    each column's dict: ``columns`` (their OIDs, in request order), then the cells row by row, n =
+    len(columns) to a row (a cell's index and value at the same place in ``keys`` and ``values``).
+
+    A walk that keeps its blocks (SnmpEngine.walk_columns) hands them on as they are: the ports
+    check makes its rows straight from them (one dict per row, from C), and no column's dict is
+    built on the way (see rows_from_walks for what that saves). ``put_blocks`` puts them into the
+    columns' dicts for every other caller."""
+
+    columns: tuple[str, ...]
+    keys: list[tuple[int, ...]]
+    values: list[int | bytes]  # what the fast path takes: numbers and OCTET STRINGs
+
+
+def put_blocks(blocks: list[RowBlock], columns: dict[str, dict[tuple[int, ...], Value]]) -> None:
+    """Each block's cells into its column's dict in ``columns`` (by OID; every column present)."""
+    for block in blocks:
+        _put_block(block, map(columns.__getitem__, block.columns))
+
+
+def _put_block(block: RowBlock, dicts: Iterable[dict[tuple[int, ...], Value]]) -> None:
+    # Column by column, but with no Python step per column (map over C functions): a wide walk's answers
+    # hold few rows, and a loop's per-column statements cost more than its cells did.
+    strides = _strides(len(block.columns))
+    keys, values = block.keys, block.values
+    any(map(dict.update, dicts, map(zip, map(keys.__getitem__, strides), map(values.__getitem__, strides))))
+
+
+@dataclass(slots=True)
+class Walked:
+    """What a table walk took (SnmpEngine.walk_columns): its whole rows as RowBlocks, and per column
+    (by OID) the cells the plain loop took. ``table()`` gives every cell as walk_table does."""
+
+    columns: dict[str, dict[tuple[int, ...], Value]]
+    blocks: list[RowBlock]
+
+    def __len__(self) -> int:
+        """The cells walked."""
+        return sum(map(len, self.columns.values())) + sum(len(b.keys) for b in self.blocks)
+
+    def table(self) -> dict[str, dict[tuple[int, ...], Value]]:
+        """{column: {index: value}}, each column's cells in index order (a walk's order)."""
+        if not self.blocks:
+            return self.columns
+        table: dict[str, dict[tuple[int, ...], Value]] = {oid: {} for oid in self.columns}
+        put_blocks(self.blocks, table)
+        for oid, rest in self.columns.items():
+            if not rest:
+                continue
+            column = table[oid]
+            if column:  # the plain loop's cells come after or between the blocks' rows
+                column.update(rest)
+                table[oid] = dict(sorted(column.items()))
+            else:
+                table[oid] = rest
+        return table
+
+
 def _take_rows(
     columns: list[ColumnProgress],
     plan: _RowPlan,
     raw: list[bytes],
     keys: list[tuple[int, ...]],
     values: list[int | bytes],
+    blocks: list[RowBlock] | None,
 ) -> None:
-    # Column by column, but with no Python step per column (map over C functions): a wide walk's answers
-    # hold few rows, and a loop's per-column statements cost more than its cells did.
     n = len(columns)
     last_raw = raw[-n:]
-    strides = _strides(n)
-    any(
-        map(
-            dict.update,
-            map(_values, columns),
-            map(zip, map(keys.__getitem__, strides), map(values.__getitem__, strides)),
-        )
-    )
+    block = RowBlock(tuple(map(_oid, columns)), keys, values)
+    if blocks is not None:
+        blocks.append(block)
+    else:
+        _put_block(block, map(_values, columns))
     any(map(setattr, columns, repeat("last_index"), keys[-n:]))
     next_oids = map(add, map(getitem, plan.oid_heads, map(len, last_raw)), last_raw)
     any(map(setattr, columns, repeat("next_oid"), next_oids))
 
 
 def collect_columns(
-    pdu: Pdu, columns: list[ColumnProgress], prefixes: tuple[bytes, ...] | None = None
+    pdu: Pdu,
+    columns: list[ColumnProgress],
+    prefixes: tuple[bytes, ...] | None = None,
+    blocks: list[RowBlock] | None = None,
 ) -> int:
     """Put a GETBULK/GETNEXT response's values into their columns; return varbinds consumed.
 
@@ -511,7 +572,9 @@ def collect_columns(
     with the pre-encoded prefix without slicing: no OID string is built for a table cell. Each
     column keeps the OID bytes of its last cell, for the next request to continue from.
     `prefixes`, if given, is the columns' prefixes as a tuple (a caller asking again and again
-    for the same columns keeps it rather than have it built per response).
+    for the same columns keeps it rather than have it built per response). `blocks`, if given,
+    gets the whole rows the fast path takes as a RowBlock instead of the columns' dicts (the
+    cells the plain loop takes still go into the dicts).
 
     This is the engine's hot loop (about 800 values per device-poll): whole rows of number and
     string cells go through _match_rows; the rest is parsed inline with a fast path for
@@ -532,13 +595,14 @@ def collect_columns(
         if plan is not None:
             fast = _match_rows(buf, pos, end, columns, plan)
             if fast is not None and fast[0][-1].end() == end:
-                _take_rows(columns, plan, *fast[1:])  # the whole response: nothing left to fail
+                _take_rows(columns, plan, *fast[1:], blocks)  # the whole response: nothing left to fail
                 return len(fast[0]) * n
     saved = [(c.last_index, c.done, c.next_oid, len(c.values)) for c in columns]
+    saved_blocks = len(blocks) if blocks is not None else 0
     try:
         i = 0
         if fast is not None:
-            _take_rows(columns, plan, *fast[1:])  # type: ignore[possibly-undefined]
+            _take_rows(columns, plan, *fast[1:], blocks)  # type: ignore[possibly-undefined]
             i = len(fast[0]) * n
             pos = fast[0][-1].end()
         return _collect(buf, pos, end, columns, i)
@@ -547,6 +611,8 @@ def collect_columns(
             col.last_index, col.done, col.next_oid = last_index, done, next_oid
             for index in list(col.values)[size:]:  # indexes only increase: these are all new
                 del col.values[index]
+        if blocks is not None:
+            del blocks[saved_blocks:]
         raise
 
 

@@ -16,8 +16,10 @@ from poller.checks.ports import (
     poll_ports,
     port_values,
     rows_from_table,
+    rows_from_walks,
 )
 from poller.checks.results import PortRef
+from poller.snmp.pdu import RowBlock, Walked
 
 T0 = 1_700_000_000
 
@@ -142,6 +144,67 @@ def test_rows_from_table_maps_columns_and_pvid():
         "1.3.6.1.2.1.17.7.1.4.5.1.1": {(3,): 20},
     }
     assert rows_from_table(table) == {3: {"ifDescr": b"eth0", "ifName": b"eth0", "dot1qPvid": 20}}
+
+
+PVID = "1.3.6.1.2.1.17.7.1.4.5.1.1"
+# IF-MIB columns, dot1qPvid (attached last, to rows that exist) and a column rows do not hold
+WALKED = (
+    IF_X_COLUMNS["ifName"], IF_X_COLUMNS["ifHCInOctets"], IF_COLUMNS["ifOperStatus"], IF_COLUMNS["ifDescr"],
+    PVID, "1.3.6.1.4.1.99.1.1",
+)  # fmt: skip
+cell_values = st.integers(0, 2**64 - 1) | st.binary(max_size=6)
+
+
+@st.composite
+def blocks_of(draw, group: tuple[str, ...]) -> RowBlock:
+    """Whole rows of some of ``group``'s columns: one index a row (two numbers, at times), or not."""
+    columns = tuple(draw(st.lists(st.sampled_from(group), min_size=1, max_size=len(group), unique=True)))
+    shared_row_index = draw(st.booleans())
+    width = draw(st.sampled_from([1, 1, 2]))
+    keys, values = [], []
+    for _ in range(draw(st.integers(1, 4))):
+        first = draw(st.integers(1, 60))
+        for _ in columns:
+            if shared_row_index:
+                keys.append((first,) * width)
+            else:
+                keys.append(draw(st.sampled_from([(first,), (first + 1,), (first, 2)])))
+            values.append(draw(cell_values))
+    return RowBlock(columns, keys, values)
+
+
+@st.composite
+def walks(draw) -> list[Walked]:
+    """One or two walks of different columns (as poll_device makes them), each of blocks and of cells the
+    plain loop took (a None among them, an index of two numbers; none a block has: a walk's indexes
+    increase)."""
+    columns = draw(st.permutations(WALKED))
+    cut = draw(st.integers(0, len(columns)))
+    out = []
+    for group in (tuple(columns[:cut]), tuple(columns[cut:])):
+        if not group:
+            continue
+        blocks = draw(st.lists(blocks_of(group), max_size=3))
+        indexes = st.sampled_from([(101,), (102,), (105,), (105, 1)])  # a walk gives each cell once
+        cells = st.dictionaries(indexes, st.none() | cell_values, max_size=3)
+        out.append(Walked({c: draw(cells) for c in group}, blocks))
+    return out
+
+
+@given(walks())
+def test_rows_from_walks_are_the_rows_of_their_cells_put_into_columns(walked):
+    table = {oid: column for w in walked for oid, column in w.table().items()}
+    assert rows_from_walks(walked) == rows_from_table(table)
+
+
+def test_a_block_whose_rows_share_an_index_becomes_rows_without_its_cells_going_into_columns(monkeypatch):
+    monkeypatch.setattr(ports_module, "put_blocks", lambda *a: pytest.fail("went cell by cell"))
+    block = RowBlock((IF_X_COLUMNS["ifName"], PVID, IF_COLUMNS["ifOperStatus"]), [(3,)] * 3 + [(4,)] * 3,
+                     [b"eth0", 20, 1, b"eth1", 30, 2])  # fmt: skip
+    assert rows_from_walks([Walked({}, [block])]) == {
+        3: {"ifName": b"eth0", "ifOperStatus": 1, "dot1qPvid": 20},
+        4: {"ifName": b"eth1", "ifOperStatus": 2, "dot1qPvid": 30},
+    }
 
 
 # ---- the fast paths of poll_ports (inlined counter arithmetic, the unchanged-data memo)

@@ -103,6 +103,16 @@ async def test_a_table_walk_returns_each_column_by_index(shared_snmpsim):
         assert table[column] == want and want
 
 
+async def test_a_walk_of_columns_keeps_whole_rows_as_blocks_and_holds_the_table_walks_cells(shared_snmpsim):
+    columns = [IF_DESCR, "1.3.6.1.2.1.2.2.1.8", "1.3.6.1.2.1.31.1.1.1.6"]
+    ios = target(shared_snmpsim.port, "ios", timeout=5)
+    async with SnmpEngine() as engine:
+        walked = await engine.walk_columns(ios, columns)
+        table = await engine.walk_table(ios, columns)
+    assert walked.blocks and all(set(b.columns) <= set(columns) for b in walked.blocks)
+    assert walked.table() == table and len(walked) == sum(map(len, table.values()))
+
+
 async def test_a_get_keeps_the_requested_order_and_marks_absent_oids(shared_snmpsim):
     async with SnmpEngine() as engine:
         got = await engine.get(

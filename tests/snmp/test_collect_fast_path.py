@@ -216,3 +216,100 @@ def test_a_two_byte_index_that_repeats_the_last_one_is_a_loop():
     assert [c.last_index for c in cols] == [(601,)] * 3
     with pytest.raises(SnmpLoopError):
         pdu.collect_columns(pdu.parse_community_message(again).pdu, cols)
+
+
+# ---------------------------------------------------------------------------------------- RowBlocks
+
+
+def outcome_in_blocks(wire: bytes, typed: bool):
+    """``outcome`` of collect_columns keeping its whole rows as RowBlocks, the columns as Walked.table()
+    gives them (each column's cells in order, as a list)."""
+    cols = [pdu.ColumnProgress(c, ber.oid_content(c), {}, typed=typed) for c in COLUMNS]
+    blocks: list[pdu.RowBlock] = []
+    try:
+        consumed = pdu.collect_columns(pdu.parse_community_message(wire).pdu, cols, None, blocks)
+    except (SnmpDecodeError, SnmpLoopError) as exc:
+        return type(exc).__name__, str(exc)
+    table = pdu.Walked({c.oid: c.values for c in cols}, blocks).table()
+    return consumed, [(list(table[c.oid].items()), c.last_index, c.done) for c in cols]
+
+
+def in_order(result):
+    """An ``outcome`` with each column's cells as a list: the order is part of what is compared."""
+    if isinstance(result[0], str):
+        return result
+    return result[0], [(list(values.items()), *rest) for values, *rest in result[1]]
+
+
+@settings(max_examples=400, deadline=None)
+@given(st.lists(cells, max_size=40), st.booleans())
+def test_whole_rows_kept_as_blocks_give_the_columns_of_the_plain_loop_in_its_order(rows, typed):
+    wire = response(rows)
+    assert outcome_in_blocks(wire, typed) == in_order(outcome(reference_collect, wire, typed))
+
+
+def test_whole_rows_kept_as_blocks_leave_the_columns_dicts_empty():
+    rows = [(c, i, Tag.OCTET_STRING if c == 1 else Tag.COUNTER64, i) for i in range(1, 5) for c in range(3)]
+    cols = [pdu.ColumnProgress(c, ber.oid_content(c), {}) for c in COLUMNS]
+    blocks: list[pdu.RowBlock] = []
+    assert pdu.collect_columns(pdu.parse_community_message(response(rows)).pdu, cols, None, blocks) == 12
+    assert [c.values for c in cols] == [{}, {}, {}]
+    (block,) = blocks
+    assert block.columns == COLUMNS
+    assert block.keys == [(i,) for i in range(1, 5) for _ in range(3)]
+    assert block.values[1::3] == [text(i) for i in range(1, 5)]
+    assert [c.last_index for c in cols] == [(4,)] * 3  # the walk goes on from the block's last row
+
+
+def test_a_response_that_does_not_decode_after_whole_rows_leaves_no_block_behind():
+    rows = [(c, i, Tag.INTEGER, i) for i in range(1, 4) for c in range(3)]
+    body = b"".join(
+        ber.tlv(0x30, ber.encode_oid(f"{COLUMNS[c]}.{i}") + ber.encode_value(tag, v)) for c, i, tag, v in rows
+    )
+    garbage = ber.tlv(0x30, ber.tlv(0x04, b"not an OID") + ber.encode_value(Tag.NULL, None))
+    wire = pdu.encode_community_message(
+        "2c", b"c", pdu.encode_pdu(pdu.RESPONSE, 1, ber.tlv(0x30, body + garbage))
+    )
+    cols = [pdu.ColumnProgress(c, ber.oid_content(c), {}) for c in COLUMNS]
+    blocks: list[pdu.RowBlock] = [pdu.RowBlock(COLUMNS, [(0,)] * 3, [0] * 3)]  # an earlier answer's
+    with pytest.raises(SnmpDecodeError):
+        pdu.collect_columns(pdu.parse_community_message(wire).pdu, cols, None, blocks)
+    assert len(blocks) == 1 and blocks[0].keys == [(0,)] * 3  # the same request can be asked again
+    assert [(c.values, c.last_index, c.done) for c in cols] == [({}, None, False)] * 3
+
+
+# Whole rows (each column in turn, one index a row, indexes increasing), then cells of any kind: what a
+# walk's answers hold, the fast path taking the rows and the plain loop the rest.
+whole_rows = st.builds(
+    lambda start, count, tags, tail: (
+        [(c, start + r, tags[(r + c) % len(tags)], r * 3 + c) for r in range(count) for c in range(3)] + tail
+    ),
+    st.integers(1, 200),
+    st.integers(1, 6),
+    st.lists(st.sampled_from([Tag.INTEGER, Tag.COUNTER64, Tag.GAUGE32, Tag.OCTET_STRING]), min_size=1),
+    st.lists(cells, max_size=4),
+)
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.lists(whole_rows | st.lists(cells, max_size=20), min_size=1, max_size=4))
+def test_a_walks_answers_kept_as_blocks_give_the_columns_of_the_plain_loop(answers):
+    # answer after answer into the same columns: blocks and the plain loop's cells interleave
+    def walk(blocks: list[pdu.RowBlock] | None):
+        cols = [pdu.ColumnProgress(c, ber.oid_content(c), {}) for c in COLUMNS]
+        for rows in answers:
+            active = [c for c in cols if not c.done]
+            if not active:
+                break
+            wire = response([r for r in rows if not cols[r[0]].done])
+            try:
+                if blocks is None:
+                    reference_collect(pdu.parse_community_message(wire).pdu, active)
+                else:
+                    pdu.collect_columns(pdu.parse_community_message(wire).pdu, active, None, blocks)
+            except SnmpLoopError:
+                return "loop"
+        table = pdu.Walked({c.oid: c.values for c in cols}, blocks or []).table()
+        return [list(table[c.oid].items()) for c in cols]
+
+    assert walk([]) == walk(None)
