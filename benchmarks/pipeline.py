@@ -521,9 +521,8 @@ class Pipeline:
         while not self.stop.wait(BACKLOG_SAMPLE):
             stats = pymalloc_stats.read()
             figures = stats.figures() if stats is not None else {}
-            # read, then reset: a longer lag the loop records in between is lost to this row (one in ~80
-            # polls of a half-second row at issue 7's load could fall there; it shows in the next row's
-            # neighbour at worst, and in lag_max_ms of the result always)
+            # read, then reset: a lag the loop records between the two (a few bytecodes, if the GIL changes
+            # hands there) is lost to the rows; the result's lag_max_ms still counts it
             lag, self.lag_since_sample = self.lag_since_sample, 0.0
             sim_cpu = [_proc_cpu(p) for p in sim]
             self.memory_samples.append(
