@@ -443,7 +443,8 @@ def rows_from_walks(walks: Iterable[Walked]) -> dict[int, dict[str, Any]]:
     built in C (dict over zip of the column names and the row's values); any other block goes cell by
     cell, as rows_from_table does. Making the rows costs about what rows_from_table does; what is saved
     is the columns' dicts, never built: a 48-port device's measured walk, from its answers to its rows,
-    took 0.75 instead of 0.98 ms (6.0M instead of 7.2M instructions), on the event loop at every poll.
+    takes 6.0M instead of 7.2M instructions, 0.76-0.89x the time from run to run (``python -m
+    benchmarks.walk_bench``), on the event loop at every poll.
     """
     rows: dict[int, dict[str, Any]] = {}
     pvids: dict[tuple[int, ...], Any] = {}  # dot1qPvid's cells, attached once every row is made
