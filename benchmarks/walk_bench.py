@@ -80,10 +80,12 @@ def replay(answers: list[Answer], blocks: list[RowBlock] | None) -> Walked:
     """The walk's answers into ColumnProgresses (and ``blocks``, if given), as _Walk.take gives them."""
     columns: dict[str, ColumnProgress] = {}
     for buf, start, end, oids, prefixes in answers:
-        active = [
-            columns.get(oid) or columns.setdefault(oid, ColumnProgress(oid, prefix, {}))
-            for oid, prefix in zip(oids, prefixes, strict=True)
-        ]
+        active = []
+        for oid, prefix in zip(oids, prefixes, strict=True):
+            column = columns.get(oid)
+            if column is None:
+                column = columns[oid] = ColumnProgress(oid, prefix, {})
+            active.append(column)
         collect_columns(_Answer(buf, start, end), active, prefixes, blocks)  # type: ignore[arg-type]
     return Walked({oid: c.values for oid, c in columns.items()}, blocks if blocks is not None else [])
 
