@@ -36,7 +36,7 @@ from itertools import repeat
 from operator import itemgetter
 from typing import Any
 
-from poller.snmp.pdu import RowBlock, Walked, put_blocks
+from poller.snmp.pdu import RowBlock, Walked, column_slices, put_blocks
 
 from . import results
 from .counters import polled_period
@@ -529,7 +529,7 @@ def _rows_from_block(
     n = len(block.columns)
     keys = block.keys
     first = keys[0::n]
-    if not all(map(first.__eq__, map(keys.__getitem__, _column_slices(n)))) or set(map(len, first)) != {1}:
+    if not all(map(first.__eq__, map(keys.__getitem__, column_slices(n)[1:]))) or set(map(len, first)) != {1}:
         return False
     index = list(map(_first_item, first))
     values = block.values
@@ -549,12 +549,6 @@ def _rows_from_block(
     for at in plan.pvid_at:
         pvids.update(zip(keys[at::n], values[at::n], strict=True))
     return True
-
-
-@lru_cache(maxsize=64)
-def _column_slices(n: int) -> tuple[slice, ...]:
-    """Columns 1..n-1 of a row-major list of n-column rows."""
-    return tuple(slice(k, None, n) for k in range(1, n))
 
 
 _first_item = itemgetter(0)

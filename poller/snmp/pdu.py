@@ -351,7 +351,7 @@ _CONVERT = tuple(bytes if tag == 0x04 else int.from_bytes for tag in range(256))
 
 
 @lru_cache(maxsize=64)
-def _strides(n: int) -> tuple[slice, ...]:
+def column_slices(n: int) -> tuple[slice, ...]:
     """Column k's cells among a row-major list of n-column rows: its slice(k, None, n)."""
     return tuple(slice(k, None, n) for k in range(n))
 
@@ -503,7 +503,7 @@ def put_blocks(blocks: list[RowBlock], columns: dict[str, dict[tuple[int, ...], 
 def _put_block(block: RowBlock, dicts: Iterable[dict[tuple[int, ...], Value]]) -> None:
     # Column by column, but with no Python step per column (map over C functions): a wide walk's answers
     # hold few rows, and a loop's per-column statements cost more than its cells did.
-    strides = _strides(len(block.columns))
+    strides = column_slices(len(block.columns))
     keys, values = block.keys, block.values
     any(map(dict.update, dicts, map(zip, map(keys.__getitem__, strides), map(values.__getitem__, strides))))
 
