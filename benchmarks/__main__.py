@@ -105,6 +105,13 @@ def parser() -> argparse.ArgumentParser:
         help="pipeline: poll every device once before the measured window (its cost reported apart), "
         "so the window measures polls after the first, as a daemon that has been running",
     )
+    r.add_argument(
+        "--instances",
+        type=int,
+        default=1,
+        help="pipeline: this many instances at once, each polling its share of the devices and claiming "
+        "each poll in Redis as a [cluster] does, into one database; figures merged (benchmarks.instances)",
+    )
     r.add_argument("--smoke", action="store_true", help="a few devices, seconds (for CI)")
     m = sub.add_parser("merge", help="one table + plots from several runs' results.json")
     m.add_argument(
@@ -152,7 +159,7 @@ def main(argv: list[str] | None = None) -> int:
         cache_port_text=args.cache_port_text, freeze_ports=args.freeze_ports,
         writer_process=args.writer_process, scrape_interval=args.scrape_interval,
         scrape_on_loop=args.scrape_on_loop, trim_every=args.trim_every,
-        memory_samples=args.memory_samples, max_port_walks=args.max_port_walks,
+        memory_samples=args.memory_samples, max_port_walks=args.max_port_walks, instances=args.instances,
     )  # fmt: skip
     if args.smoke:
         opts.devices = opts.baseline_devices = [3]

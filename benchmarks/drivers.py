@@ -320,7 +320,9 @@ async def drive(system: str, spec: dict[str, Any]) -> dict[str, Any]:
         peak_rss = max(peak_rss, resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss * 1024)
     if system == "snmp_exporter":
         peak_rss = EXPORTER_STATE.get("peak_rss", 0)
+    raw = {"raw_lags_s": stats.lags, "raw_latencies_s": stats.latencies} if spec.get("raw_samples") else {}
     return {
+        **raw,  # benchmarks.instances merges several drivers' percentiles from them
         "system": system,
         "devices": len(devices),
         "interval_s": spec["interval"],

@@ -30,6 +30,7 @@ from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
 
 from poller.sim.generate import generate_fleet
 
+from .instances import run_instances
 from .report import write_markdown, write_plots
 
 REPO = Path(__file__).resolve().parents[1]
@@ -65,6 +66,7 @@ class Options:
     trim_every: float | None = None  # seconds between the pipeline's allocator trims (None: the daemon's)
     memory_samples: bool = False  # the pipeline writes pipeline-<devices>-memory.tsv beside results.json
     max_port_walks: int = 0  # the pipeline's polling.max_port_walks (0 = no limit, the daemon's default)
+    instances: int = 1  # pipeline instances sharing the fleet through Redis (benchmarks.instances)
 
 
 class Child:
@@ -290,6 +292,13 @@ def run(opts: Options) -> dict[str, Any]:
                         else None,
                     }
                     label = f"{system:<14} {n:>6} devices"
+                    if system == "pipeline" and opts.instances > 1:
+
+                        def one(s: dict[str, Any], name: str) -> dict[str, Any]:
+                            return run_driver("pipeline", s, sim, progress, name)
+
+                        results.append(run_instances(spec, opts.instances, sim, one, label))
+                        continue
                     results.append(run_driver(system, spec, sim, progress, label))
             if opts.snmpsim:
                 results += simulator_comparison(opts, progress)
@@ -301,6 +310,7 @@ def run(opts: Options) -> dict[str, Any]:
             "devices": opts.devices, "baseline_devices": opts.baseline_devices, "ports": opts.ports,
             "interval_s": opts.interval, "duration_s": opts.duration, "seed": opts.seed,
             "sim_workers": opts.sim_workers, "sim_nice": opts.sim_nice, "sim_startup_s": round(startup, 2),
+            "instances": opts.instances,
             "cpus": os.cpu_count(),
             "python": sys.version.split()[0], "uvloop": opts.uvloop, "rate_limit": opts.rate_limit,
             "when": time.strftime("%Y-%m-%dT%H:%M:%S%z"),

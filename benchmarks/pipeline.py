@@ -30,8 +30,10 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import multiprocessing
+import os
 import threading
 import time
+from collections import Counter
 from collections.abc import Awaitable, Callable, Iterator, Sequence
 from concurrent.futures import ProcessPoolExecutor
 from contextvars import ContextVar
@@ -39,6 +41,8 @@ from pathlib import Path
 from typing import Any, cast
 
 import psutil
+
+from poller.scheduler import WallClock
 
 from . import pymalloc_stats
 from .workload import SCHEDULE_LAG, DeviceRef, PollFn, run_load
@@ -343,7 +347,22 @@ class Pipeline:
         self.gc_policy.apply()
         self.gc_task = asyncio.create_task(self.gc_policy.run())
         self.mariadb = _mariadb_process()
+        self.membership = self._membership()
         self._start_window()
+
+    def _membership(self) -> Any:
+        """benchmarks.instances: this instance's RedisMembership, which claims each poll's slot as a cluster
+        member does before it polls; None when the pipeline runs alone (a daemon without Redis)."""
+        cluster = self.spec.get("cluster")
+        if not cluster:
+            return None
+        from poller.cluster import membership
+
+        member = membership(
+            cluster["redis_url"], None, instance_name=cluster["instance"], prefix=cluster["prefix"]
+        )
+        member.clock = _SlotClock()
+        return member
 
     def _start_window(self) -> None:
         """The baselines the measured window's figures are taken against (after set-up, again after a
@@ -370,7 +389,6 @@ class Pipeline:
         from sqlalchemy import create_engine
 
         from poller.poll import load_state
-        from poller.sim.generate import generate_fleet
         from poller.store.inventory import load_devices
 
         try:
@@ -382,6 +400,35 @@ class Pipeline:
         if not mariadb.SCHEMA_SQL.is_file():
             raise PipelineUnavailable(f"LibreNMS schema not found: {mariadb.SCHEMA_SQL}")
         refs = [DeviceRef(h, int(p), c) for h, p, c in self.spec["devices"]]
+        polled = self.spec.get("ports_as") == "polled"
+        self.figures["ports_as"] = "polled" if polled else "discovered"
+        from .drivers import RETRIES, TIMEOUT
+
+        # benchmarks.instances: a database the harness made and seeded with the whole fleet, which this
+        # instance shares with the others (left for the harness to drop)
+        name = self.spec.get("database")
+        if name is None:
+            name = self.stack.enter_context(mariadb.librenms_database(prefix="fastpoll_bench"))
+            self._seed(mariadb.url(name), refs, polled, TIMEOUT, RETRIES)
+        self.figures["database"] = name
+        self.db = create_engine(mariadb.url(name), pool_pre_ping=True, pool_recycle=3600)
+        self.stack.callback(self.db.dispose)
+        # the daemon's start path: inventory and per-device state from the database, of this instance's
+        # devices only (the spec's: all of them, or its share as a cluster member's select leaves it)
+        wanted = {(r.host, r.port) for r in refs}
+        with self.db.connect() as conn:
+            records, problems = load_devices(conn, default_timeout=TIMEOUT, default_retries=RETRIES)
+            records = [r for r in records if (r.device.target.host, r.device.target.port) in wanted]
+            self.states = load_state(conn, records, freeze=self.freeze_ports)
+        if problems or len(records) != len(refs):
+            raise RuntimeError(f"inventory: {len(records)} of {len(refs)} devices loaded; {problems[:3]}")
+        self.by_ref = {(r.device.target.host, r.device.target.port): r.device for r in records}
+        self.figures["rss_after_setup_mb"] = round(psutil.Process().memory_info().rss / 2**20, 1)
+
+    def _seed(self, url: str, refs: Sequence[DeviceRef], polled: bool, timeout: float, retries: int) -> None:
+        """Insert the fleet's devices and ports into this run's own database."""
+        from poller.sim.generate import generate_fleet
+
         fleet = generate_fleet(
             len(refs), int(self.spec.get("ports") or 48), seed=int(self.spec.get("seed") or 1),
             base_address=refs[0].host, port=refs[0].port,
@@ -390,31 +437,15 @@ class Pipeline:
             raise RuntimeError(
                 "the spec's devices are not the simulated fleet (seed/ports/base address differ)"
             )
-        name = self.stack.enter_context(mariadb.librenms_database(prefix="fastpoll_bench"))
-        self.figures["database"] = name
-        self.db = create_engine(mariadb.url(name), pool_pre_ping=True, pool_recycle=3600)
-        self.stack.callback(self.db.dispose)
-        from .drivers import RETRIES, TIMEOUT
-
-        polled = self.spec.get("ports_as") == "polled"
-        self.figures["ports_as"] = "polled" if polled else "discovered"
         del fleet
         # The rows are built and inserted in a child process: at 10,000 devices they are ~480,000 dicts,
         # and freed in this process they would stay in its peak RSS (and its heap), which is the daemon's
         # figure here. The daemon never builds them: LibreNMS's discovery did.
         with ProcessPoolExecutor(max_workers=1, mp_context=multiprocessing.get_context("spawn")) as pool:
             self.figures["ports_inserted"] = pool.submit(
-                seed_database, mariadb.url(name), len(refs), int(self.spec.get("ports") or 48),
-                int(self.spec.get("seed") or 1), refs[0].host, refs[0].port, polled, TIMEOUT, RETRIES,
+                seed_database, url, len(refs), int(self.spec.get("ports") or 48),
+                int(self.spec.get("seed") or 1), refs[0].host, refs[0].port, polled, timeout, retries,
             ).result()  # fmt: skip
-        # the daemon's start path: inventory and per-device state from the database
-        with self.db.connect() as conn:
-            records, problems = load_devices(conn, default_timeout=TIMEOUT, default_retries=RETRIES)
-            self.states = load_state(conn, records, freeze=self.freeze_ports)
-        if problems or len(records) != len(refs):
-            raise RuntimeError(f"inventory: {len(records)} of {len(refs)} devices loaded; {problems[:3]}")
-        self.by_ref = {(r.device.target.host, r.device.target.port): r.device for r in records}
-        self.figures["rss_after_setup_mb"] = round(psutil.Process().memory_info().rss / 2**20, 1)
 
     async def warm_up(self, refs: Sequence[DeviceRef]) -> None:
         """Poll every device once, on the measured window's schedule, before the measured window.
@@ -456,6 +487,9 @@ class Pipeline:
         self.rss_window_max = self.child_rss_window_max = 0
         self.scrapes, self.scrape_seconds = 0, []
         self.prepare_seconds, self.prepare_fallbacks = [], 0
+        # A device's second poll comes an interval after its first, as in a daemon: the warm-up of a few
+        # devices ends soon after it starts, and a cluster member would not get a second claim of one slot.
+        await asyncio.sleep(max(0.0, t0 + self.interval - time.perf_counter()))
         self._start_window()
 
     # ------------------------------------------------------------------ the measured path
@@ -464,6 +498,8 @@ class Pipeline:
         from poller.poll import poll_device
 
         device = self.by_ref[(ref.host, ref.port)]
+        if self.membership is not None and not await self.membership.claim(device, self.interval):
+            raise PollFailed("slot not claimed")  # another instance had it, or Redis did not answer
         box = [0]
         _RECEIVED.set(box)
         lag = SCHEDULE_LAG.get(None)
@@ -614,6 +650,14 @@ class Pipeline:
             self.figures.update(_child_memory(child))
         self.writer.close(timeout=30.0)
         await self.snmp.close()
+        if self.membership is not None:
+            claims = self.membership.stats
+            self.figures.update(
+                claims_won=claims.claims_won,
+                claims_lost=claims.claims_lost,
+                claims_failed=claims.claims_failed,
+            )
+            await self.membership.redis.aclose()
         self.gc_task.cancel()
         # What the daemon's 10-minute timer does (a full collection, then the allocator's free pages given
         # back): the RSS after it is what the pipeline holds, the one before includes glibc's free pages.
@@ -686,13 +730,55 @@ class Pipeline:
         return dict(self.figures)
 
 
+class _SlotClock(WallClock):
+    """The benchmark's cluster members claim by the wall time of the poll's slot (now less its schedule lag).
+
+    A daemon's scheduler starts each poll on the device's phase grid, so the slot ``claim`` computes from
+    the time is the one the poll was due in. The load loop's grid is its own, offset from that one by a
+    fraction of the interval that differs per device; at a fraction near one half, the time at which the
+    poll starts would round to the previous slot in some cycles and lose the claim to the instance itself.
+    The slot's own instant moves by exactly one interval a cycle.
+    """
+
+    def now(self) -> float:
+        return time.time() - SCHEDULE_LAG.get(0.0)
+
+
+BARRIER_TIMEOUT = 1800.0  # seconds an instance waits for the others (a 10,000-device warm-up runs late)
+
+
+def _arrivals(where: Path) -> Counter[str]:
+    """How many instances have left a file of each stage (``<stage>.<instance>``) in the barrier."""
+    return Counter(name.partition(".")[0] for name in os.listdir(where))
+
+
+async def barrier(spec: dict[str, Any] | None, stage: str) -> None:
+    """benchmarks.instances: wait until every instance has reached ``stage`` (a file each in the barrier's
+    directory), so the instances' measured windows start together; raise if one of them failed."""
+    if not spec:
+        return
+    where = Path(spec["dir"])
+    (where / f"{stage}.{spec['name']}").touch()
+    deadline = time.monotonic() + BARRIER_TIMEOUT
+    while (arrived := _arrivals(where))[stage] < int(spec["parties"]):
+        if arrived["failed"]:
+            raise RuntimeError(f"another instance failed before {stage}")
+        if time.monotonic() > deadline:
+            raise RuntimeError(f"the other instances did not reach {stage} within {BARRIER_TIMEOUT:.0f} s")
+        await asyncio.sleep(0.02)
+
+
 async def build_pipeline_poller(spec: dict[str, Any]) -> tuple[PollFn, Callable[[], Awaitable[None]]]:
     pipe = Pipeline(spec)
     try:
         await pipe.setup()
+        await barrier(spec.get("barrier"), "setup")
         if spec.get("warmup"):
             await pipe.warm_up([DeviceRef(h, int(p), c) for h, p, c in spec["devices"]])
+        await barrier(spec.get("barrier"), "window")
     except BaseException:
+        if spec.get("barrier"):  # the others stop waiting for this instance
+            (Path(spec["barrier"]["dir"]) / f"failed.{spec['barrier']['name']}").touch()
         await pipe.close()
         raise
     return pipe.poll, pipe.close

@@ -140,6 +140,14 @@ def render_pipeline(results: list[dict[str, Any]]) -> list[str]:
             "running; that first cycle's cost is in results.json as `warmup_*`)."
             if runs and all(r.get("warmup_polls") for r in runs)
             else ""
+        )
+        + (
+            " A run of N instances (`--instances`) is N drivers at once, each polling its share of the "
+            "devices into the same database and claiming each poll in Redis, as a `[cluster]` of fastpoll "
+            "instances on one machine: CPU and memory are their sums, the percentiles over all their polls, "
+            "MariaDB's CPU counted once (benchmarks/instances.py)."
+            if any((r.get("instances") or 1) > 1 for r in runs)
+            else ""
         ),
         "",
         "| " + " | ".join(PIPELINE_HEADERS) + " |",
@@ -151,8 +159,9 @@ def render_pipeline(results: list[dict[str, Any]]) -> list[str]:
         db = r.get("mariadb_cpu_s")
         wall = r.get("pipeline_wall_s") or r.get("wall_s")
         backlog = r.get("writer_backlog_max") or {}
+        instances = r.get("instances") or 1
         cells = [
-            _cell(r.get("devices")),
+            _cell(r.get("devices")) + (f" ({instances} instances)" if instances > 1 else ""),
             f"{_cell(cpu)} ({_cell(r.get('cpu_main_s'))} / {_writer_cpu(r)} / "
             f"{_cell(r.get('cpu_scrape_s'))} / {_cell(r.get('cpu_other_threads_s'))})",
             _cell(round(cpu / wall, 2)) if cpu is not None and wall else "-",

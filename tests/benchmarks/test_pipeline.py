@@ -1,6 +1,14 @@
-"""benchmarks.pipeline's set-up rows: ports as LibreNMS's discovery or its poller leaves them."""
+"""benchmarks.pipeline's set-up rows (ports as LibreNMS's discovery or its poller leaves them), and what
+lets several pipelines run as one cluster: the barrier and the claims' clock."""
 
-from benchmarks.pipeline import port_rows, simulated_raw
+import asyncio
+import time
+from pathlib import Path
+
+import pytest
+
+from benchmarks.pipeline import _SlotClock, barrier, port_rows, simulated_raw
+from benchmarks.workload import SCHEDULE_LAG
 from poller.checks.ports import PortState, poll_ports
 from poller.checks.results import PortRef
 from poller.sim.generate import generate_fleet
@@ -20,3 +28,30 @@ def test_ports_as_discovered_leave_every_data_column_to_the_first_poll():
 
 def test_ports_as_polled_give_a_first_poll_without_data_changes():
     assert _first_poll_events(polled=True) == []
+
+
+async def test_the_barrier_lets_instances_on_only_once_every_one_has_arrived(tmp_path: Path) -> None:
+    spec = {"dir": str(tmp_path), "parties": 2}
+    first = asyncio.create_task(barrier({**spec, "name": "0"}, "window"))
+    await asyncio.sleep(0.1)
+    assert not first.done()  # waits for the second instance
+    await asyncio.wait_for(barrier({**spec, "name": "1"}, "window"), 2)
+    await asyncio.wait_for(first, 2)
+
+
+async def test_the_barrier_stops_waiting_when_another_instance_failed(tmp_path: Path) -> None:
+    (tmp_path / "failed.1").touch()
+    with pytest.raises(RuntimeError, match="another instance failed"):
+        await asyncio.wait_for(barrier({"dir": str(tmp_path), "parties": 2, "name": "0"}, "window"), 2)
+
+
+async def test_without_a_barrier_a_lone_pipeline_goes_straight_on() -> None:
+    await asyncio.wait_for(barrier(None, "window"), 1)
+
+
+def test_claims_are_timed_by_the_polls_slot_not_by_when_it_started() -> None:
+    token = SCHEDULE_LAG.set(7.5)
+    try:
+        assert _SlotClock().now() == pytest.approx(time.time() - 7.5, abs=0.05)
+    finally:
+        SCHEDULE_LAG.reset(token)

@@ -275,3 +275,26 @@ def test_merge_puts_the_runs_of_several_invocations_in_one_table(tmp_path: Path)
     assert merged["results"][1]["cpu_vs_fastpoll"] == 4.0
     md = (tmp_path / "out" / "results.md").read_text()
     assert "| pipeline | 30 |" in md and "Also merged: the run of t2 (devices [30]" in md
+
+
+@pytest.mark.mariadb
+def test_two_pipeline_instances_share_the_devices_and_one_database(tmp_path: Path) -> None:
+    pipeline = pipeline_smoke(tmp_path, "127.22.5.1", "--instances", "2", "--warmup")
+    assert pipeline["instances"] == 2 and pipeline["devices"] == 3, pipeline
+    first, second = pipeline["per_instance"]
+    assert (first["devices"], second["devices"]) == (1, 2), pipeline  # contiguous shares, each its own
+    assert pipeline["polls_ok"] == first["polls_ok"] + second["polls_ok"] >= 6, pipeline
+    assert pipeline["db_devices_polled"] == 3, pipeline  # both wrote into the one database
+    for instance in (first, second):  # every poll (the warm-up's too) claimed its slot, none lost
+        assert instance["claims_won"] == instance["polls_ok"] + instance["devices"], pipeline
+        assert instance["claims_lost"] == instance["claims_failed"] == 0, pipeline
+    assert pipeline["cpu_s"] == pytest.approx(first["cpu_s"] + second["cpu_s"], abs=0.002), pipeline
+    assert isinstance(pipeline["redis_cpu_s"], float), pipeline
+    assert "(2 instances)" in (tmp_path / "results.md").read_text()
+    conn = mariadb.root_connect()
+    try:
+        with conn.cursor() as cur:  # the harness made the shared database and dropped it
+            cur.execute("SHOW DATABASES LIKE %s", (pipeline["database"],))
+            assert cur.fetchall() == ()
+    finally:
+        conn.close()
