@@ -16,9 +16,11 @@ import psutil
 import pytest
 
 from poller.checks.port_table import PortTable
+from poller.checks.results import PollResult
 from poller.config import load_config
 from poller.daemon import Daemon, on_result
 from poller.gc_policy import NEVER, GcPolicy
+from poller.model import Device
 from tests.support.librenms_rows import discovery_ports, execute, insert_device, insert_edgeos_bgp_peer, query
 from tests.support.net import free_tcp_port, free_udp_port
 
@@ -49,17 +51,20 @@ async def test_the_daemon_polls_every_device_on_its_interval_and_writes_librenms
         librenms_url, community="linux_ntc", port=shared_snmpsim.port, ports_rows=discovery_ports("linux_ntc")
     )
     dead = insert_device(librenms_url, community="x", port=free_udp_port(), timeout=1, retries=0)
-    polls: list[tuple[int, float]] = []
-    daemon = Daemon(
-        config_for(librenms_url, default_interval=2),
-        sinks=[on_result(lambda d, r: polls.append((d.device_id, time.monotonic())))],
-    )
+    starts: list[tuple[int, float]] = []  # when each poll began: a first poll walks more and ends later
+
+    def started(device: Device, result: PollResult) -> None:
+        assert result.metrics is not None
+        starts.append((device.device_id, time.monotonic() - result.metrics.poll_duration))
+
+    daemon = Daemon(config_for(librenms_url, default_interval=2), sinks=[on_result(started)])
     await run_for(daemon, 4.5)
 
-    assert {d for d, _ in polls} == {good, dead}
-    good_polls = [t for d, t in polls if d == good]
-    assert len(good_polls) >= 2
-    assert all(b - a == pytest.approx(2, abs=0.5) for a, b in itertools.pairwise(good_polls))
+    assert {d for d, _ in starts} == {good, dead}
+    good_starts = [t for d, t in starts if d == good]
+    assert len(good_starts) >= 2
+    gaps = [b - a for a, b in itertools.pairwise(good_starts)]
+    assert all(gap == pytest.approx(2, abs=0.5) for gap in gaps), gaps
     rows = {
         r["device_id"]: r
         for r in query(librenms_url, "SELECT device_id, status, status_reason, last_polled FROM devices")
