@@ -13,12 +13,14 @@ from dataclasses import dataclass
 
 import redis.asyncio as aioredis
 from redis.exceptions import RedisError
+from redis.exceptions import TimeoutError as RedisTimeoutError
 
 from poller.cluster import Groups, owner_of, serves, slot_of
 from poller.model import Device
 from poller.scheduler import Clock, WallClock
 
 log = logging.getLogger("poller.cluster")  # the name its messages always had
+CLAIM_REPORT_EVERY = 30.0  # seconds between counts of failed claims while they go on
 
 
 @dataclass
@@ -59,6 +61,9 @@ class RedisMembership:
         self._last_ok: float | None = None
         self._active_from: float | None = None
         self._active = False
+        self._failing_since: float | None = None  # the first of the claims failing now (see _claim_failed)
+        self._reported_at = 0.0
+        self._failed_unreported = 0
 
     # ------------------------------------------------------------------ ownership (pure, on the last view)
 
@@ -133,15 +138,47 @@ class RedisMembership:
             won = await self.redis.set(key, self.name, nx=True, px=max(1000, int(interval * 2000)))
         except (RedisError, OSError) as exc:
             self.stats.claims_failed += 1
-            log.warning(
-                "cannot claim device %s in Redis (%s); poll skipped", device.device_id, type(exc).__name__
-            )
+            self._claim_failed(device, exc)
             return False
+        if self._failing_since is not None:
+            self._claims_back()
         if won:
             self.stats.claims_won += 1
             return True
         self.stats.claims_lost += 1
         return False
+
+    def _claim_failed(self, device: Device, exc: Exception) -> None:
+        """Log the first failed claim of a run of them, then a count every CLAIM_REPORT_EVERY s: at 10,000
+        devices a minute, a line per failed claim would be 167 a second."""
+        now = self.clock.now()
+        cause = type(exc).__name__
+        if isinstance(exc, (RedisTimeoutError, TimeoutError)):  # Redis answered late, or was read late
+            cause += ": no answer within the client's timeout; Redis is slow or this event loop is behind"
+        if self._failing_since is None:
+            self._failing_since = self._reported_at = now
+            self._failed_unreported = 0
+            log.warning(
+                "cannot claim device %s in Redis (%s); poll skipped, as are the polls of claims that fail "
+                "until one succeeds (counted here every %.0f s)",
+                device.device_id, cause, CLAIM_REPORT_EVERY,
+            )  # fmt: skip
+            return
+        self._failed_unreported += 1
+        if now - self._reported_at >= CLAIM_REPORT_EVERY:
+            log.warning(
+                "%d more claims failed in %.0f s (the last: %s); their polls were skipped",
+                self._failed_unreported, now - self._reported_at, cause,
+            )  # fmt: skip
+            self._reported_at, self._failed_unreported = now, 0
+
+    def _claims_back(self) -> None:
+        assert self._failing_since is not None
+        log.warning(
+            "claims in Redis succeed again after %.0f s (%d failed since the last report)",
+            self.clock.now() - self._failing_since, self._failed_unreported,
+        )  # fmt: skip
+        self._failing_since = None
 
     async def leave(self) -> None:
         """Leave at once (clean shutdown): peers take this instance's devices at their next heartbeat."""

@@ -7,21 +7,24 @@ VirtualClock moved by hand (only heartbeats and claims touch Redis), so expiry i
 from __future__ import annotations
 
 import asyncio
+import logging
 import os
 import subprocess
 import sys
 import uuid
 from collections import Counter
 from collections.abc import AsyncIterator, Callable
+from typing import cast
 
 import pytest
 import redis.asyncio as aioredis
 from hypothesis import given
 from hypothesis import strategies as st
 from redis.exceptions import ConnectionError as RedisConnectionError
+from redis.exceptions import TimeoutError as RedisTimeoutError
 
 from poller.cluster import LocalMembership, membership, owner_of, serves
-from poller.cluster_redis import RedisMembership
+from poller.cluster_redis import CLAIM_REPORT_EVERY, RedisMembership
 from poller.model import Device, Target
 from poller.scheduler import VirtualClock, WallClock, next_start
 from tests.support.net import free_tcp_port
@@ -308,3 +311,51 @@ def test_membership_from_settings_uses_the_instance_name(prefix: str) -> None:
     member = membership(REDIS_URL, [1], instance_name="poller-a", lease_ttl=6, prefix=prefix)
     assert isinstance(member, RedisMembership)
     assert (member.name, member.groups, member.heartbeat_every) == ("poller-a", frozenset({1}), 2)
+
+
+class _TimingOut:
+    """A Redis client whose every command times out (a Redis, or an event loop, too slow to answer)."""
+
+    async def set(self, *args: object, **kwargs: object) -> bool:
+        raise RedisTimeoutError("Timeout reading from socket")
+
+
+def _cluster_warnings(caplog: pytest.LogCaptureFixture) -> list[str]:
+    return [
+        r.getMessage() for r in caplog.records if r.name == "poller.cluster" and r.levelno >= logging.WARNING
+    ]
+
+
+async def test_a_run_of_failed_claims_logs_its_first_and_then_a_count_every_half_minute(
+    clock: VirtualClock, caplog: pytest.LogCaptureFixture
+) -> None:
+    a = RedisMembership(
+        cast(aioredis.Redis, _TimingOut()), "a", None, TTL, prefix="fastpoll-test", clock=clock
+    )
+    caplog.set_level(logging.WARNING, logger="poller.cluster")
+    for dev in DEVICES[:5]:
+        assert not await a.claim(dev, INTERVAL)
+    (first,) = _cluster_warnings(caplog)
+    assert f"cannot claim device {DEVICES[0].device_id}" in first and "event loop is behind" in first
+    await clock.advance(CLAIM_REPORT_EVERY)
+    assert not await a.claim(DEVICES[5], INTERVAL)
+    assert _cluster_warnings(caplog)[1].startswith("5 more claims failed in 30 s")
+    assert a.stats.claims_failed == 6
+
+
+async def test_a_claim_that_succeeds_again_ends_the_run_of_failures_in_the_log(
+    redis: aioredis.Redis, prefix: str, clock: VirtualClock, caplog: pytest.LogCaptureFixture
+) -> None:
+    a = RedisMembership(cast(aioredis.Redis, _TimingOut()), "a", None, TTL, prefix=prefix, clock=clock)
+    caplog.set_level(logging.WARNING, logger="poller.cluster")
+    assert not await a.claim(DEVICES[0], INTERVAL)
+    assert not await a.claim(DEVICES[1], INTERVAL)
+    a.redis = redis
+    await clock.advance(12)
+    assert await a.claim(DEVICES[2], INTERVAL)
+    assert await a.claim(DEVICES[3], INTERVAL)
+    assert _cluster_warnings(caplog)[1:] == [
+        "claims in Redis succeed again after 12 s (1 failed since the last report)"
+    ]
+    assert not await a.claim(DEVICES[2], INTERVAL)  # lost to itself: a lost claim is no failure
+    assert len(_cluster_warnings(caplog)) == 2
