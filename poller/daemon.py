@@ -20,7 +20,7 @@ import time
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, replace
 from pathlib import Path
-from typing import Any, Protocol
+from typing import TYPE_CHECKING, Any, Protocol, cast
 
 from sqlalchemy import Engine, create_engine
 
@@ -46,6 +46,9 @@ from .store.discovered_writer import write_discovered
 from .store.inventory import DeviceRecord, load_devices
 from .store.librenms import LibreNMSWriter
 from .store.writer_process import ProcessWriter
+
+if TYPE_CHECKING:
+    from .cluster_redis import RedisMembership
 
 log = logging.getLogger("fastpoll.daemon")
 
@@ -174,6 +177,8 @@ class Daemon:
         self.own_metrics.attach_engine(self.snmp, self.fleet.devices)
         self.own_metrics.attach_scheduler(self.scheduler)
         self.own_metrics.attach_writer(self.writer)
+        if cfg.cluster.redis_url is not None:  # a Redis cluster member: its claims and heartbeats
+            self.own_metrics.attach_cluster(cast("RedisMembership", self.membership))
         self._start_crisis_events()
         await self._start_api()
         await self.refresh_inventory()

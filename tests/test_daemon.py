@@ -7,10 +7,12 @@ import gc
 import itertools
 import logging
 import os
+import re
 import signal
 import subprocess
 import sys
 import time
+import uuid
 
 import psutil
 import pytest
@@ -25,6 +27,7 @@ from tests.support.librenms_rows import discovery_ports, execute, insert_device,
 from tests.support.net import free_tcp_port, free_udp_port
 
 pytestmark = [pytest.mark.mariadb, pytest.mark.snmpsim]
+REDIS_URL = "redis://127.0.0.1:6379/0"
 
 
 def config_for(url: str, **polling):
@@ -369,13 +372,17 @@ table:
 
 
 async def scrape_until(url: str, done, within: float = 30.0) -> str:
-    """GET /metrics until ``done(text)`` holds (polls take their time on a loaded machine)."""
+    """GET /metrics until ``done(text)`` holds (polls take their time on a loaded machine; the endpoint
+    starts once the daemon has read its inventory)."""
     import httpx
 
     async with httpx.AsyncClient(base_url=url) as client:
         deadline = time.monotonic() + within
         while True:
-            text = (await client.get("/metrics")).text
+            try:
+                text = (await client.get("/metrics")).text
+            except httpx.ConnectError:
+                text = ""
             if done(text) or time.monotonic() > deadline:
                 return text
             await asyncio.sleep(0.2)
@@ -506,3 +513,47 @@ async def test_a_profile_for_other_operating_systems_sends_nothing_to_the_device
     await daemon._poll_profiles(Device(2, "srv2", Target("127.0.0.1"), os="linux"), deadline=1e12)
     assert engine.gets == 1
     assert [snap.device.device_id for snap in daemon.profile_samples.snapshots()] == [2]
+
+
+async def test_a_cluster_member_claims_its_polls_in_redis_and_exports_how_they_went(
+    shared_snmpsim, librenms_url
+):
+    import redis
+
+    try:
+        redis.Redis.from_url(REDIS_URL, socket_connect_timeout=2).ping()
+    except redis.RedisError:
+        if os.environ.get("CI"):
+            pytest.fail("Redis at 127.0.0.1:6379 is required in CI")
+        pytest.skip("Redis at 127.0.0.1:6379 not available")
+    insert_device(
+        librenms_url, community="linux_ntc", port=shared_snmpsim.port, ports_rows=discovery_ports("linux_ntc")
+    )
+    prefix = f"fastpoll-test-{uuid.uuid4().hex[:12]}"
+    listen = f"127.0.0.1:{free_tcp_port()}"
+    config = load_config(
+        None,
+        {
+            "FASTPOLL_DATABASE__URL": librenms_url, "FASTPOLL_METRICS__LISTEN": listen,
+            "FASTPOLL_POLLING__DEFAULT_INTERVAL": "2", "FASTPOLL_CLUSTER__REDIS_URL": REDIS_URL,
+            "FASTPOLL_CLUSTER__LEASE_TTL": "1", "FASTPOLL_CLUSTER__KEY_PREFIX": prefix,
+            "FASTPOLL_CLUSTER__INSTANCE_NAME": "member-1",
+        },
+    )  # fmt: skip
+    daemon = Daemon(config)
+    task = asyncio.create_task(daemon.serve(install_signals=False))
+    won = re.compile(r'fastpoll_cluster_claims_total\{result="won"\} [1-9]')
+    try:
+        metrics = await scrape_until(f"http://{listen}", won.search)
+    finally:
+        daemon.request_stop()
+        await asyncio.wait_for(task, 30)
+        client = redis.Redis.from_url(REDIS_URL)
+        keys = list(client.scan_iter(match=f"{prefix}:*"))
+        if keys:
+            client.delete(*keys)
+        client.close()
+    assert won.search(metrics), metrics
+    assert "fastpoll_cluster_active 1.0" in metrics
+    assert "fastpoll_cluster_instances 1.0" in metrics
+    assert 'fastpoll_cluster_claims_total{result="failed"} 0.0' in metrics

@@ -8,7 +8,7 @@ Two kinds of input:
 - objects read at scrape time (so nothing is counted twice and the hot path pays nothing):
   :meth:`attach_engine` (SnmpEngine.stats / in_flight / throttle_wait_seconds / device_stats per device),
   :meth:`attach_scheduler` (SchedulerStats, in-flight polls, devices), :meth:`attach_writer` (WriterStats,
-  queue depth).
+  queue depth), :meth:`attach_cluster` (a Redis cluster member's ClusterStats, live instances).
 
 With ``metrics.families.poller = false`` only ``fastpoll_build_info`` is exported and the hooks do nothing.
 """
@@ -16,7 +16,7 @@ With ``metrics.families.poller = false`` only ``fastpoll_build_info`` is exporte
 from __future__ import annotations
 
 import platform
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from typing import Any, Protocol
 
 from prometheus_client import (
@@ -85,6 +85,16 @@ class WriterLike(Protocol):
     def pending_counts(self) -> dict[str, int]: ...
 
 
+class ClusterLike(Protocol):
+    stats: Any  # ClusterStats: heartbeats, heartbeat_failures, claims_won, claims_lost, claims_failed
+
+    @property
+    def active(self) -> bool: ...
+
+    @property
+    def live(self) -> Mapping[str, Any]: ...
+
+
 def poll_outcome(result: PollResult) -> str:
     """ok / timeout / auth / error for one poll (a port walk that failed counts by its error)."""
     m = result.metrics
@@ -112,6 +122,7 @@ class SelfMetrics:
         self._devices: Callable[[], Iterable[Device]] | None = None
         self._scheduler: SchedulerLike | None = None
         self._writer: WriterLike | None = None
+        self._cluster: ClusterLike | None = None
         if not enabled:
             return
         r = self.registry
@@ -198,6 +209,10 @@ class SelfMetrics:
     def attach_writer(self, writer: WriterLike) -> None:
         self._writer = writer
 
+    def attach_cluster(self, membership: ClusterLike) -> None:
+        """Export a Redis cluster member's claims and heartbeats (a single instance has none)."""
+        self._cluster = membership
+
     def render(self) -> bytes:
         text = generate_latest(self.registry)
         if not self.enabled or self._engine is None or self._devices is None:
@@ -222,6 +237,8 @@ class _AttachedCollector:
             yield from _scheduler_metrics(o._scheduler)
         if o._writer is not None:
             yield from _writer_metrics(o._writer)
+        if o._cluster is not None:
+            yield from _cluster_metrics(o._cluster)
 
 
 def _counter(name: str, help_: str, value: float) -> CounterMetricFamily:
@@ -336,4 +353,30 @@ def _writer_metrics(writer: WriterLike) -> Iterator[Metric]:
         "fastpoll_writer_last_batch_duration_seconds",
         "Seconds the last write batch took.",
         s.last_batch_seconds,
+    )
+
+
+def _cluster_metrics(member: ClusterLike) -> Iterator[Metric]:
+    s = member.stats
+    claims = CounterMetricFamily(
+        "fastpoll_cluster_claims",
+        "Poll slots claimed in Redis before polling, by result: won (polled), lost (another instance had "
+        "the slot), failed (Redis did not answer in time; the poll was skipped).",
+        labels=["result"],
+    )
+    claims.add_metric(["won"], s.claims_won)
+    claims.add_metric(["lost"], s.claims_lost)
+    claims.add_metric(["failed"], s.claims_failed)
+    yield claims
+    yield _counter("fastpoll_cluster_heartbeats", "Heartbeats written to Redis.", s.heartbeats)
+    yield _counter(
+        "fastpoll_cluster_heartbeat_failures", "Heartbeats that could not reach Redis.", s.heartbeat_failures
+    )
+    yield _gauge(
+        "fastpoll_cluster_active",
+        "1 while this instance owns its share of the devices (joined, and in touch with Redis).",
+        int(member.active),
+    )
+    yield _gauge(
+        "fastpoll_cluster_instances", "Live instances in the cluster, this one included.", len(member.live)
     )

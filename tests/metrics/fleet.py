@@ -129,6 +129,9 @@ def self_signed_cert(directory: Path) -> tuple[Path, Path]:
 def scrape_text() -> str:
     """A real HTTP scrape of a server holding a populated fleet and self metrics with everything attached
     that needs no network: the exposition every family name check compares with."""
+    import redis.asyncio as aioredis
+
+    from poller.cluster_redis import RedisMembership
     from poller.scheduler import Scheduler, VirtualClock
     from poller.snmp.client import SnmpEngine
 
@@ -143,6 +146,7 @@ def scrape_text() -> str:
     own.attach_writer(_idle_writer())
     own.observe_sync("devices", True)
     own.attach_engine(SnmpEngine(), state.devices)  # never used: its counters are read, all zero
+    own.attach_cluster(RedisMembership(aioredis.Redis(), "p1", None, 10.0))  # never connects: all zero
     server = start_metrics_server(
         MetricsSettings(listen=f"127.0.0.1:{free_tcp_port()}", families=MetricFamilies(port_errors=True)),
         state,

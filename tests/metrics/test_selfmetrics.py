@@ -8,6 +8,7 @@ from prometheus_client.core import CounterMetricFamily
 from prometheus_client.parser import text_string_to_metric_families
 
 from poller import __version__
+from poller.cluster_redis import ClusterStats
 from poller.metrics.selfmetrics import DEVICE_SNMP_FAMILIES, SelfMetrics, device_snmp_text, poll_outcome
 from poller.model import Device, Target
 from poller.scheduler import Scheduler, VirtualClock
@@ -208,3 +209,30 @@ def test_per_device_snmp_counters_read_as_prometheus_clients_own_exposition():
     assert [(f.name, f.type, f.documentation, f.samples) for f in ours] == [
         (f.name, f.type, f.documentation, f.samples) for f in theirs
     ]
+
+
+class _Member:
+    """A Redis cluster member as SelfMetrics reads it: its stats, whether it owns its share, the live set."""
+
+    def __init__(self) -> None:
+        self.stats = ClusterStats()
+        self.active = True
+        self.live = {"a": None, "b": None}
+
+
+def test_a_cluster_members_claims_and_heartbeats_are_read_at_scrape_time():
+    own, member = SelfMetrics(), _Member()
+    own.attach_cluster(member)
+    member.stats.claims_won, member.stats.claims_lost, member.stats.claims_failed = 7, 2, 3
+    member.stats.heartbeat_failures = 1
+    assert sample(own, "fastpoll_cluster_claims_total", result="won") == 7
+    assert sample(own, "fastpoll_cluster_claims_total", result="lost") == 2
+    assert sample(own, "fastpoll_cluster_claims_total", result="failed") == 3
+    assert sample(own, "fastpoll_cluster_heartbeat_failures_total") == 1
+    assert (sample(own, "fastpoll_cluster_active"), sample(own, "fastpoll_cluster_instances")) == (1, 2)
+    member.active = False
+    assert sample(own, "fastpoll_cluster_active") == 0
+
+
+def test_a_single_instance_exports_no_cluster_metrics():
+    assert sample(SelfMetrics(), "fastpoll_cluster_active") is None
