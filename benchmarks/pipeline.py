@@ -775,7 +775,9 @@ async def build_pipeline_poller(spec: dict[str, Any]) -> tuple[PollFn, Callable[
         await barrier(spec.get("barrier"), "setup")
         if spec.get("warmup"):
             await pipe.warm_up([DeviceRef(h, int(p), c) for h, p, c in spec["devices"]])
-        await barrier(spec.get("barrier"), "window")
+        if spec.get("barrier"):
+            await barrier(spec["barrier"], "window")
+            pipe._start_window()  # the time spent waiting for the other instances is not the window's
     except BaseException:
         if spec.get("barrier"):  # the others stop waiting for this instance
             (Path(spec["barrier"]["dir"]) / f"failed.{spec['barrier']['name']}").touch()

@@ -361,7 +361,7 @@ def _cluster_metrics(member: ClusterLike) -> Iterator[Metric]:
     claims = CounterMetricFamily(
         "fastpoll_cluster_claims",
         "Poll slots claimed in Redis before polling, by result: won (polled), lost (another instance had "
-        "the slot), failed (Redis did not answer in time; the poll was skipped).",
+        "the slot), failed (Redis unreachable or late to answer; the poll was skipped).",
         labels=["result"],
     )
     claims.add_metric(["won"], s.claims_won)
