@@ -35,8 +35,7 @@ from concurrent.futures import ProcessPoolExecutor
 from pathlib import Path
 from typing import Any
 
-import psutil
-
+from .pipeline import proc_cpu, process_named, seed_database
 from .workload import LoadStats
 
 REDIS_URL = "redis://127.0.0.1:6379/0"
@@ -142,23 +141,6 @@ def instance_specs(
     return out
 
 
-def _process_named(*names: str) -> psutil.Process | None:
-    for p in psutil.process_iter(["name"]):
-        if p.info["name"] in names:
-            return p
-    return None
-
-
-def _cpu(p: psutil.Process | None) -> float | None:
-    if p is None:
-        return None
-    try:
-        t = p.cpu_times()
-    except psutil.Error:
-        return None
-    return float(t.user + t.system)
-
-
 def run_instances(
     spec: dict[str, Any],
     instances: int,
@@ -185,7 +167,6 @@ def run_instances(
     except redis.RedisError as exc:
         return skipped(f"no Redis at {REDIS_URL}: {exc}")
     from .drivers import RETRIES, TIMEOUT
-    from .pipeline import seed_database
 
     with contextlib.ExitStack() as stack:
         database = stack.enter_context(mariadb.librenms_database(prefix="fastpoll_bench"))
@@ -204,8 +185,8 @@ def run_instances(
         barrier = Path(stack.enter_context(tempfile.TemporaryDirectory(prefix="fastpoll-barrier-")))
         specs = instance_specs(spec, instances, database, barrier)
         results: list[dict[str, Any]] = [{} for _ in specs]
-        redis_proc = _process_named("redis-server")
-        sim0, redis0 = sim.cpu(), _cpu(redis_proc)
+        redis_proc = process_named("redis-server")
+        sim0, redis0 = sim.cpu(), proc_cpu(redis_proc)
 
         def one(k: int) -> None:
             results[k] = run_one(specs[k], f"{label} #{k}")
@@ -215,7 +196,7 @@ def run_instances(
             t.start()
         for t in threads:
             t.join()
-        sim_cpu, redis1 = sim.cpu() - sim0, _cpu(redis_proc)
+        sim_cpu, redis1 = sim.cpu() - sim0, proc_cpu(redis_proc)
     merged = merge_instances(
         results, sim_cpu_s=sim_cpu, redis_cpu_s=None if redis0 is None or redis1 is None else redis1 - redis0
     )

@@ -211,14 +211,20 @@ def _as_polled(device_id: int, specs: Sequence[Any], rows: list[dict[str, Any]])
         row.update(parse_port_descr(values["ifAlias"]), ifLastChange=values["ifLastChange"])
 
 
-def _mariadb_process() -> psutil.Process | None:
+def process_named(*names: str) -> psutil.Process | None:
+    """The first process with one of ``names`` (MariaDB's server, Redis's), or None."""
     for p in psutil.process_iter(["name"]):
-        if p.info["name"] in ("mariadbd", "mysqld"):
+        if p.info["name"] in names:
             return p
     return None
 
 
-def _proc_cpu(p: psutil.Process | None) -> float | None:
+def _mariadb_process() -> psutil.Process | None:
+    return process_named("mariadbd", "mysqld")
+
+
+def proc_cpu(p: psutil.Process | None) -> float | None:
+    """A process's CPU seconds so far (user + system), or None when it is gone or unknown."""
     if p is None:
         return None
     try:
@@ -367,13 +373,13 @@ class Pipeline:
     def _start_window(self) -> None:
         """The baselines the measured window's figures are taken against (after set-up, again after a
         warm-up)."""
-        self.mariadb_cpu0 = _proc_cpu(self.mariadb)
+        self.mariadb_cpu0 = proc_cpu(self.mariadb)
         self.threads0 = _thread_cpu()
         self.scrape_cpu0 = self.threads0.get(self.scraper.native_id or -1, 0.0)
-        self.process_cpu0 = _proc_cpu(psutil.Process()) or 0.0
+        self.process_cpu0 = proc_cpu(psutil.Process()) or 0.0
         self.trims0, self.trim_seconds0 = self.gc_policy.trims, self.gc_policy.trim_seconds
         self.gc_policy.trim_longest = 0.0
-        self.child_cpu0 = _proc_cpu(self._writer_child()) or 0.0
+        self.child_cpu0 = proc_cpu(self._writer_child()) or 0.0
         self.t_start = time.perf_counter()
         self.phase = "window"
 
@@ -464,7 +470,7 @@ class Pipeline:
         and stay that size for the run (docs/benchmarks.md, 2026-12-06 (evening)).
         """
         self.phase = "warmup"
-        t0, cpu0 = time.perf_counter(), _proc_cpu(psutil.Process()) or 0.0
+        t0, cpu0 = time.perf_counter(), proc_cpu(psutil.Process()) or 0.0
         stats = await run_load(
             self.poll,
             list(refs),
@@ -481,7 +487,7 @@ class Pipeline:
         self.figures["warmup_errors"] = dict(stats.errors)
         self.figures["warmup_lag_p99_ms"] = round(1000 * (stats.percentile(0.99, stats.lags) or 0.0), 1)
         self.figures["warmup_s"] = round(time.perf_counter() - t0, 2)
-        self.figures["warmup_cpu_s"] = round((_proc_cpu(psutil.Process()) or 0.0) - cpu0, 2)
+        self.figures["warmup_cpu_s"] = round((proc_cpu(psutil.Process()) or 0.0) - cpu0, 2)
         self.unreachable = self.port_walk_failed = 0
         self.backlog_max = dict.fromkeys(self.backlog_max, 0)
         self.rss_window_max = self.child_rss_window_max = 0
@@ -560,16 +566,16 @@ class Pipeline:
             # read, then reset: a lag the loop records between the two (a few bytecodes, if the GIL changes
             # hands there) is lost to the rows; the result's lag_max_ms still counts it
             lag, self.lag_since_sample = self.lag_since_sample, 0.0
-            sim_cpu = [_proc_cpu(p) for p in sim]
+            sim_cpu = [proc_cpu(p) for p in sim]
             self.memory_samples.append(
                 (
                     round(time.perf_counter() - t0, 2), self.phase, round(me.memory_info().rss / 2**20, 1),
                     figures.get("pymalloc_arenas_mb"), figures.get("pymalloc_allocated_mb"),
                     figures.get("pymalloc_free_pools_mb"), self.in_flight,
                     self.writer.pending_counts().get("ports", 0), int(self.scraping), self.scrapes,
-                    _proc_cpu(me), _round(_thread_cpu().get(self.loop_thread)), round(lag * 1000, 1),
+                    proc_cpu(me), _round(_thread_cpu().get(self.loop_thread)), round(lag * 1000, 1),
                     _round(sum(sim_cpu)) if sim and None not in sim_cpu else None,
-                    _round(_proc_cpu(self.mariadb)),
+                    _round(proc_cpu(self.mariadb)),
                 )
             )  # fmt: skip
 
@@ -635,18 +641,18 @@ class Pipeline:
         def delta(tid: int | None) -> float:
             return threads.get(tid, 0.0) - self.threads0.get(tid, 0.0) if tid is not None else 0.0
 
-        total = (_proc_cpu(psutil.Process()) or 0.0) - self.process_cpu0
+        total = (proc_cpu(psutil.Process()) or 0.0) - self.process_cpu0
         self.figures["rss_end_mb"] = round(psutil.Process().memory_info().rss / 2**20, 1)
         pymalloc = pymalloc_stats.read()  # what of that RSS is small-object arenas, and how full they are
         if pymalloc is not None:
             self.figures.update(pymalloc.figures())
         main, writer, scraper = delta(main_tid), delta(writer_tid), self.scrape_cpu - self.scrape_cpu0
-        db_cpu0, db_cpu = self.mariadb_cpu0, _proc_cpu(self.mariadb)
+        db_cpu0, db_cpu = self.mariadb_cpu0, proc_cpu(self.mariadb)
         self.figures.update(await asyncio.to_thread(self._written))
         stats = self.writer.stats
         child = self._writer_child()
         if child is not None:  # before close() ends it: its CPU over the window and its memory
-            self.figures["writer_process_cpu_s"] = round((_proc_cpu(child) or 0.0) - self.child_cpu0, 3)
+            self.figures["writer_process_cpu_s"] = round((proc_cpu(child) or 0.0) - self.child_cpu0, 3)
             self.figures.update(_child_memory(child))
         self.writer.close(timeout=30.0)
         await self.snmp.close()
