@@ -13,8 +13,8 @@ load on a slow day needs 1.2-1.5 cores), a second instance on the same machine, 
   each live instance a pseudo-random share of about the same size; the simulated devices are alike, so
   which devices an instance gets does not change its load;
 * before each poll an instance claims the poll's slot in Redis with ``RedisMembership.claim`` (one SET NX a
-  poll), the cluster's guarantee against double polls; the heartbeat (three commands every lease_ttl / 3)
-  is left out;
+  poll), the cluster's guarantee against double polls; the heartbeat (a transaction of five commands every
+  lease_ttl / 3) is left out;
 * the instances wait for each other after set-up and after the warm-up (a barrier of files), so their
   measured windows start together;
 * the result merges the instances' figures: polls, CPU and memory summed (what the machine carries), the
@@ -162,10 +162,13 @@ def run_instances(
         return skipped(f"needs redis and tests.support: {exc}")
     if not mariadb.available():
         return skipped(f"no MariaDB at {mariadb.HOST}:{mariadb.PORT}")
+    client = redis.Redis.from_url(REDIS_URL, socket_connect_timeout=2)
     try:
-        redis.Redis.from_url(REDIS_URL, socket_connect_timeout=2).ping()
+        client.ping()
     except redis.RedisError as exc:
         return skipped(f"no Redis at {REDIS_URL}: {exc}")
+    finally:
+        client.close()
     from .drivers import RETRIES, TIMEOUT
 
     with contextlib.ExitStack() as stack:
