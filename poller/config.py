@@ -205,6 +205,16 @@ class PollingSettings(_Section):
         "270-308 without a limit. A device that answers slowly holds its slot for its whole walk, so the "
         "limit must stay above the walks of slow devices at once (walks a second x seconds a walk).",
     )
+    max_port_walks_when_late: int = Field(
+        64,
+        ge=0,
+        le=100_000,
+        description="Port walks running at once while the event loop runs late (a timer of its own wakes "
+        "0.25 s late or more, until 2 s pass without that); 0 = no such limit. A loop short of CPU finishes "
+        "its walks no sooner for starting more, but each holds its answers and ports meanwhile: the first "
+        "cycle after a start at 10,000 devices had 500 in flight. Slow devices leave the loop idle and on "
+        "time, so they never engage it (fastpoll_event_loop_lag_seconds shows the lateness).",
+    )
     snmp_timeout: float = Field(1.0, gt=0, le=60, description="Seconds per SNMP request attempt.")
     snmp_retries: int = Field(2, ge=0, le=10, description="Extra attempts after the first.")
     max_in_flight_per_device: int = Field(

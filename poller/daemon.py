@@ -35,6 +35,7 @@ from .cluster import Membership, membership
 from .config import Config, database_url, load_config
 from .gc_policy import GcPolicy
 from .logs import RedactionFilter, device_logger, setup_logging
+from .loop_lag import Lateness, LoopLag, WalkSlots
 from .metrics import FleetState, Heartbeat, MetricsServer, SelfMetrics, start_metrics_server
 from .metrics.profiles import ProfileCollector, ProfileState
 from .model import Device
@@ -117,8 +118,10 @@ class Daemon:
         self.stats = DaemonStats()
         self.devices: dict[int, Device] = {}
         self.states: dict[int, DeviceState] = {}
-        self._walk_limit = 0  # polling.max_port_walks the gate below was made for
-        self._walk_gate: asyncio.Semaphore | None = None
+        # how late the event loop runs (a probe task measures it), and the port walks' slots that tighten then
+        self.loop_lag = LoopLag(Lateness())
+        self._walk_limits = (0, 0)  # (max_port_walks, max_port_walks_when_late) the slots were made for
+        self._walk_gate: WalkSlots | None = None
         self.writer: LibreNMSWriter | None = None
         self.scheduler: Scheduler | None = None
         self.membership: Membership | None = None
@@ -177,6 +180,7 @@ class Daemon:
         self.own_metrics.attach_engine(self.snmp, self.fleet.devices)
         self.own_metrics.attach_scheduler(self.scheduler)
         self.own_metrics.attach_writer(self.writer)
+        self.own_metrics.attach_loop_lag(self.loop_lag)
         if cfg.cluster.redis_url is not None:  # a Redis cluster member: its claims and heartbeats
             self.own_metrics.attach_cluster(cast("RedisMembership", self.membership))
         self._start_crisis_events()
@@ -199,6 +203,7 @@ class Daemon:
             )
         self._tasks = [
             asyncio.create_task(self._heartbeat(), name="heartbeat"),
+            asyncio.create_task(self.loop_lag.run(), name="loop-lag"),
             asyncio.create_task(self._discovered_loop(), name="discovered-writer"),
             asyncio.create_task(self.scheduler.run(), name="scheduler"),
             asyncio.create_task(self._inventory_loop(), name="inventory"),
@@ -360,12 +365,15 @@ class Daemon:
                 self.stats.sink_errors += 1
                 log.exception("result sink %s failed", type(sink).__name__)
 
-    def _port_walk_gate(self) -> asyncio.Semaphore | None:
-        """The slots of ``polling.max_port_walks`` (None: unlimited), made again when a reload changes it;
-        walks holding a slot of the old gate give it back there."""
-        limit = self.config.polling.max_port_walks
-        if limit != self._walk_limit:
-            self._walk_limit, self._walk_gate = limit, asyncio.Semaphore(limit) if limit else None
+    def _port_walk_gate(self) -> WalkSlots | None:
+        """The slots of ``polling.max_port_walks`` and ``max_port_walks_when_late`` (None: neither is set),
+        made again when a reload changes them; walks holding a slot of the old ones give it back there."""
+        polling = self.config.polling
+        limits = (polling.max_port_walks, polling.max_port_walks_when_late)
+        if limits != self._walk_limits:
+            self._walk_limits = limits
+            self._walk_gate = WalkSlots(*limits, self.loop_lag.lateness) if any(limits) else None
+            self.loop_lag.slots = self._walk_gate
         return self._walk_gate
 
     # ------------------------------------------------------------------ discovered entities

@@ -16,7 +16,7 @@ import sys
 import time
 from collections.abc import AsyncIterator, Mapping
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Protocol
 
 from sqlalchemy import create_engine
 
@@ -127,7 +127,7 @@ async def poll_device(
     deadline: float | None = None,
     details_interval: float | None = None,
     freeze_ports: bool = False,
-    walk_gate: asyncio.Semaphore | None = None,
+    walk_gate: WalkGate | None = None,
 ) -> PollResult:
     """Poll one device, update ``state`` in place, and return what to write and report.
 
@@ -137,8 +137,9 @@ async def poll_device(
     The first walk counts as made a per-device share of the interval earlier (intervals.recorded_run), so a
     fleet started at once walks its details spread over the cycles rather than all in one.
     ``freeze_ports`` (``polling.freeze_ports``): keep the ports' states as a PortTable between polls, else
-    as objects. ``walk_gate`` (``polling.max_port_walks``): the ports walk waits for one of its slots, within
-    ``deadline``; a walk that gets none in time fails as a timeout and leaves the ports as they were.
+    as objects. ``walk_gate`` (``polling.max_port_walks`` and ``max_port_walks_when_late``, a
+    loop_lag.WalkSlots): the ports walk waits for one of its slots, within ``deadline``; a walk that gets none
+    in time fails as a timeout and leaves the ports as they were.
     """
     started = time.monotonic()
     polled = int(now)
@@ -230,8 +231,16 @@ async def poll_device(
     return result
 
 
+class WalkGate(Protocol):
+    """What holds the port walks back: an asyncio.Semaphore, or loop_lag.WalkSlots."""
+
+    async def acquire(self) -> bool: ...
+
+    def release(self) -> None: ...
+
+
 @contextlib.asynccontextmanager
-async def _slot(gate: asyncio.Semaphore | None, deadline: float | None) -> AsyncIterator[None]:
+async def _slot(gate: WalkGate | None, deadline: float | None) -> AsyncIterator[None]:
     """One of ``gate``'s slots for the block (none needed without a gate); SnmpTimeout when none comes
     free by ``deadline`` (event-loop time)."""
     if gate is None:

@@ -8,7 +8,8 @@ Two kinds of input:
 - objects read at scrape time (so nothing is counted twice and the hot path pays nothing):
   :meth:`attach_engine` (SnmpEngine.stats / in_flight / throttle_wait_seconds / device_stats per device),
   :meth:`attach_scheduler` (SchedulerStats, in-flight polls, devices), :meth:`attach_writer` (WriterStats,
-  queue depth), :meth:`attach_cluster` (a Redis cluster member's ClusterStats, live instances).
+  queue depth), :meth:`attach_cluster` (a Redis cluster member's ClusterStats, live instances),
+  :meth:`attach_loop_lag` (the event loop's lateness and the port walks' slots, poller/loop_lag.py).
 
 With ``metrics.families.poller = false`` only ``fastpoll_build_info`` is exported and the hooks do nothing.
 """
@@ -32,6 +33,7 @@ from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metri
 
 from poller import __version__
 from poller.checks.results import PollResult
+from poller.loop_lag import LoopLag
 from poller.model import Device, Target
 
 from .collector import escape_label
@@ -123,6 +125,7 @@ class SelfMetrics:
         self._scheduler: SchedulerLike | None = None
         self._writer: WriterLike | None = None
         self._cluster: ClusterLike | None = None
+        self._loop_lag: LoopLag | None = None
         if not enabled:
             return
         r = self.registry
@@ -213,6 +216,9 @@ class SelfMetrics:
         """Export a Redis cluster member's claims and heartbeats (a single instance has none)."""
         self._cluster = membership
 
+    def attach_loop_lag(self, probe: LoopLag) -> None:
+        self._loop_lag = probe
+
     def render(self) -> bytes:
         text = generate_latest(self.registry)
         if not self.enabled or self._engine is None or self._devices is None:
@@ -239,6 +245,8 @@ class _AttachedCollector:
             yield from _writer_metrics(o._writer)
         if o._cluster is not None:
             yield from _cluster_metrics(o._cluster)
+        if o._loop_lag is not None:
+            yield from _loop_lag_metrics(o._loop_lag)
 
 
 def _counter(name: str, help_: str, value: float) -> CounterMetricFamily:
@@ -380,3 +388,24 @@ def _cluster_metrics(member: ClusterLike) -> Iterator[Metric]:
     yield _gauge(
         "fastpoll_cluster_instances", "Live instances in the cluster, this one included.", len(member.live)
     )
+
+
+def _loop_lag_metrics(probe: LoopLag) -> Iterator[Metric]:
+    lateness = probe.lateness
+    yield _gauge(
+        "fastpoll_event_loop_lag_seconds",
+        "How late the event loop ran: the largest lateness of its probe's wake-ups (every 0.1 s) "
+        "over the last 10 s.",
+        lateness.recent_max(),
+    )
+    yield _counter(
+        "fastpoll_event_loop_behind_seconds",
+        "Seconds the event loop counted as behind (a wake-up 0.25 s late or more, until 2 s without one), "
+        "when polling.max_port_walks_when_late bounds the port walks.",
+        lateness.behind_seconds,
+    )
+    slots = probe.slots
+    if slots is not None:
+        yield _gauge("fastpoll_port_walks_running", "Port walks holding a slot now.", slots.taken)
+        yield _gauge("fastpoll_port_walks_waiting", "Port walks waiting for a slot now.", slots.waiting)
+        yield _counter("fastpoll_port_walks_waited", "Port walks that had to wait for a slot.", slots.waited)

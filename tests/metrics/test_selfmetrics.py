@@ -9,6 +9,7 @@ from prometheus_client.parser import text_string_to_metric_families
 
 from poller import __version__
 from poller.cluster_redis import ClusterStats
+from poller.loop_lag import Lateness, LoopLag, WalkSlots
 from poller.metrics.selfmetrics import DEVICE_SNMP_FAMILIES, SelfMetrics, device_snmp_text, poll_outcome
 from poller.model import Device, Target
 from poller.scheduler import Scheduler, VirtualClock
@@ -236,3 +237,19 @@ def test_a_cluster_members_claims_and_heartbeats_are_read_at_scrape_time():
 
 def test_a_single_instance_exports_no_cluster_metrics():
     assert sample(SelfMetrics(), "fastpoll_cluster_active") is None
+
+
+def test_the_event_loops_lateness_and_the_port_walks_slots_are_read_at_scrape_time():
+    own, lateness = SelfMetrics(), Lateness(late_after=0.25, calm_after=2.0)
+    probe = LoopLag(lateness)
+    probe.slots = WalkSlots(0, 64, lateness)
+    own.attach_loop_lag(probe)
+    lateness.observe(0.0, now=0.0)
+    lateness.observe(0.6, now=1.0)
+    lateness.observe(0.1, now=4.0)  # behind from 1.0 to 4.0 (calm after 3.0, counted up to this wake-up)
+    probe.slots.taken, probe.slots.waited = 5, 3
+    assert sample(own, "fastpoll_event_loop_lag_seconds") == 0.6
+    assert sample(own, "fastpoll_event_loop_behind_seconds_total") == 3.0
+    assert sample(own, "fastpoll_port_walks_running") == 5
+    assert sample(own, "fastpoll_port_walks_waiting") == 0
+    assert sample(own, "fastpoll_port_walks_waited_total") == 3
