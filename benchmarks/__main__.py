@@ -60,6 +60,13 @@ def parser() -> argparse.ArgumentParser:
         help="pipeline: polling.max_port_walks, port walks at once (default 0: no limit, as the daemon)",
     )
     r.add_argument(
+        "--max-port-walks-when-late",
+        type=int,
+        default=None,
+        help="pipeline: polling.max_port_walks_when_late, port walks at once while the event loop runs late "
+        "(default the daemon's; 0: no such limit)",
+    )
+    r.add_argument(
         "--memory-samples",
         action="store_true",
         help="pipeline: write pipeline-<devices>-memory.tsv, RSS and pymalloc's arenas every 0.5 s beside "
@@ -160,6 +167,7 @@ def main(argv: list[str] | None = None) -> int:
         writer_process=args.writer_process, scrape_interval=args.scrape_interval,
         scrape_on_loop=args.scrape_on_loop, trim_every=args.trim_every,
         memory_samples=args.memory_samples, max_port_walks=args.max_port_walks, instances=args.instances,
+        max_port_walks_when_late=args.max_port_walks_when_late,
     )  # fmt: skip
     if args.smoke:
         opts.devices = opts.baseline_devices = [3]

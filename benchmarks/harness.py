@@ -66,6 +66,7 @@ class Options:
     trim_every: float | None = None  # seconds between the pipeline's allocator trims (None: the daemon's)
     memory_samples: bool = False  # the pipeline writes pipeline-<devices>-memory.tsv beside results.json
     max_port_walks: int = 0  # the pipeline's polling.max_port_walks (0 = no limit, the daemon's default)
+    max_port_walks_when_late: int | None = None  # its polling.max_port_walks_when_late (None: the daemon's)
     instances: int = 1  # pipeline instances sharing the fleet through Redis (benchmarks.instances)
 
 
@@ -287,6 +288,7 @@ def run(opts: Options) -> dict[str, Any]:
                         "scrape_on_loop": opts.scrape_on_loop,
                         "trim_every": opts.trim_every,
                         "max_port_walks": opts.max_port_walks,
+                        "max_port_walks_when_late": opts.max_port_walks_when_late,
                         "memory_samples": str(opts.out / f"pipeline-{n}-memory.tsv")
                         if opts.memory_samples and system == "pipeline"
                         else None,

@@ -54,11 +54,12 @@ INSERT_CHUNK = 5000
 MEMORY_HEADER = (
     "t_s", "phase", "rss_mb", "pymalloc_arenas_mb", "pymalloc_allocated_mb", "pymalloc_free_pools_mb",
     "polls_in_flight", "writer_pending_ports", "scraping", "scrapes", "cpu_s",
-    "loop_cpu_s", "lag_max_ms", "sim_cpu_s", "mariadb_cpu_s",
+    "loop_cpu_s", "lag_max_ms", "sim_cpu_s", "mariadb_cpu_s", "loop_behind", "walks_running", "walks_waiting",
 )  # fmt: skip
 # The columns after cpu_s say where a lag spike comes from: the event loop's own CPU so far (its thread), the
 # longest schedule lag of the polls started since the row before, and the simulator's and MariaDB's CPU so
-# far (the other processes on the machine's cores: a niced simulator that gets no core answers late).
+# far (the other processes on the machine's cores: a niced simulator that gets no core answers late); then
+# whether the event loop counts as behind (poller/loop_lag.py) and the port walks holding and awaiting a slot.
 _RECEIVED: ContextVar[list[int]] = ContextVar("fastpoll_bench_received")
 
 
@@ -315,9 +316,19 @@ class Pipeline:
         self.details_interval = PollingSettings().port_details_interval  # the daemon's default
         self.snmp = SnmpEngine(max_rate=self.spec.get("rate_limit") or None)  # as the daemon
         self.engine = CountingEngine(self.snmp)
-        walks = int(self.spec.get("max_port_walks") or 0)  # polling.max_port_walks, 0 = none (the default)
-        self.walk_gate = asyncio.Semaphore(walks) if walks else None
+        # polling.max_port_walks (0 = none, the default) and max_port_walks_when_late (None: the daemon's),
+        # with the daemon's probe of the event loop's lateness running from here to the end
+        from poller.loop_lag import Lateness, LoopLag, WalkSlots
+
+        walks = int(self.spec.get("max_port_walks") or 0)
+        when_late = self.spec.get("max_port_walks_when_late")
+        when_late = PollingSettings().max_port_walks_when_late if when_late is None else int(when_late)
+        self.loop_lag = LoopLag(Lateness())
+        self.walk_gate = WalkSlots(walks, when_late, self.loop_lag.lateness) if walks or when_late else None
+        self.loop_lag.slots = self.walk_gate
+        self.lag_task = asyncio.create_task(self.loop_lag.run())
         self.figures["max_port_walks"] = walks
+        self.figures["max_port_walks_when_late"] = when_late
         if self.spec.get("writer_process"):  # database.writer_process = true
             from poller.store.writer_process import ProcessWriter
 
@@ -380,6 +391,8 @@ class Pipeline:
         self.trims0, self.trim_seconds0 = self.gc_policy.trims, self.gc_policy.trim_seconds
         self.gc_policy.trim_longest = 0.0
         self.child_cpu0 = proc_cpu(self._writer_child()) or 0.0
+        self.behind0 = self.loop_lag.lateness.behind_seconds
+        self.waited0 = self.walk_gate.waited if self.walk_gate is not None else 0
         self.t_start = time.perf_counter()
         self.phase = "window"
 
@@ -567,6 +580,7 @@ class Pipeline:
             # hands there) is lost to the rows; the result's lag_max_ms still counts it
             lag, self.lag_since_sample = self.lag_since_sample, 0.0
             sim_cpu = [proc_cpu(p) for p in sim]
+            gate = self.walk_gate
             self.memory_samples.append(
                 (
                     round(time.perf_counter() - t0, 2), self.phase, round(me.memory_info().rss / 2**20, 1),
@@ -575,7 +589,8 @@ class Pipeline:
                     self.writer.pending_counts().get("ports", 0), int(self.scraping), self.scrapes,
                     proc_cpu(me), _round(_thread_cpu().get(self.loop_thread)), round(lag * 1000, 1),
                     _round(sum(sim_cpu)) if sim and None not in sim_cpu else None,
-                    _round(proc_cpu(self.mariadb)),
+                    _round(proc_cpu(self.mariadb)), int(self.loop_lag.lateness.behind),
+                    gate.taken if gate else None, gate.waiting if gate else None,
                 )
             )  # fmt: skip
 
@@ -665,6 +680,10 @@ class Pipeline:
             )
             await self.membership.redis.aclose()
         self.gc_task.cancel()
+        self.lag_task.cancel()
+        # the window's time with the event loop behind, and the port walks that waited for a slot meanwhile
+        self.figures["loop_behind_s"] = round(self.loop_lag.lateness.behind_seconds - self.behind0, 1)
+        self.figures["port_walks_waited"] = (self.walk_gate.waited if self.walk_gate else 0) - self.waited0
         # What the daemon's 10-minute timer does (a full collection, then the allocator's free pages given
         # back): the RSS after it is what the pipeline holds, the one before includes glibc's free pages.
         collections, last = self.gc_policy.full_collections, self.gc_policy.last  # those during the run
