@@ -209,11 +209,13 @@ class PollingSettings(_Section):
         64,
         ge=0,
         le=100_000,
-        description="Port walks running at once while the event loop runs late (a timer of its own wakes "
-        "0.25 s late or more, until 2 s pass without that); 0 = no such limit. A loop short of CPU finishes "
-        "its walks no sooner for starting more, but each holds its answers and ports meanwhile: the first "
-        "cycle after a start at 10,000 devices had 500 in flight. Slow devices leave the loop idle and on "
-        "time, so they never engage it (fastpoll_event_loop_lag_seconds shows the lateness).",
+        description="The floor of a bound on the port walks at once that follows the event loop's "
+        "lateness: halved, down to this, at each wake-up of a probe timer 0.1 s late or more; raised while "
+        "the loop is on time, up to twice the walks running plus this. 0 = no such bound. A loop short of "
+        "CPU finishes its walks no sooner for starting more, but each holds its answers and ports meanwhile "
+        "(the first cycle after a start at 10,000 devices had 500 in flight); walks waiting on slow devices "
+        "leave the loop on time and the bound grows to them. fastpoll_event_loop_lag_seconds shows the "
+        "lateness.",
     )
     snmp_timeout: float = Field(1.0, gt=0, le=60, description="Seconds per SNMP request attempt.")
     snmp_retries: int = Field(2, ge=0, le=10, description="Extra attempts after the first.")

@@ -8,12 +8,14 @@ is the bottleneck) but each holds its answers, rows and thawed ports meanwhile, 
 arenas grow to hold them all and never shrink (docs/benchmarks.md, "2026-12-06 (evening)").
 
 :class:`LoopLag` measures the loop's lateness the direct way, by how late a timer of its own wakes.
-:class:`WalkSlots` bounds the port walks at once to ``when_late`` only while that lateness says the loop
-is behind (and to ``polling.max_port_walks`` always, when set). The signal is the loop's own lateness, not
-the polls' schedule lag: walks that wait on slow devices or a far network leave the loop idle and on
-time, so slow devices never engage the bound; and once engaged, the bound takes load off the loop, which
-then catches up and lets it go. A bound on the schedule lag instead would keep itself engaged (polls held
-back start late).
+:class:`WalkSlots` bounds the port walks at once with a bound that follows that lateness (:func:`next_bound`):
+halved at each late wake-up, down to ``polling.max_port_walks_when_late``, and raised while the loop is on
+time to what the walks running need (and ``polling.max_port_walks`` always, when set). The signal is the
+loop's own lateness, not the polls' schedule lag: walks that wait on slow devices or a far network leave
+the loop on time, so the bound grows to whatever they need; a loop short of CPU runs a few dozen walks at
+once, which finish as soon as hundreds would have, and catches up. A bound on the schedule lag would hold
+itself down (polls held back start late). The bound grows by steps rather than letting go at once: a loop
+handed every walk it held back falls behind again at once (measured: docs/benchmarks.md, "2026-12-07 04:20").
 """
 
 from __future__ import annotations
@@ -27,6 +29,7 @@ PROBE_EVERY = 0.1  # seconds between the probe's wake-ups
 LATE_AFTER = 0.25  # a wake-up this late says the loop is behind
 CALM_AFTER = 2.0  # ... and it is on time again once no wake-up has been that late for this long
 RECENT = 10.0  # seconds the largest lateness is reported over (fastpoll_event_loop_lag_seconds)
+TIGHTEN_AFTER = 0.1  # a wake-up this late halves the port walks' bound (WalkSlots)
 
 
 @dataclass(slots=True)
@@ -66,19 +69,33 @@ class Lateness:
         return max((late for _, late in list(self._window)), default=0.0)
 
 
+def next_bound(bound: int, taken: int, late: bool, floor: int) -> int:
+    """The port walks allowed at once after one probe wake-up (additive increase, multiplicative decrease).
+
+    A late wake-up halves the bound, down to ``floor``; an on-time one raises it by half the floor, but to no
+    more than twice the walks running plus the floor, so the bound follows what the fleet needs and a loop
+    that catches up is not handed every walk held back at once (it would fall behind again at once)."""
+    if late:
+        return max(floor, bound // 2)
+    return max(floor, min(bound + max(1, floor // 2), 2 * taken + floor))
+
+
 class WalkSlots:
     """Slots for port walks, taken with ``acquire()`` and given back with ``release()`` (as an
     asyncio.Semaphore, which poll.poll_device's gate can also be).
 
-    ``limit`` (``polling.max_port_walks``, 0 = none) bounds the walks at once always; ``when_late``
-    (``polling.max_port_walks_when_late``, 0 = none) bounds them while ``lateness.behind``. Waiters are served
-    first come, first served. Walks already running when the loop falls behind keep their slots: the bound
-    holds new walks back until the count drops below it."""
+    ``limit`` (``polling.max_port_walks``, 0 = none) bounds the walks at once always. ``when_late``
+    (``polling.max_port_walks_when_late``, 0 = none) is the floor of a bound that follows the loop's lateness
+    (:func:`next_bound`, fed by the probe's wake-ups through :meth:`adjust`): it halves at each late wake-up
+    and grows while the loop is on time, so a loop short of CPU runs a few dozen walks at once and a
+    fleet waiting on its network runs as many as it needs. Waiters are served first come, first served;
+    walks already running keep their slots when the bound drops."""
 
     def __init__(self, limit: int, when_late: int, lateness: Lateness) -> None:
         self.limit = limit
         self.when_late = when_late
         self.lateness = lateness
+        self.bound = when_late  # the lateness-following bound (unused when when_late is 0)
         self.taken = 0
         self.waited = 0  # walks that waited for a slot (the count only grows)
         self._waiters: deque[asyncio.Future[None]] = deque()
@@ -91,9 +108,15 @@ class WalkSlots:
     def capacity(self) -> float:
         """How many walks may run at once now."""
         cap = float(self.limit) if self.limit else math.inf
-        if self.when_late and self.lateness.behind:
-            cap = min(cap, self.when_late)
+        if self.when_late:
+            cap = min(cap, self.bound)
         return cap
+
+    def adjust(self, late: bool) -> None:
+        """One probe wake-up, late or not: the bound follows it, and walks waiting get what it frees."""
+        if self.when_late:
+            self.bound = next_bound(self.bound, self.taken, late, self.when_late)
+            self.wake()
 
     async def acquire(self) -> bool:
         if not self._waiters and self.taken < self.capacity():
@@ -129,11 +152,14 @@ class WalkSlots:
 
 class LoopLag:
     """A task's worth of probe: wakes every ``every`` seconds, feeds ``lateness`` how late it woke, and
-    wakes ``slots`` when the loop catches up (their bound loosens)."""
+    ``slots`` whether it woke ``tighten_after`` seconds late or more."""
 
-    def __init__(self, lateness: Lateness, every: float = PROBE_EVERY) -> None:
+    def __init__(
+        self, lateness: Lateness, every: float = PROBE_EVERY, tighten_after: float = TIGHTEN_AFTER
+    ) -> None:
         self.lateness = lateness
         self.every = every
+        self.tighten_after = tighten_after
         self.slots: WalkSlots | None = None
 
     async def run(self) -> None:
@@ -142,5 +168,7 @@ class LoopLag:
             due = loop.time() + self.every
             await asyncio.sleep(self.every)
             now = loop.time()
-            if self.lateness.observe(max(0.0, now - due), now) and self.slots is not None:
-                self.slots.wake()
+            late = max(0.0, now - due)
+            self.lateness.observe(late, now)
+            if self.slots is not None:
+                self.slots.adjust(late >= self.tighten_after)

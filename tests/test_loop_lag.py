@@ -7,7 +7,7 @@ import time
 
 import pytest
 
-from poller.loop_lag import Lateness, LoopLag, WalkSlots
+from poller.loop_lag import Lateness, LoopLag, WalkSlots, next_bound
 
 # ---------------------------------------------------------------- Lateness (pure)
 
@@ -59,24 +59,42 @@ def test_recent_max_is_the_largest_lateness_of_the_recent_window():
     assert lateness.recent_max() == 0.2
 
 
+# ---------------------------------------------------------------- next_bound (pure)
+
+
+def test_a_late_wake_up_halves_the_bound():
+    assert next_bound(256, taken=300, late=True, floor=64) == 128
+
+
+def test_the_bound_never_drops_below_its_floor():
+    assert next_bound(100, taken=300, late=True, floor=64) == 64
+
+
+def test_an_on_time_wake_up_raises_the_bound_by_half_the_floor():
+    assert next_bound(64, taken=64, late=False, floor=64) == 96
+
+
+def test_the_bound_grows_no_further_than_twice_the_walks_running_plus_the_floor():
+    assert next_bound(500, taken=10, late=False, floor=64) == 84  # a loop that caught up is not handed 500
+
+
+def test_a_floor_of_one_still_grows():
+    assert next_bound(1, taken=1, late=False, floor=1) == 2
+
+
 # ---------------------------------------------------------------- WalkSlots
 
 
-def behind() -> Lateness:
-    lateness = Lateness()
-    lateness.observe(1.0, now=time.monotonic())
-    return lateness
-
-
-async def test_slots_are_unbounded_while_the_loop_is_on_time():
-    slots = WalkSlots(0, 2, Lateness())
-    for _ in range(10):
+async def run_walks(slots: WalkSlots, n: int) -> None:
+    """Take slots up to n walks running, the bound raised by on-time wake-ups as the walks need it."""
+    while slots.taken < n:
+        if slots.taken >= slots.capacity():
+            slots.adjust(late=False)
         await asyncio.wait_for(slots.acquire(), 1)
-    assert slots.taken == 10 and slots.waited == 0
 
 
-async def test_the_when_late_bound_holds_walks_back_while_the_loop_is_behind():
-    slots = WalkSlots(0, 2, behind())
+async def test_walks_past_the_bound_wait_for_a_slot():
+    slots = WalkSlots(0, 2, Lateness())
     await slots.acquire()
     await slots.acquire()
     third = asyncio.ensure_future(slots.acquire())
@@ -87,17 +105,33 @@ async def test_the_when_late_bound_holds_walks_back_while_the_loop_is_behind():
     assert slots.taken == 2 and slots.waited == 1
 
 
-async def test_waiters_go_on_once_the_loop_catches_up():
-    lateness = behind()
-    slots = WalkSlots(0, 1, lateness)
+async def test_an_on_time_wake_up_lets_waiting_walks_go_as_the_bound_grows():
+    slots = WalkSlots(0, 2, Lateness())
+    await slots.acquire()
     await slots.acquire()
     waiting = [asyncio.ensure_future(slots.acquire()) for _ in range(3)]
     await asyncio.sleep(0.01)
-    assert not any(w.done() for w in waiting)
-    lateness.observe(0.0, now=time.monotonic() + 10)  # calm again
-    slots.wake()
+    slots.adjust(late=False)  # 2 -> 3
+    await asyncio.sleep(0.01)
+    assert [w.done() for w in waiting] == [True, False, False]
+    slots.adjust(late=False)  # 3 -> 4
+    slots.adjust(late=False)  # 4 -> 5
     await asyncio.wait_for(asyncio.gather(*waiting), 1)
-    assert slots.taken == 4
+    assert slots.taken == 5
+
+
+async def test_a_late_wake_up_holds_new_walks_back_while_running_ones_keep_their_slots():
+    slots = WalkSlots(0, 2, Lateness())
+    await run_walks(slots, 6)
+    slots.adjust(late=True)  # 6 -> 3: the six running go on, the next waits for three to end
+    assert slots.bound == 3 and slots.taken == 6
+    held = asyncio.ensure_future(slots.acquire())
+    for _ in range(3):
+        slots.release()
+    await asyncio.sleep(0.01)
+    assert not held.done()
+    slots.release()
+    await asyncio.wait_for(held, 1)
 
 
 async def test_the_always_bound_holds_even_while_the_loop_is_on_time():
@@ -177,18 +211,15 @@ async def test_the_probe_sees_a_loop_held_up_by_a_blocking_call():
     assert probe.lateness.recent_max() >= 0.15
 
 
-async def test_the_probe_frees_held_walks_when_the_loop_catches_up():
-    lateness = Lateness(late_after=0.1, calm_after=0.5)
-    probe = LoopLag(lateness, every=0.01)
-    probe.slots = slots = WalkSlots(0, 1, lateness)
+async def test_the_probe_tightens_the_bound_at_a_late_wake_up_and_loosens_it_after():
+    probe = LoopLag(Lateness(), every=0.01, tighten_after=0.1)
+    probe.slots = slots = WalkSlots(0, 2, probe.lateness)
+    await run_walks(slots, 6)  # the bound is 6
     task = asyncio.ensure_future(probe.run())
     await asyncio.sleep(0.03)
     block_the_loop(0.15)
-    await until(lambda: lateness.behind)
-    await slots.acquire()
+    await until(lambda: slots.bound < 6)  # halved at the late wake-up
     held = asyncio.ensure_future(slots.acquire())
-    await asyncio.sleep(0)
-    assert not held.done()
-    await asyncio.wait_for(held, 2)  # nothing is released: the probe lets it go once the loop is calm
+    await asyncio.wait_for(held, 2)  # nothing is released: on-time wake-ups raise the bound again
     task.cancel()
-    assert slots.taken == 2 and not lateness.behind
+    assert slots.taken == 7
