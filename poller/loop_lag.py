@@ -26,10 +26,9 @@ from collections import deque
 from dataclasses import dataclass, field
 
 PROBE_EVERY = 0.1  # seconds between the probe's wake-ups
-LATE_AFTER = 0.25  # a wake-up this late says the loop is behind
-CALM_AFTER = 2.0  # ... and it is on time again once no wake-up has been that late for this long
+LATE_AFTER = 0.1  # a wake-up this late halves the port walks' bound and says the loop is behind ...
+CALM_AFTER = 2.0  # ... which it is until no wake-up has been that late for this long
 RECENT = 10.0  # seconds the largest lateness is reported over (fastpoll_event_loop_lag_seconds)
-TIGHTEN_AFTER = 0.1  # a wake-up this late halves the port walks' bound (WalkSlots)
 
 
 @dataclass(slots=True)
@@ -152,14 +151,11 @@ class WalkSlots:
 
 class LoopLag:
     """A task's worth of probe: wakes every ``every`` seconds, feeds ``lateness`` how late it woke, and
-    ``slots`` whether it woke ``tighten_after`` seconds late or more."""
+    ``slots`` whether that was ``lateness.late_after`` or more."""
 
-    def __init__(
-        self, lateness: Lateness, every: float = PROBE_EVERY, tighten_after: float = TIGHTEN_AFTER
-    ) -> None:
+    def __init__(self, lateness: Lateness, every: float = PROBE_EVERY) -> None:
         self.lateness = lateness
         self.every = every
-        self.tighten_after = tighten_after
         self.slots: WalkSlots | None = None
 
     async def run(self) -> None:
@@ -171,4 +167,4 @@ class LoopLag:
             late = max(0.0, now - due)
             self.lateness.observe(late, now)
             if self.slots is not None:
-                self.slots.adjust(late >= self.tighten_after)
+                self.slots.adjust(late >= self.lateness.late_after)

@@ -212,7 +212,7 @@ async def test_the_probe_sees_a_loop_held_up_by_a_blocking_call():
 
 
 async def test_the_probe_tightens_the_bound_at_a_late_wake_up_and_loosens_it_after():
-    probe = LoopLag(Lateness(), every=0.01, tighten_after=0.1)
+    probe = LoopLag(Lateness(late_after=0.1), every=0.01)
     probe.slots = slots = WalkSlots(0, 2, probe.lateness)
     await run_walks(slots, 6)  # the bound is 6
     task = asyncio.ensure_future(probe.run())

@@ -400,8 +400,8 @@ def _loop_lag_metrics(probe: LoopLag) -> Iterator[Metric]:
     )
     yield _counter(
         "fastpoll_event_loop_behind_seconds",
-        "Seconds the event loop counted as behind (a wake-up 0.25 s late or more, until 2 s without one), "
-        "when polling.max_port_walks_when_late bounds the port walks.",
+        "Seconds the event loop counted as behind: from a probe wake-up 0.1 s late or more (each halves "
+        "the port walks' bound, down to polling.max_port_walks_when_late) until 2 s pass without one.",
         lateness.behind_seconds,
     )
     slots = probe.slots
