@@ -15,7 +15,7 @@ loop's own lateness, not the polls' schedule lag: walks that wait on slow device
 the loop on time, so the bound grows to whatever they need; a loop short of CPU runs a few dozen walks at
 once, which finish as soon as hundreds would have, and catches up. A bound on the schedule lag would hold
 itself down (polls held back start late). The bound grows by steps rather than letting go at once: a loop
-handed every walk it held back falls behind again at once (measured: docs/benchmarks.md, "2026-12-07 04:20").
+handed every walk it held back falls behind again at once (measured: docs/benchmarks.md, "2026-12-07 03:28").
 """
 
 from __future__ import annotations
