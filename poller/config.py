@@ -206,16 +206,15 @@ class PollingSettings(_Section):
         "limit must stay above the walks of slow devices at once (walks a second x seconds a walk).",
     )
     max_port_walks_when_late: int = Field(
-        64,
+        0,
         ge=0,
         le=100_000,
         description="The floor of a bound on the port walks at once that follows the event loop's "
         "lateness: halved, down to this, at each wake-up of a probe timer 0.1 s late or more; raised while "
-        "the loop is on time, up to twice the walks running plus this. 0 = no such bound. A loop short of "
-        "CPU finishes its walks no sooner for starting more, but each holds its answers and ports meanwhile "
-        "(the first cycle after a start at 10,000 devices had 500 in flight); walks waiting on slow devices "
-        "leave the loop on time and the bound grows to them. fastpoll_event_loop_lag_seconds shows the "
-        "lateness.",
+        "the loop is on time, up to twice the walks running plus this. 0 = no such bound (the default). "
+        "Experimental: with 64 it kept the first cycle's memory down at 10,000 devices (259 instead of 295 "
+        "MB), but every run where it engaged then stayed behind where the same run without it caught up "
+        "(docs/benchmarks.md, 2026-12-07 03:28). fastpoll_event_loop_lag_seconds shows the lateness.",
     )
     snmp_timeout: float = Field(1.0, gt=0, le=60, description="Seconds per SNMP request attempt.")
     snmp_retries: int = Field(2, ge=0, le=10, description="Extra attempts after the first.")

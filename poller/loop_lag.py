@@ -13,9 +13,12 @@ halved at each late wake-up, down to ``polling.max_port_walks_when_late``, and r
 time to what the walks running need (and ``polling.max_port_walks`` always, when set). The signal is the
 loop's own lateness, not the polls' schedule lag: walks that wait on slow devices or a far network leave
 the loop on time, so the bound grows to whatever they need; a loop short of CPU runs a few dozen walks at
-once, which finish as soon as hundreds would have, and catches up. A bound on the schedule lag would hold
-itself down (polls held back start late). The bound grows by steps rather than letting go at once: a loop
-handed every walk it held back falls behind again at once (measured: docs/benchmarks.md, "2026-12-07 03:28").
+once. A bound on the schedule lag would hold itself down (polls held back start late). The bound grows by
+steps rather than letting go at once: a loop handed every walk it held back falls behind again at once.
+
+The bound is off by default (``max_port_walks_when_late = 0``) and experimental: it keeps the first cycle's
+memory down, but in the runs where it engaged the loop stayed behind where the same run without it caught
+up (docs/benchmarks.md, "2026-12-07 03:28"). The probe and its metrics run either way.
 """
 
 from __future__ import annotations

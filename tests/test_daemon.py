@@ -116,9 +116,9 @@ async def test_a_devices_ports_stay_frozen_between_polls_unless_configured_as_ob
 
 
 def test_the_port_walk_slots_follow_the_polling_limits_across_reloads(librenms_url):
-    daemon = Daemon(config_for(librenms_url, max_port_walks=2))
+    daemon = Daemon(config_for(librenms_url, max_port_walks=2, max_port_walks_when_late=64))
     slots = daemon._port_walk_gate()
-    assert slots is not None and (slots.limit, slots.when_late) == (2, 64)  # the second: its default
+    assert slots is not None and (slots.limit, slots.when_late) == (2, 64)
     assert daemon._port_walk_gate() is slots and daemon.loop_lag.slots is slots
     unlimited = daemon.config.polling.model_copy(update={"max_port_walks": 0, "max_port_walks_when_late": 0})
     daemon.config = daemon.config.model_copy(update={"polling": unlimited})  # what a SIGHUP reload does

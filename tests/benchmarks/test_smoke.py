@@ -99,8 +99,8 @@ def test_the_pipeline_polls_every_device_through_the_writer_into_mariadb(smoke: 
     ], rows[0]  # fmt: skip
     last = dict(zip(rows[0], rows[-1], strict=True))
     assert 0 < float(last["loop_cpu_s"]) <= float(last["cpu_s"]), last
-    assert last["loop_behind"] in ("0", "1") and int(last["walks_running"]) >= 0, last  # the daemon's slots
-    assert pipeline["max_port_walks_when_late"] == 64 and pipeline["port_walks_waited"] >= 0, pipeline
+    assert last["loop_behind"] in ("0", "1") and last["walks_running"] == "", last  # no slots by default
+    assert pipeline["max_port_walks_when_late"] == 0 and pipeline["port_walks_waited"] == 0, pipeline
     assert float(last["sim_cpu_s"]) > 0 and float(last["mariadb_cpu_s"]) > 0, last
     assert max(float(r[cpu + 2]) for r in rows[1:]) > 0, rows  # a poll starts a little after its slot
     for key in (
