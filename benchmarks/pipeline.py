@@ -324,7 +324,7 @@ class Pipeline:
         when_late = self.spec.get("max_port_walks_when_late")
         when_late = PollingSettings().max_port_walks_when_late if when_late is None else int(when_late)
         self.loop_lag = LoopLag(Lateness())
-        self.walk_gate = WalkSlots(walks, when_late, self.loop_lag.lateness) if walks or when_late else None
+        self.walk_gate = WalkSlots(walks, when_late) if walks or when_late else None
         self.loop_lag.slots = self.walk_gate
         self.lag_task = asyncio.create_task(self.loop_lag.run())
         self.figures["max_port_walks"] = walks

@@ -372,7 +372,7 @@ class Daemon:
         limits = (polling.max_port_walks, polling.max_port_walks_when_late)
         if limits != self._walk_limits:
             self._walk_limits = limits
-            self._walk_gate = WalkSlots(*limits, self.loop_lag.lateness) if any(limits) else None
+            self._walk_gate = WalkSlots(*limits) if any(limits) else None
             self.loop_lag.slots = self._walk_gate
         return self._walk_gate
 

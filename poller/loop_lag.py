@@ -93,10 +93,9 @@ class WalkSlots:
     fleet waiting on its network runs as many as it needs. Waiters are served first come, first served;
     walks already running keep their slots when the bound drops."""
 
-    def __init__(self, limit: int, when_late: int, lateness: Lateness) -> None:
+    def __init__(self, limit: int, when_late: int) -> None:
         self.limit = limit
         self.when_late = when_late
-        self.lateness = lateness
         self.bound = when_late  # the lateness-following bound (unused when when_late is 0)
         self.taken = 0
         self.waited = 0  # walks that waited for a slot (the count only grows)

@@ -94,7 +94,7 @@ async def run_walks(slots: WalkSlots, n: int) -> None:
 
 
 async def test_walks_past_the_bound_wait_for_a_slot():
-    slots = WalkSlots(0, 2, Lateness())
+    slots = WalkSlots(0, 2)
     await slots.acquire()
     await slots.acquire()
     third = asyncio.ensure_future(slots.acquire())
@@ -106,7 +106,7 @@ async def test_walks_past_the_bound_wait_for_a_slot():
 
 
 async def test_an_on_time_wake_up_lets_waiting_walks_go_as_the_bound_grows():
-    slots = WalkSlots(0, 2, Lateness())
+    slots = WalkSlots(0, 2)
     await slots.acquire()
     await slots.acquire()
     waiting = [asyncio.ensure_future(slots.acquire()) for _ in range(3)]
@@ -121,7 +121,7 @@ async def test_an_on_time_wake_up_lets_waiting_walks_go_as_the_bound_grows():
 
 
 async def test_a_late_wake_up_holds_new_walks_back_while_running_ones_keep_their_slots():
-    slots = WalkSlots(0, 2, Lateness())
+    slots = WalkSlots(0, 2)
     await run_walks(slots, 6)
     slots.adjust(late=True)  # 6 -> 3: the six running go on, the next waits for three to end
     assert slots.bound == 3 and slots.taken == 6
@@ -135,7 +135,7 @@ async def test_a_late_wake_up_holds_new_walks_back_while_running_ones_keep_their
 
 
 async def test_the_always_bound_holds_even_while_the_loop_is_on_time():
-    slots = WalkSlots(1, 0, Lateness())
+    slots = WalkSlots(1, 0)
     await slots.acquire()
     second = asyncio.ensure_future(slots.acquire())
     await asyncio.sleep(0.01)
@@ -145,7 +145,7 @@ async def test_the_always_bound_holds_even_while_the_loop_is_on_time():
 
 
 async def test_waiters_are_served_first_come_first_served():
-    slots = WalkSlots(1, 0, Lateness())
+    slots = WalkSlots(1, 0)
     await slots.acquire()
     order: list[int] = []
 
@@ -162,7 +162,7 @@ async def test_waiters_are_served_first_come_first_served():
 
 
 async def test_a_cancelled_waiter_leaves_the_queue_and_takes_no_slot():
-    slots = WalkSlots(1, 0, Lateness())
+    slots = WalkSlots(1, 0)
     await slots.acquire()
     waiter = asyncio.ensure_future(slots.acquire())
     await asyncio.sleep(0.01)
@@ -175,7 +175,7 @@ async def test_a_cancelled_waiter_leaves_the_queue_and_takes_no_slot():
 
 
 async def test_a_slot_granted_to_a_waiter_cancelled_at_that_moment_passes_to_the_next():
-    slots = WalkSlots(1, 0, Lateness())
+    slots = WalkSlots(1, 0)
     await slots.acquire()
     first = asyncio.ensure_future(slots.acquire())
     second = asyncio.ensure_future(slots.acquire())
@@ -213,7 +213,7 @@ async def test_the_probe_sees_a_loop_held_up_by_a_blocking_call():
 
 async def test_the_probe_tightens_the_bound_at_a_late_wake_up_and_loosens_it_after():
     probe = LoopLag(Lateness(late_after=0.1), every=0.01)
-    probe.slots = slots = WalkSlots(0, 2, probe.lateness)
+    probe.slots = slots = WalkSlots(0, 2)
     await run_walks(slots, 6)  # the bound is 6
     task = asyncio.ensure_future(probe.run())
     await asyncio.sleep(0.03)

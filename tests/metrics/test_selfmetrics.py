@@ -242,7 +242,7 @@ def test_a_single_instance_exports_no_cluster_metrics():
 def test_the_event_loops_lateness_and_the_port_walks_slots_are_read_at_scrape_time():
     own, lateness = SelfMetrics(), Lateness(late_after=0.25, calm_after=2.0)
     probe = LoopLag(lateness)
-    probe.slots = WalkSlots(0, 64, lateness)
+    probe.slots = WalkSlots(0, 64)
     own.attach_loop_lag(probe)
     lateness.observe(0.0, now=0.0)
     lateness.observe(0.6, now=1.0)
