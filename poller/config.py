@@ -194,6 +194,18 @@ class PollingSettings(_Section):
         "the whole pipeline took 1-8% more CPU frozen. `false` keeps them as objects, for a box short of "
         "CPU with memory to spare.",
     )
+    max_polls_in_flight: int = Field(
+        1000,
+        ge=0,
+        le=1_000_000,
+        description="Polls running at once; 0 = no limit. A poll due while the limit is reached waits, "
+        "first come first served, for one to end (its schedule lag counts the wait; fastpoll_scheduler_"
+        "polls_waiting shows them). Bounds memory and the event loop's queue when polls take longer than "
+        "planned: the first cycle after a start, which walks every column and at thousands of devices runs "
+        "late, or a loop short of CPU. A dead device holds its slot for snmp_timeout x (1 + snmp_retries) "
+        "seconds, so keep it above devices polled a second x that (the default holds a whole 10,000-device "
+        "fleet at 30 s going dark at once: 333/s x 3 s).",
+    )
     max_port_walks: int = Field(
         0,
         ge=0,

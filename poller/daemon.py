@@ -176,6 +176,7 @@ class Daemon:
             self._poll,
             lambda d: self.config.polling.interval_for(d),
             on_start=self.own_metrics.on_poll_start,
+            max_in_flight=lambda: self.config.polling.max_polls_in_flight,
         )
         self.own_metrics.attach_engine(self.snmp, self.fleet.devices)
         self.own_metrics.attach_scheduler(self.scheduler)

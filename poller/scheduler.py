@@ -7,7 +7,10 @@ instants, and two instances that disagree for a moment about who owns a device w
 which ``poller.cluster`` uses to let only one of them poll.
 
 A start that comes while the device's previous poll is still running is skipped and counted
-(``skipped_overrun``): polls never pile up. Inventory changes (added, removed, disabled devices, new
+(``skipped_overrun``): polls never pile up. ``max_in_flight`` caps the polls running at once (``[polling]
+max_polls_in_flight``): a start due while the cap is reached waits, first come first served, for a poll to
+end, and its lag counts the wait; a device whose start is still waiting when its next falls due skips that
+one as if it were running. Inventory changes (added, removed, disabled devices, new
 intervals) take effect at once, without a restart. Time comes from a :class:`Clock`; tests use
 :class:`VirtualClock`.
 """
@@ -167,6 +170,7 @@ class SchedulerStats:
     finished: int = 0
     failed: int = 0
     skipped_overrun: int = 0
+    waited: int = 0  # starts that waited for a poll to end (max_in_flight)
     missed: int = 0  # start instants that passed while the scheduler itself could not run
     lag_samples: deque[float] = field(default_factory=lambda: deque(maxlen=100_000))
 
@@ -184,7 +188,8 @@ class Scheduler:
 
     ``interval_of(device)`` gives a device's interval (e.g. ``config.polling.interval_for``).
     ``on_start(device, lag)`` is called at each start (e.g. to observe a histogram); lags are also kept
-    in ``stats.lag_samples``.
+    in ``stats.lag_samples``. ``max_in_flight()``: the most polls running at once, 0 = no cap; read at each
+    start, so a configuration reload applies from the next.
     Devices that are not ``pollable`` are not scheduled.
     """
 
@@ -195,15 +200,19 @@ class Scheduler:
         interval_of: IntervalFn,
         *,
         on_start: Callable[[Device, float], None] | None = None,
+        max_in_flight: Callable[[], int] = lambda: 0,
     ) -> None:
         self._clock = clock
         self._run_poll = run_poll
         self._interval_of = interval_of
         self._on_start = on_start
+        self._max_in_flight = max_in_flight
         self._entries: dict[int, _Entry] = {}
         self._heap: list[tuple[float, int, int]] = []  # (due, device_id, version)
         self._versions = itertools.count()
         self._running: dict[int, asyncio.Task[None]] = {}  # device_id -> its poll in flight
+        # starts waiting for a poll to end (max_in_flight), oldest first: device_id -> due instant
+        self._waiting: dict[int, float] = {}
         self._wake: asyncio.Future[None] | None = None
         self._stopping = False
         self.stats = SchedulerStats()
@@ -238,6 +247,11 @@ class Scheduler:
     def in_flight(self) -> int:
         return len(self._running)
 
+    @property
+    def waiting(self) -> int:
+        """Starts due that wait for a poll to end (``max_in_flight``)."""
+        return len(self._waiting)
+
     # ------------------------------------------------------------------ running
 
     async def run(self) -> None:
@@ -249,6 +263,7 @@ class Scheduler:
     async def stop(self, grace: float) -> None:
         """Start no more polls; wait up to ``grace`` seconds for those in flight, then cancel the rest."""
         self._stopping = True
+        self._waiting.clear()  # never started: nothing to wait for
         self._poke()
         pending = set(self._running.values())
         if pending:
@@ -291,11 +306,28 @@ class Scheduler:
 
     def _start(self, entry: _Entry, now: float) -> None:
         device = entry.device
-        if device.device_id in self._running:
+        if device.device_id in self._running or device.device_id in self._waiting:
             self.stats.skipped_overrun += 1
             log.debug("device %s: previous poll still running; start skipped", device.device_id)
             return
-        lag = now - entry.due
+        cap = self._max_in_flight()
+        if cap and len(self._running) >= cap:
+            self._waiting[device.device_id] = entry.due
+            self.stats.waited += 1
+            return
+        self._launch(device, now - entry.due)
+
+    def _start_waiting(self) -> None:
+        """Start the oldest waiting starts while the cap allows (a dict keeps the order they came in)."""
+        cap = self._max_in_flight()
+        while self._waiting and (not cap or len(self._running) < cap) and not self._stopping:
+            device_id = next(iter(self._waiting))
+            due = self._waiting.pop(device_id)
+            entry = self._entries.get(device_id)
+            if entry is not None:  # else removed from the inventory meanwhile
+                self._launch(entry.device, self._clock.now() - due)
+
+    def _launch(self, device: Device, lag: float) -> None:
         self.stats.started += 1
         self.stats.lag_samples.append(lag)
         if self._on_start is not None:
@@ -315,6 +347,8 @@ class Scheduler:
         finally:
             self.stats.finished += 1
             del self._running[device.device_id]
+            if self._waiting:
+                self._start_waiting()
 
     def _push(self, entry: _Entry) -> None:
         entry.version = next(self._versions)

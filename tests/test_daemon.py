@@ -115,6 +115,29 @@ async def test_a_devices_ports_stay_frozen_between_polls_unless_configured_as_ob
         assert type(ports) is dict and len(ports) > 0
 
 
+async def test_the_daemon_runs_no_more_polls_at_once_than_max_polls_in_flight(librenms_url):
+    # three dead devices, each holding its poll for its 1 s timeout, every 2 s: 3 s of polls per 2 s
+    for _ in range(3):
+        insert_device(librenms_url, community="x", port=free_udp_port(), timeout=1, retries=0)
+    daemon = Daemon(config_for(librenms_url, default_interval=2, max_polls_in_flight=1))
+    polling, most = [0], [0]
+    poll = daemon._poll
+
+    async def counted(device: Device) -> None:
+        polling[0] += 1
+        most[0] = max(most[0], polling[0])
+        try:
+            await poll(device)
+        finally:
+            polling[0] -= 1
+
+    daemon._poll = counted  # type: ignore[method-assign]
+    await run_for(daemon, 4.5)
+    assert daemon.scheduler is not None
+    assert most[0] == 1
+    assert daemon.scheduler.stats.waited > 0
+
+
 def test_the_port_walk_slots_follow_the_polling_limits_across_reloads(librenms_url):
     daemon = Daemon(config_for(librenms_url, max_port_walks=2, max_port_walks_when_late=64))
     slots = daemon._port_walk_gate()

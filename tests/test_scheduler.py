@@ -134,6 +134,119 @@ async def test_a_poll_that_overruns_skips_the_next_start_and_is_counted() -> Non
     assert scheduler.stats.started == 3
 
 
+async def test_starts_beyond_the_cap_wait_for_a_poll_to_end() -> None:
+    clock = VirtualClock()
+    running_now, most = [0], [0]
+
+    async def poll(dev: Device) -> None:
+        running_now[0] += 1
+        most[0] = max(most[0], running_now[0])
+        try:
+            await clock.sleep(30)  # half the interval: uncapped, several would overlap
+        finally:
+            running_now[0] -= 1
+
+    scheduler = Scheduler(clock, poll, fixed(60), max_in_flight=lambda: 2)
+    scheduler.update_inventory([device(i) for i in range(1, 9)])
+    async with running(scheduler, clock):
+        await clock.advance(300)
+    assert most[0] == 2
+    assert scheduler.stats.waited > 0
+
+
+async def test_waiting_starts_begin_in_the_order_they_fell_due() -> None:
+    clock = VirtualClock()
+    recorder = Recorder(clock, duration=100)
+    ids = list(range(1, 9))
+    scheduler = Scheduler(clock, recorder, fixed(60), max_in_flight=lambda: 1)
+    scheduler.update_inventory([device(i) for i in ids])
+    due = {i: next_start(i, 60, clock.now()) for i in ids}
+    async with running(scheduler, clock):
+        await clock.advance(60 + 100 * len(ids))
+    first_starts = sorted(recorder.starts, key=lambda i: recorder.starts[i][0])
+    assert first_starts == sorted(ids, key=due.__getitem__)
+    assert scheduler.stats.waited >= len(ids) - 1
+
+
+# Devices 3 and 8 fall due 6 s apart in a 300 s interval (phase_of: 185.3 s and 191.3 s); at 60 s,
+# device 2 falls due at 6.6 s and device 5 at 32.7 s.
+
+
+async def test_a_wait_for_the_cap_counts_in_the_start_lag() -> None:
+    clock = VirtualClock()
+    lags: dict[int, float] = {}
+    scheduler = Scheduler(
+        clock,
+        Recorder(clock, duration=100),
+        fixed(300),
+        on_start=lambda d, lag: lags.setdefault(d.device_id, lag),
+        max_in_flight=lambda: 1,
+    )
+    scheduler.update_inventory([device(3), device(8)])
+    async with running(scheduler, clock):
+        await clock.advance(next_start(8, 300, clock.now()) - clock.now() + 100)  # one cycle
+    assert lags[3] == 0
+    assert lags[8] == pytest.approx(100 - 6, abs=0.1)
+    assert scheduler.stats.waited == 1
+
+
+async def test_a_device_still_waiting_when_its_next_start_falls_due_skips_it() -> None:
+    clock = VirtualClock()
+    recorder = Recorder(clock, duration=1000)
+    scheduler = Scheduler(clock, recorder, fixed(60), max_in_flight=lambda: 1)
+    scheduler.update_inventory([device(2), device(5)])
+    async with running(scheduler, clock):
+        await clock.advance(60 * 5)
+        assert scheduler.waiting == 1
+    assert list(recorder.starts) == [2]
+    assert scheduler.stats.skipped_overrun == 8  # four later starts each of the running and the waiting one
+
+
+async def test_a_waiting_start_of_a_removed_device_never_begins() -> None:
+    clock = VirtualClock()
+    recorder = Recorder(clock, duration=100)
+    scheduler = Scheduler(clock, recorder, fixed(300), max_in_flight=lambda: 1)
+    scheduler.update_inventory([device(3), device(8)])
+    async with running(scheduler, clock):
+        await clock.advance(next_start(8, 300, clock.now()) - clock.now())
+        assert scheduler.waiting == 1
+        scheduler.update_inventory([device(3)])
+        await clock.advance(200)
+    assert list(recorder.starts) == [3]
+    assert scheduler.waiting == 0
+
+
+async def test_a_raised_cap_applies_from_the_next_start() -> None:
+    clock = VirtualClock()
+    cap = [1]
+    recorder = Recorder(clock, duration=30)
+    scheduler = Scheduler(clock, recorder, fixed(60), max_in_flight=lambda: cap[0])
+    scheduler.update_inventory([device(i) for i in range(1, 11)])
+    async with running(scheduler, clock):
+        await clock.advance(60)
+        before = sum(map(len, recorder.starts.values()))
+        cap[0] = 0  # no cap
+        await clock.advance(120)
+        assert scheduler.waiting == 0
+    assert before < 10
+    assert all(len(recorder.starts[i]) >= 2 for i in range(1, 11))
+
+
+async def test_stop_drops_the_starts_still_waiting() -> None:
+    clock = VirtualClock()
+    recorder = Recorder(clock, duration=1000)
+    scheduler = Scheduler(clock, recorder, fixed(60), max_in_flight=lambda: 1)
+    scheduler.update_inventory([device(i) for i in range(1, 5)])
+    task = asyncio.create_task(scheduler.run())
+    await clock.advance(60)
+    assert scheduler.waiting == 3
+    await scheduler.stop(grace=0)
+    await task
+    await clock.advance(2000)
+    assert scheduler.waiting == 0
+    assert sum(map(len, recorder.starts.values())) == 1
+
+
 async def test_an_interval_change_takes_effect_without_restart() -> None:
     clock = VirtualClock()
     recorder = Recorder(clock)

@@ -72,10 +72,13 @@ class EngineLike(Protocol):
 
 
 class SchedulerLike(Protocol):
-    stats: Any  # SchedulerStats: started, finished, failed, skipped_overrun, missed
+    stats: Any  # SchedulerStats: started, finished, failed, skipped_overrun, waited, missed
 
     @property
     def in_flight(self) -> int: ...
+
+    @property
+    def waiting(self) -> int: ...
 
     @property
     def devices(self) -> int: ...
@@ -314,6 +317,16 @@ def _scheduler_metrics(scheduler: SchedulerLike) -> Iterator[Metric]:
     s = scheduler.stats
     yield _gauge("fastpoll_scheduler_devices", "Devices scheduled for polling.", scheduler.devices)
     yield _gauge("fastpoll_scheduler_polls_in_flight", "Polls running now.", scheduler.in_flight)
+    yield _gauge(
+        "fastpoll_scheduler_polls_waiting",
+        "Polls due that wait for one running to end (polling.max_polls_in_flight).",
+        scheduler.waiting,
+    )
+    yield _counter(
+        "fastpoll_scheduler_polls_waited",
+        "Polls that waited for one running to end before they started (polling.max_polls_in_flight).",
+        s.waited,
+    )
     yield _counter("fastpoll_scheduler_polls_started", "Polls started.", s.started)
     yield _counter("fastpoll_scheduler_polls_finished", "Polls finished.", s.finished)
     yield _counter(

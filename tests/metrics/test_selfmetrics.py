@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import asyncio
+
 import pytest
 from prometheus_client import CollectorRegistry, generate_latest
 from prometheus_client.core import CounterMetricFamily
@@ -103,6 +105,24 @@ def test_scheduler_counters_are_read_at_scrape_time():
     assert sample(own, "fastpoll_scheduler_devices") == 3
     assert sample(own, "fastpoll_scheduler_overrun_skips_total") == 4
     assert sample(own, "fastpoll_scheduler_polls_in_flight") == 0
+
+
+async def test_polls_waiting_for_the_cap_are_read_at_scrape_time():
+    clock = VirtualClock()
+
+    async def endless(_):
+        await clock.sleep(10_000)
+
+    own = SelfMetrics()
+    scheduler = Scheduler(clock, endless, lambda d: 30.0, max_in_flight=lambda: 1)
+    own.attach_scheduler(scheduler)
+    scheduler.update_inventory([device(1), device(2), device(3)])
+    task = asyncio.create_task(scheduler.run())
+    await clock.advance(30)  # each falls due once: one runs, two wait
+    assert sample(own, "fastpoll_scheduler_polls_waiting") == 2
+    assert sample(own, "fastpoll_scheduler_polls_waited_total") == 2
+    await scheduler.stop(grace=0)
+    await task
 
 
 def test_writer_queue_and_errors_are_read_at_scrape_time():
