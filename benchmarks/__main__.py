@@ -54,6 +54,13 @@ def parser() -> argparse.ArgumentParser:
         help="pipeline: seconds between the allocator's trims (poller/gc_policy.py; default the daemon's)",
     )
     r.add_argument(
+        "--max-polls-in-flight",
+        type=int,
+        default=None,
+        help="pipeline: polling.max_polls_in_flight, the scheduler's cap on polls at once (default the "
+        "daemon's; 0: no cap)",
+    )
+    r.add_argument(
         "--max-port-walks",
         type=int,
         default=0,
@@ -167,7 +174,7 @@ def main(argv: list[str] | None = None) -> int:
         writer_process=args.writer_process, scrape_interval=args.scrape_interval,
         scrape_on_loop=args.scrape_on_loop, trim_every=args.trim_every,
         memory_samples=args.memory_samples, max_port_walks=args.max_port_walks, instances=args.instances,
-        max_port_walks_when_late=args.max_port_walks_when_late,
+        max_port_walks_when_late=args.max_port_walks_when_late, max_polls_in_flight=args.max_polls_in_flight,
     )  # fmt: skip
     if args.smoke:
         opts.devices = opts.baseline_devices = [3]

@@ -25,7 +25,7 @@ from typing import Any
 import psutil
 
 from .pipeline import PipelineUnavailable
-from .workload import COLUMNS, MAX_REPETITIONS, SCALARS, DeviceRef, LoadStats, PollFn, run_load
+from .workload import COLUMNS, MAX_REPETITIONS, SCALARS, DeviceRef, LoadStats, PollFn, run_load, run_scheduled
 
 SYSTEMS = ("fastpoll", "pysnmp", "netsnmp", "snmp_exporter", "pipeline")
 TIMEOUT = 2.0
@@ -301,10 +301,18 @@ async def drive(system: str, spec: dict[str, Any]) -> dict[str, Any]:
     cpu0, t0 = own_cpu(children), time.perf_counter()
     ext0 = _exporter_cpu()
     try:
-        stats = await run_load(
-            poll, devices, interval=float(spec["interval"]), duration=float(spec["duration"]),
-            concurrency=concurrency, on_progress=progress, error_kind=_error_kind,
-        )  # fmt: skip
+        owner = getattr(poll, "__self__", None)
+        if system == "pipeline":  # the daemon's path: its scheduler too (phases, cap on polls in flight)
+            stats = await run_scheduled(
+                poll, devices, interval=float(spec["interval"]), duration=float(spec["duration"]),
+                max_in_flight=concurrency, device_ids=owner.device_ids(devices) if owner else None,
+                on_progress=progress, error_kind=_error_kind,
+            )  # fmt: skip
+        else:
+            stats = await run_load(
+                poll, devices, interval=float(spec["interval"]), duration=float(spec["duration"]),
+                concurrency=concurrency, on_progress=progress, error_kind=_error_kind,
+            )  # fmt: skip
         wall = time.perf_counter() - t0
         ext = _exporter_cpu() - ext0 if ext0 is not None else None
     finally:

@@ -35,7 +35,18 @@ from .report import write_markdown, write_plots
 
 REPO = Path(__file__).resolve().parents[1]
 BASELINES = ("pysnmp", "netsnmp", "snmp_exporter")
-CONCURRENCY = {"fastpoll": 500, "pipeline": 500, "pysnmp": 50, "netsnmp": 16, "snmp_exporter": 100}
+CONCURRENCY = {"fastpoll": 500, "pysnmp": 50, "netsnmp": 16, "snmp_exporter": 100}
+
+
+def _concurrency(system: str, opts: Options) -> int:
+    """Polls at once: the pipeline's is its scheduler's cap (polling.max_polls_in_flight, 0 = none)."""
+    if system != "pipeline":
+        return CONCURRENCY.get(system, 100)
+    if opts.max_polls_in_flight is not None:
+        return opts.max_polls_in_flight
+    from poller.config import PollingSettings
+
+    return PollingSettings().max_polls_in_flight
 
 
 @dataclass
@@ -65,6 +76,7 @@ class Options:
     scrape_on_loop: bool = True  # the event loop renders for the pipeline's scrapes, as in the daemon
     trim_every: float | None = None  # seconds between the pipeline's allocator trims (None: the daemon's)
     memory_samples: bool = False  # the pipeline writes pipeline-<devices>-memory.tsv beside results.json
+    max_polls_in_flight: int | None = None  # the pipeline's polling.max_polls_in_flight (None: the daemon's)
     max_port_walks: int = 0  # the pipeline's polling.max_port_walks (0 = no limit, the daemon's default)
     max_port_walks_when_late: int | None = None  # its polling.max_port_walks_when_late (None: the daemon's)
     instances: int = 1  # pipeline instances sharing the fleet through Redis (benchmarks.instances)
@@ -274,7 +286,7 @@ def run(opts: Options) -> dict[str, Any]:
                         "devices": refs[:n],
                         "interval": opts.interval,
                         "duration": opts.duration,
-                        "concurrency": CONCURRENCY.get(system, 100),
+                        "concurrency": _concurrency(system, opts),
                         "uvloop": opts.uvloop,
                         "ports": opts.ports,  # the pipeline rebuilds the fleet to insert its ports
                         "seed": opts.seed,

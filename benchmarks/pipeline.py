@@ -1,6 +1,7 @@
 """The full fastpoll pipeline in the benchmark: engine -> checks -> LibreNMS writer -> metrics state.
 
-`build_pipeline_poller(spec)` returns (poll, close) for the harness (benchmarks.workload.run_load):
+`build_pipeline_poller(spec)` returns (poll, close) for the harness, which drives it by the daemon's scheduler
+(benchmarks.workload.run_scheduled; `concurrency` is its polling.max_polls_in_flight):
 
 setup (not measured)  a fresh MariaDB database with LibreNMS's real schema (tests.support.mariadb, the
                       same loader the test-suite uses; dropped at close), the simulated fleet's devices and
@@ -45,7 +46,7 @@ import psutil
 from poller.scheduler import WallClock
 
 from . import pymalloc_stats
-from .workload import SCHEDULE_LAG, DeviceRef, PollFn, run_load
+from .workload import SCHEDULE_LAG, DeviceRef, PollFn, run_scheduled
 
 DEADLINE_SHARE = 0.9  # as poller.daemon: a poll must finish within this share of the interval
 SCRAPE_INTERVAL = 15.0
@@ -327,6 +328,7 @@ class Pipeline:
         self.walk_gate = WalkSlots(walks, when_late) if walks or when_late else None
         self.loop_lag.slots = self.walk_gate
         self.lag_task = asyncio.create_task(self.loop_lag.run())
+        self.figures["max_polls_in_flight"] = int(self.spec.get("concurrency") or 0)  # the scheduler's cap
         self.figures["max_port_walks"] = walks
         self.figures["max_port_walks_when_late"] = when_late
         if self.spec.get("writer_process"):  # database.writer_process = true
@@ -476,20 +478,22 @@ class Pipeline:
         daemon that has been running; this cycle's own cost is reported apart
         (``warmup_*``). The baselines of every measured figure are taken again afterwards.
 
-        The first polls are spread over one interval, as the daemon's scheduler spreads them by phase, rather
-        than made as fast as the concurrency allows (which also put a coroutine per device, ~14 MB of small
-        objects at 10,000 devices, at a semaphore at once). Either way a first cycle that costs more than a
-        core runs late and its polls in flight climb to ``concurrency``; pymalloc's arenas grow to hold them
-        and stay that size for the run (docs/benchmarks.md, 2026-12-06 (evening)).
+        The first polls are started by the daemon's scheduler, each at its phase within one interval (a
+        first cycle made as fast as the concurrency allowed also put a coroutine per device, ~14 MB of small
+        objects at 10,000 devices, at a semaphore at once). A first cycle that costs more than a core runs
+        late and its polls in flight climb to the cap (``concurrency``: polling.max_polls_in_flight);
+        pymalloc's arenas grow to hold them and stay that size for the run (docs/benchmarks.md, 2026-12-06
+        (evening)).
         """
         self.phase = "warmup"
         t0, cpu0 = time.perf_counter(), proc_cpu(psutil.Process()) or 0.0
-        stats = await run_load(
+        stats = await run_scheduled(
             self.poll,
             list(refs),
             interval=self.interval,
             duration=self.interval,
-            concurrency=int(self.spec.get("concurrency") or 100),
+            max_in_flight=int(self.spec.get("concurrency") or 0),
+            device_ids=self.device_ids(refs),
         )
         await asyncio.to_thread(self.writer.flush, 600.0)
         # The first polls write every column. The heap pages their writes leave free go back now, as the
@@ -510,6 +514,10 @@ class Pipeline:
         # devices ends soon after it starts, and a cluster member would not get a second claim of one slot.
         await asyncio.sleep(max(0.0, t0 + self.interval - time.perf_counter()))
         self._start_window()
+
+    def device_ids(self, refs: Sequence[DeviceRef]) -> list[int]:
+        """The devices' ids in the database: the daemon's scheduler places each by its id (phase_of)."""
+        return [self.by_ref[(r.host, r.port)].device_id for r in refs]
 
     # ------------------------------------------------------------------ the measured path
 

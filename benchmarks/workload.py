@@ -4,11 +4,16 @@ A device-poll = GET sysUpTime.0, sysObjectID.0, sysName.0, then a walk of 8 IF-M
 max-repetitions 25. Each device is polled once per interval at its own phase (device i at
 i * interval / N), for `duration` seconds; a device whose previous poll is still running when
 its slot comes is skipped (an overrun, as the scheduler does), never polled twice at once.
+
+`run_load` is that loop, the same for every system. `run_scheduled` drives the fastpoll pipeline by the
+daemon's own scheduler instead (poller.scheduler.Scheduler: phases by a hash of the device id, its cap on
+polls in flight), with the same figures.
 """
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import statistics
 import time
 from collections import Counter
@@ -133,6 +138,77 @@ async def run_load(
             last_report = loop.time()
     if tasks:
         await asyncio.gather(*tasks)
+    if on_progress is not None:
+        on_progress(stats)
+    return stats
+
+
+async def run_scheduled(
+    poll: PollFn,
+    devices: list[DeviceRef],
+    *,
+    interval: float,
+    duration: float,
+    max_in_flight: int,
+    device_ids: list[int] | None = None,
+    on_progress: Callable[[LoadStats], None] | None = None,
+    error_kind: Callable[[BaseException], str] = lambda e: type(e).__name__,
+) -> LoadStats:
+    """Poll the devices by the daemon's scheduler for ``duration`` s; wait for the polls in flight.
+
+    ``device_ids`` (default 1..N): the devices' ids in the database, which set their phases as in the
+    daemon. A slot counts as scheduled when it started, was skipped (an overrun, or still waiting for
+    ``max_in_flight`` when the next came), was missed by a blocked loop, or still waited at the end.
+    """
+    from poller.model import Device, Target
+    from poller.scheduler import Scheduler, WallClock
+
+    stats = LoadStats()
+    ids = device_ids or list(range(1, len(devices) + 1))
+    refs = dict(zip(ids, devices, strict=True))
+
+    def started(_device: Device, lag: float) -> None:
+        stats.lags.append(lag)
+        # read by the poll's task: Scheduler._launch makes it right after this, copying this context
+        SCHEDULE_LAG.set(lag)
+
+    async def one(device: Device) -> None:
+        t0 = time.perf_counter()
+        try:
+            received = await poll(refs[device.device_id])
+            stats.varbinds += received
+            stats.ok += 1
+            stats.latencies.append(time.perf_counter() - t0)
+        except Exception as exc:
+            stats.failed += 1
+            stats.errors[error_kind(exc)] += 1
+
+    scheduler = Scheduler(
+        WallClock(), one, lambda _d: interval, on_start=started, max_in_flight=lambda: max_in_flight
+    )
+    scheduler.update_inventory(
+        Device(device_id=i, hostname=f"{r.host}:{r.port}", target=Target(r.host, port=r.port))
+        for i, r in refs.items()
+    )
+    runner = asyncio.create_task(scheduler.run(), name="bench-scheduler")
+    end = time.time() + duration  # the scheduler's clock: a slot just before the end starts before it
+    try:
+        while (left := end - time.time()) > 0:
+            await asyncio.sleep(min(0.5, left))
+            s = scheduler.stats
+            stats.skipped = s.skipped_overrun
+            stats.scheduled = s.started + s.skipped_overrun + s.missed + scheduler.waiting
+            if on_progress is not None:
+                on_progress(stats)
+        s = scheduler.stats
+        left_waiting = scheduler.waiting
+        await scheduler.stop(grace=max(interval, 60.0))
+    finally:
+        runner.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await runner
+    stats.skipped = s.skipped_overrun + left_waiting
+    stats.scheduled = s.started + s.skipped_overrun + s.missed + left_waiting
     if on_progress is not None:
         on_progress(stats)
     return stats
