@@ -43,7 +43,7 @@ from typing import Any, cast
 
 import psutil
 
-from poller.scheduler import WallClock
+from poller.scheduler import DUE
 
 from . import pymalloc_stats
 from .workload import SCHEDULE_LAG, DeviceRef, PollFn, run_scheduled
@@ -380,7 +380,6 @@ class Pipeline:
         member = membership(
             cluster["redis_url"], None, instance_name=cluster["instance"], prefix=cluster["prefix"]
         )
-        member.clock = _SlotClock()
         return member
 
     def _start_window(self) -> None:
@@ -525,7 +524,8 @@ class Pipeline:
         from poller.poll import poll_device
 
         device = self.by_ref[(ref.host, ref.port)]
-        if self.membership is not None and not await self.membership.claim(device, self.interval):
+        member = self.membership
+        if member is not None and not await member.claim(device, self.interval, DUE.get(None)):
             raise PollFailed("slot not claimed")  # another instance had it, or Redis did not answer
         box = [0]
         _RECEIVED.set(box)
@@ -761,20 +761,6 @@ class Pipeline:
 
     def report(self) -> dict[str, Any]:
         return dict(self.figures)
-
-
-class _SlotClock(WallClock):
-    """The benchmark's cluster members claim by the wall time of the poll's slot (now less its schedule lag).
-
-    A daemon's scheduler starts each poll on the device's phase grid, so the slot ``claim`` computes from
-    the time is the one the poll was due in. The load loop's grid is its own, offset from that one by a
-    fraction of the interval that differs per device; at a fraction near one half, the time at which the
-    poll starts would round to the previous slot in some cycles and lose the claim to the instance itself.
-    The slot's own instant moves by exactly one interval a cycle.
-    """
-
-    def now(self) -> float:
-        return time.time() - SCHEDULE_LAG.get(0.0)
 
 
 BARRIER_TIMEOUT = 1800.0  # seconds an instance waits for the others (a 10,000-device warm-up runs late)

@@ -68,7 +68,9 @@ class Membership(Protocol):
 
     def select(self, devices: Iterable[Device]) -> list[Device]: ...
 
-    async def claim(self, device: Device, interval: float) -> bool: ...
+    async def claim(self, device: Device, interval: float, due: float | None = None) -> bool:
+        """Whether this instance may make the poll due at ``due`` (None: now) on the device's phase grid."""
+        ...
 
     async def run(self, on_change: Callable[[], None]) -> None: ...
 
@@ -87,7 +89,7 @@ class LocalMembership:
     def select(self, devices: Iterable[Device]) -> list[Device]:
         return [d for d in devices if self.owns(d)]
 
-    async def claim(self, device: Device, interval: float) -> bool:
+    async def claim(self, device: Device, interval: float, due: float | None = None) -> bool:
         return True
 
     async def run(self, on_change: Callable[[], None]) -> None:

@@ -130,9 +130,14 @@ class RedisMembership:
             return True
         return False
 
-    async def claim(self, device: Device, interval: float) -> bool:
-        """Whether this instance may poll ``device`` now: the first claimant of a start slot gets it."""
-        slot = slot_of(device.device_id, interval, self.clock.now())
+    async def claim(self, device: Device, interval: float, due: float | None = None) -> bool:
+        """Whether this instance may poll ``device`` now: the first claimant of a start slot gets it.
+
+        ``due``: the instant the poll was due at (poller.scheduler.DUE), else now. A poll that starts more
+        than half an interval late (a loop behind, a wait for max_polls_in_flight) would otherwise claim the
+        next slot, and the device's next poll, on time, would find it taken by this instance and be skipped.
+        """
+        slot = slot_of(device.device_id, interval, self.clock.now() if due is None else due)
         key = f"{self._lease_prefix}{device.device_id}:{slot}"
         try:
             won = await self.redis.set(key, self.name, nx=True, px=max(1000, int(interval * 2000)))

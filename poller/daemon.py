@@ -40,7 +40,7 @@ from .metrics import FleetState, Heartbeat, MetricsServer, SelfMetrics, start_me
 from .metrics.profiles import ProfileCollector, ProfileState
 from .model import Device
 from .poll import DeviceState, load_state, new_state, poll_device
-from .scheduler import Clock, Scheduler, WallClock
+from .scheduler import DUE, Clock, Scheduler, WallClock
 from .snmp.client import SnmpEngine
 from .snmp.errors import SnmpError
 from .store.discovered_writer import write_discovered
@@ -323,7 +323,7 @@ class Daemon:
     async def _poll(self, device: Device) -> None:
         assert self.membership is not None and self.writer is not None
         interval = self.config.polling.interval_for(device)
-        if not await self.membership.claim(device, interval):
+        if not await self.membership.claim(device, interval, DUE.get(None)):
             return
         state = self.states.get(device.device_id)
         if state is None:  # removed from the inventory since it was scheduled

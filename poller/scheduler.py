@@ -26,6 +26,7 @@ import math
 import time
 from collections import deque
 from collections.abc import Awaitable, Callable, Iterable
+from contextvars import ContextVar
 from dataclasses import dataclass, field
 from typing import Protocol
 
@@ -35,6 +36,9 @@ log = logging.getLogger(__name__)
 
 PollFn = Callable[[Device], Awaitable[object]]
 IntervalFn = Callable[[Device], float]
+# The start instant (clock seconds) the running poll was due at, set in its task: a poll that started late
+# (a loop behind, a wait for max_in_flight) still belongs to that instant's slot (poller.cluster.slot_of).
+DUE: ContextVar[float] = ContextVar("fastpoll_poll_due")
 
 
 class Timer(Protocol):
@@ -315,7 +319,7 @@ class Scheduler:
             self._waiting[device.device_id] = entry.due
             self.stats.waited += 1
             return
-        self._launch(device, now - entry.due)
+        self._launch(device, entry.due, now)
 
     def _start_waiting(self) -> None:
         """Start the oldest waiting starts while the cap allows (a dict keeps the order they came in)."""
@@ -325,17 +329,19 @@ class Scheduler:
             due = self._waiting.pop(device_id)
             entry = self._entries.get(device_id)
             if entry is not None:  # else removed from the inventory meanwhile
-                self._launch(entry.device, self._clock.now() - due)
+                self._launch(entry.device, due, self._clock.now())
 
-    def _launch(self, device: Device, lag: float) -> None:
+    def _launch(self, device: Device, due: float, now: float) -> None:
+        lag = now - due
         self.stats.started += 1
         self.stats.lag_samples.append(lag)
         if self._on_start is not None:
             self._on_start(device, lag)
-        task = asyncio.create_task(self._poll(device), name=f"poll-{device.device_id}")
+        task = asyncio.create_task(self._poll(device, due), name=f"poll-{device.device_id}")
         self._running[device.device_id] = task
 
-    async def _poll(self, device: Device) -> None:
+    async def _poll(self, device: Device, due: float) -> None:
+        DUE.set(due)  # this task's context only
         try:
             await self._run_poll(device)
         except asyncio.CancelledError:

@@ -246,6 +246,20 @@ async def test_only_the_first_claim_of_a_start_slot_wins(
     assert (a.stats.claims_won, b.stats.claims_lost, b.stats.claims_won) == (1, 1, 1)
 
 
+async def test_a_poll_that_starts_late_claims_the_slot_it_was_due_in(
+    make: Callable[..., RedisMembership], clock: VirtualClock
+) -> None:
+    a, b = make("a"), make("b")
+    dev = DEVICES[0]
+    due = next_start(dev.device_id, INTERVAL, clock.now())
+    await clock.advance(due - clock.now() + 0.7 * INTERVAL)  # started late: nearer the next instant
+    assert await a.claim(dev, INTERVAL, due)
+    assert not await b.claim(dev, INTERVAL, due)  # still one poll per slot
+    await clock.advance(0.3 * INTERVAL)  # the next instant, on time
+    assert await a.claim(dev, INTERVAL, due + INTERVAL)  # not taken by the late poll
+    assert (a.stats.claims_won, a.stats.claims_lost) == (2, 0)
+
+
 async def test_redis_gone_longer_than_the_lease_means_owning_nothing(
     make: Callable[..., RedisMembership], clock: VirtualClock
 ) -> None:

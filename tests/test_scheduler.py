@@ -14,7 +14,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from poller.model import Device, Target
-from poller.scheduler import Scheduler, VirtualClock, next_start, phase_of
+from poller.scheduler import DUE, Scheduler, VirtualClock, next_start, phase_of
 
 
 def device(device_id: int, **changes: object) -> Device:
@@ -352,6 +352,23 @@ async def test_start_lag_is_recorded_for_every_start() -> None:
         await clock.advance(60)
     assert [round(lag, 9) for _, lag in observed] == [2, 0]
     assert [round(lag, 9) for lag in scheduler.stats.lag_samples] == [2, 0]
+
+
+async def test_a_poll_knows_the_instant_it_was_due_at_even_when_it_starts_late() -> None:
+    clock = VirtualClock()
+    seen: list[tuple[float, float]] = []
+
+    async def poll(dev: Device) -> None:
+        seen.append((DUE.get(), clock.now()))
+
+    scheduler = Scheduler(clock, poll, fixed(60))
+    scheduler.update_inventory([device(1)])
+    due = next_start(1, 60, clock.now())
+    async with running(scheduler, clock):
+        await clock.advance(due - clock.now() - 1)
+        await clock.jump(40)  # the loop blocked across the start instant
+        await clock.advance(0)
+    assert seen == [(due, due + 39)]
 
 
 async def test_a_stalled_loop_resumes_on_the_grid_instead_of_bursting() -> None:

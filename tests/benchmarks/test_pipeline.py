@@ -1,14 +1,12 @@
 """benchmarks.pipeline's set-up rows (ports as LibreNMS's discovery or its poller leaves them), and what
-lets several pipelines run as one cluster: the barrier and the claims' clock."""
+lets several pipelines run as one cluster: the barrier."""
 
 import asyncio
-import time
 from pathlib import Path
 
 import pytest
 
-from benchmarks.pipeline import _SlotClock, barrier, port_rows, simulated_raw
-from benchmarks.workload import SCHEDULE_LAG
+from benchmarks.pipeline import barrier, port_rows, simulated_raw
 from poller.checks.ports import PortState, poll_ports
 from poller.checks.results import PortRef
 from poller.sim.generate import generate_fleet
@@ -47,11 +45,3 @@ async def test_the_barrier_stops_waiting_when_another_instance_failed(tmp_path: 
 
 async def test_without_a_barrier_a_lone_pipeline_goes_straight_on() -> None:
     await asyncio.wait_for(barrier(None, "window"), 1)
-
-
-def test_claims_are_timed_by_the_polls_slot_not_by_when_it_started() -> None:
-    token = SCHEDULE_LAG.set(7.5)
-    try:
-        assert _SlotClock().now() == pytest.approx(time.time() - 7.5, abs=0.05)
-    finally:
-        SCHEDULE_LAG.reset(token)
