@@ -251,6 +251,16 @@ class Scheduler:
     def in_flight(self) -> int:
         return len(self._running)
 
+    def next_due(self) -> float | None:
+        """The earliest start instant not yet reached (None: nothing scheduled)."""
+        while self._heap:
+            due, device_id, version = self._heap[0]
+            entry = self._entries.get(device_id)
+            if entry is not None and entry.version == version:
+                return due
+            heapq.heappop(self._heap)  # stale: dropped here as _start_due_polls would
+        return None
+
     @property
     def waiting(self) -> int:
         """Starts due that wait for a poll to end (``max_in_flight``)."""

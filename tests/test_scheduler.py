@@ -371,6 +371,20 @@ async def test_a_poll_knows_the_instant_it_was_due_at_even_when_it_starts_late()
     assert seen == [(due, due + 39)]
 
 
+async def test_next_due_is_the_earliest_start_instant_not_yet_reached() -> None:
+    clock = VirtualClock()
+    scheduler = Scheduler(clock, Recorder(clock), fixed(60))
+    assert scheduler.next_due() is None
+    scheduler.update_inventory([device(1), device(2)])
+    first = min(next_start(i, 60, clock.now()) for i in (1, 2))
+    assert scheduler.next_due() == first
+    scheduler.update_inventory([device(2)])  # device 1's instants go stale
+    assert scheduler.next_due() == next_start(2, 60, clock.now())
+    async with running(scheduler, clock):
+        await clock.advance(next_start(2, 60, clock.now()) - clock.now())
+        assert scheduler.next_due() == next_start(2, 60, clock.now()) + 60
+
+
 async def test_a_stalled_loop_resumes_on_the_grid_instead_of_bursting() -> None:
     clock = VirtualClock()
     recorder = Recorder(clock)
