@@ -325,7 +325,9 @@ class Scheduler:
             log.debug("device %s: previous poll still running; start skipped", device.device_id)
             return
         cap = self._max_in_flight()
-        if cap and len(self._running) >= cap:
+        if self._waiting and (not cap or len(self._running) < cap):
+            self._start_waiting()  # a reload raised or removed the cap: the oldest go first
+        if self._waiting or (cap and len(self._running) >= cap):
             self._waiting[device.device_id] = entry.due
             self.stats.waited += 1
             return

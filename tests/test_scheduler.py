@@ -232,6 +232,20 @@ async def test_a_raised_cap_applies_from_the_next_start() -> None:
     assert all(len(recorder.starts[i]) >= 2 for i in range(1, 11))
 
 
+async def test_a_start_after_the_cap_was_raised_goes_behind_those_already_waiting() -> None:
+    clock = VirtualClock()
+    cap = [1]
+    recorder = Recorder(clock, duration=1000)
+    scheduler = Scheduler(clock, recorder, fixed(60), max_in_flight=lambda: cap[0])
+    scheduler.update_inventory([device(6), device(2), device(4)])  # due at 6.4, 6.6 and 26.5 s
+    async with running(scheduler, clock):
+        await clock.advance(next_start(2, 60, clock.now()) - clock.now())
+        assert list(recorder.starts) == [6] and scheduler.waiting == 1
+        cap[0] = 2  # a reload; no poll ends meanwhile
+        await clock.advance(next_start(4, 60, clock.now()) - clock.now())
+        assert list(recorder.starts) == [6, 2] and scheduler.waiting == 1
+
+
 async def test_stop_drops_the_starts_still_waiting() -> None:
     clock = VirtualClock()
     recorder = Recorder(clock, duration=1000)
