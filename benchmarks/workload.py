@@ -186,27 +186,25 @@ async def run_scheduled(
     scheduler = Scheduler(
         WallClock(), one, lambda _d: interval, on_start=started, max_in_flight=lambda: max_in_flight
     )
-    scheduler.update_inventory(
+    fleet = [
         Device(device_id=i, hostname=f"{r.host}:{r.port}", target=Target(r.host, port=r.port))
         for i, r in refs.items()
-    )
-    runner = asyncio.create_task(scheduler.run(), name="bench-scheduler")
-    end = time.time() + duration  # the scheduler's clock: a slot just before the end starts before it
+    ]
+    # The window is [start, end) on the scheduler's clock, each device's first start placed after its
+    # start: placing 10,000 takes tens of milliseconds, and a window measured from after that would give
+    # the devices due in them one start more.
+    start = time.time()
+    scheduler.update_inventory(fleet, now=start)
+    # run(until=) deals with exactly the start instants before the end, however late the loop runs
+    runner = asyncio.create_task(scheduler.run(until=start + duration), name="bench-scheduler")
     try:
-        while (left := end - time.time()) > 0:
-            await asyncio.sleep(min(0.5, left))
+        while not runner.done():
+            await asyncio.wait({runner}, timeout=0.5)
             s = scheduler.stats
             stats.skipped = s.skipped_overrun
             stats.scheduled = s.started + s.skipped_overrun + s.missed + scheduler.waiting
             if on_progress is not None:
                 on_progress(stats)
-        # A slot just before the end whose timer fired in the loop's last turn has not started yet: the
-        # scheduler's task runs after this one. Let it start every slot that came due inside the window.
-        for _ in range(12_000):  # a minute at most
-            due = scheduler.next_due()
-            if due is None or due >= end:
-                break
-            await asyncio.sleep(0.005)
         s = scheduler.stats
         left_waiting = scheduler.waiting
         await scheduler.stop(grace=max(interval, 60.0))

@@ -223,9 +223,13 @@ class Scheduler:
 
     # ------------------------------------------------------------------ inventory
 
-    def update_inventory(self, devices: Iterable[Device]) -> None:
-        """Replace the set of devices to poll. Takes effect now; polls in flight are left to finish."""
-        now = self._clock.now()
+    def update_inventory(self, devices: Iterable[Device], *, now: float | None = None) -> None:
+        """Replace the set of devices to poll. Takes effect now; polls in flight are left to finish.
+
+        ``now`` (default the clock's): the instant new devices' first starts are placed after, for a caller
+        that counts the starts of a window from a known instant (benchmarks.workload.run_scheduled).
+        """
+        now = self._clock.now() if now is None else now
         wanted = {d.device_id: d for d in devices if d.pollable}
         for device_id in self._entries.keys() - wanted.keys():
             del self._entries[device_id]  # its heap items go stale
@@ -251,16 +255,6 @@ class Scheduler:
     def in_flight(self) -> int:
         return len(self._running)
 
-    def next_due(self) -> float | None:
-        """The earliest start instant not yet reached (None: nothing scheduled)."""
-        while self._heap:
-            due, device_id, version = self._heap[0]
-            entry = self._entries.get(device_id)
-            if entry is not None and entry.version == version:
-                return due
-            heapq.heappop(self._heap)  # stale: dropped here as _start_due_polls would
-        return None
-
     @property
     def waiting(self) -> int:
         """Starts due that wait for a poll to end (``max_in_flight``)."""
@@ -268,10 +262,14 @@ class Scheduler:
 
     # ------------------------------------------------------------------ running
 
-    async def run(self) -> None:
-        """Start polls as they fall due until :meth:`stop`."""
+    async def run(self, until: float | None = None) -> None:
+        """Start polls as they fall due until :meth:`stop`, or (``until``) until every start instant before
+        that one has been dealt with (started, skipped or left waiting): a window of exactly those starts,
+        however late the loop runs (benchmarks.workload.run_scheduled). Polls in flight keep running."""
         while not self._stopping:
-            due = self._start_due_polls()
+            due = self._start_due_polls(until)
+            if until is not None and (due is None or due >= until):
+                return
             await self._wait(due)
 
     async def stop(self, grace: float) -> None:
@@ -293,8 +291,9 @@ class Scheduler:
                 task.cancel()
             await asyncio.gather(*pending, return_exceptions=True)
 
-    def _start_due_polls(self) -> float | None:
-        """Start everything due; return when the next start is due (None: nothing scheduled)."""
+    def _start_due_polls(self, until: float | None = None) -> float | None:
+        """Start everything due (before ``until``); return when the next start is due (None: nothing
+        scheduled)."""
         now = self._clock.now()
         while self._heap:
             due, device_id, version = self._heap[0]
@@ -302,7 +301,7 @@ class Scheduler:
             if entry is None or entry.version != version:
                 heapq.heappop(self._heap)
                 continue
-            if due > now:
+            if due > now or (until is not None and due >= until):
                 return due
             heapq.heappop(self._heap)
             self._start(entry, now)

@@ -111,6 +111,18 @@ def test_phase_is_a_stable_fraction_of_the_interval(device_id: int) -> None:
     assert (start / 60 - phase_of(device_id)) == pytest.approx(round(start / 60 - phase_of(device_id)))
 
 
+async def test_an_inventory_given_an_instant_places_first_starts_after_it() -> None:
+    clock = VirtualClock()
+    recorder = Recorder(clock)
+    scheduler = Scheduler(clock, recorder, fixed(60))
+    earlier = clock.now() - 30
+    scheduler.update_inventory([device(i) for i in range(1, 11)], now=earlier)
+    async with running(scheduler, clock):
+        await clock.advance(30)  # the starts of [earlier, now + 30): each device once, late or not
+    assert sorted(recorder.starts) == list(range(1, 11))
+    assert all(len(starts) == 1 for starts in recorder.starts.values())
+
+
 async def test_a_device_is_never_polled_twice_at_once() -> None:
     clock = VirtualClock()
     recorder = Recorder(clock, duration=45)  # 1.5 intervals
@@ -385,18 +397,18 @@ async def test_a_poll_knows_the_instant_it_was_due_at_even_when_it_starts_late()
     assert seen == [(due, due + 39)]
 
 
-async def test_next_due_is_the_earliest_start_instant_not_yet_reached() -> None:
+async def test_run_until_an_instant_deals_with_exactly_the_starts_before_it_however_late() -> None:
     clock = VirtualClock()
-    scheduler = Scheduler(clock, Recorder(clock), fixed(60))
-    assert scheduler.next_due() is None
-    scheduler.update_inventory([device(1), device(2)])
-    first = min(next_start(i, 60, clock.now()) for i in (1, 2))
-    assert scheduler.next_due() == first
-    scheduler.update_inventory([device(2)])  # device 1's instants go stale
-    assert scheduler.next_due() == next_start(2, 60, clock.now())
-    async with running(scheduler, clock):
-        await clock.advance(next_start(2, 60, clock.now()) - clock.now())
-        assert scheduler.next_due() == next_start(2, 60, clock.now()) + 60
+    recorder = Recorder(clock)
+    scheduler = Scheduler(clock, recorder, fixed(10))
+    scheduler.update_inventory([device(i) for i in range(1, 21)])
+    until = clock.now() + 30  # three start instants of each device
+    task = asyncio.create_task(scheduler.run(until=until))
+    await clock.advance(25)
+    await clock.jump(20)  # the loop blocked across the end: instants after it fall due meanwhile
+    await task  # returned by itself
+    assert all(len(recorder.starts[i]) == 3 for i in range(1, 21))
+    assert scheduler.stats.started == 60
 
 
 async def test_a_stalled_loop_resumes_on_the_grid_instead_of_bursting() -> None:

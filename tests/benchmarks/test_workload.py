@@ -24,6 +24,16 @@ async def test_run_scheduled_polls_each_device_once_an_interval_and_counts_every
     assert stats.varbinds == 84 and len(stats.latencies) == 12 and len(stats.lags) == 12
 
 
+async def test_run_scheduled_gives_every_device_of_a_large_fleet_the_same_number_of_slots() -> None:
+    fleet = [DeviceRef("127.0.0.1", 1024 + i, "public") for i in range(5000)]  # placing them takes a while
+
+    async def poll(ref: DeviceRef) -> int:
+        return 0
+
+    stats = await run_scheduled(poll, fleet, interval=0.5, duration=1.0, max_in_flight=0)
+    assert stats.ok == stats.scheduled == 2 * len(fleet)
+
+
 async def test_run_scheduled_places_devices_by_their_database_ids() -> None:
     due: dict[int, float] = {}
 
