@@ -305,7 +305,7 @@ async def drive(system: str, spec: dict[str, Any]) -> dict[str, Any]:
         if system == "pipeline":  # the daemon's path: its scheduler too (phases, cap on polls in flight)
             stats = await run_scheduled(
                 poll, devices, interval=float(spec["interval"]), duration=float(spec["duration"]),
-                max_in_flight=concurrency, device_ids=owner.device_ids(devices) if owner else None,
+                max_in_flight=owner.max_polls_in_flight, device_ids=owner.device_ids(devices),
                 on_progress=progress, error_kind=_error_kind,
             )  # fmt: skip
         else:

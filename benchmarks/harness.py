@@ -38,15 +38,12 @@ BASELINES = ("pysnmp", "netsnmp", "snmp_exporter")
 CONCURRENCY = {"fastpoll": 500, "pysnmp": 50, "netsnmp": 16, "snmp_exporter": 100}
 
 
-def _concurrency(system: str, opts: Options) -> int:
-    """Polls at once: the pipeline's is its scheduler's cap (polling.max_polls_in_flight, 0 = none)."""
+def _concurrency(system: str, opts: Options) -> int | None:
+    """Polls at once: the pipeline's is its scheduler's cap (polling.max_polls_in_flight, 0 = none; None:
+    the daemon's default for its devices)."""
     if system != "pipeline":
         return CONCURRENCY.get(system, 100)
-    if opts.max_polls_in_flight is not None:
-        return opts.max_polls_in_flight
-    from poller.config import PollingSettings
-
-    return PollingSettings().max_polls_in_flight
+    return opts.max_polls_in_flight
 
 
 @dataclass

@@ -1,7 +1,7 @@
 """The full fastpoll pipeline in the benchmark: engine -> checks -> LibreNMS writer -> metrics state.
 
 `build_pipeline_poller(spec)` returns (poll, close) for the harness, which drives it by the daemon's scheduler
-(benchmarks.workload.run_scheduled; `concurrency` is its polling.max_polls_in_flight):
+(benchmarks.workload.run_scheduled; `concurrency`, when set, is its polling.max_polls_in_flight):
 
 setup (not measured)  a fresh MariaDB database with LibreNMS's real schema (tests.support.mariadb, the
                       same loader the test-suite uses; dropped at close), the simulated fleet's devices and
@@ -43,7 +43,7 @@ from typing import Any, cast
 
 import psutil
 
-from poller.scheduler import DUE
+from poller.scheduler import DUE, dark_fleet_polls
 
 from . import pymalloc_stats
 from .workload import SCHEDULE_LAG, DeviceRef, PollFn, run_scheduled
@@ -328,7 +328,6 @@ class Pipeline:
         self.walk_gate = WalkSlots(walks, when_late) if walks or when_late else None
         self.loop_lag.slots = self.walk_gate
         self.lag_task = asyncio.create_task(self.loop_lag.run())
-        self.figures["max_polls_in_flight"] = int(self.spec.get("concurrency") or 0)  # the scheduler's cap
         self.figures["max_port_walks"] = walks
         self.figures["max_port_walks_when_late"] = when_late
         if self.spec.get("writer_process"):  # database.writer_process = true
@@ -443,6 +442,12 @@ class Pipeline:
         if problems or len(records) != len(refs):
             raise RuntimeError(f"inventory: {len(records)} of {len(refs)} devices loaded; {problems[:3]}")
         self.by_ref = {(r.device.target.host, r.device.target.port): r.device for r in records}
+        # the scheduler's cap: --max-polls-in-flight, else the daemon's default for these devices
+        cap = self.spec.get("concurrency")
+        self.max_polls_in_flight = (
+            dark_fleet_polls(self.by_ref.values(), lambda _d: self.interval) if cap is None else int(cap)
+        )
+        self.figures["max_polls_in_flight"] = self.max_polls_in_flight
         self.figures["rss_after_setup_mb"] = round(psutil.Process().memory_info().rss / 2**20, 1)
 
     def _seed(self, url: str, refs: Sequence[DeviceRef], polled: bool, timeout: float, retries: int) -> None:
@@ -480,7 +485,7 @@ class Pipeline:
         The first polls are started by the daemon's scheduler, each at its phase within one interval (a
         first cycle made as fast as the concurrency allowed also put a coroutine per device, ~14 MB of small
         objects at 10,000 devices, at a semaphore at once). A first cycle that costs more than a core runs
-        late and its polls in flight climb to the cap (``concurrency``: polling.max_polls_in_flight);
+        late and its polls in flight climb to the cap (polling.max_polls_in_flight);
         pymalloc's arenas grow to hold them and stay that size for the run (docs/benchmarks.md, 2026-12-06
         (evening)).
         """
@@ -491,7 +496,7 @@ class Pipeline:
             list(refs),
             interval=self.interval,
             duration=self.interval,
-            max_in_flight=int(self.spec.get("concurrency") or 0),
+            max_in_flight=self.max_polls_in_flight,
             device_ids=self.device_ids(refs),
         )
         await asyncio.to_thread(self.writer.flush, 600.0)

@@ -194,17 +194,19 @@ class PollingSettings(_Section):
         "the whole pipeline took 1-8% more CPU frozen. `false` keeps them as objects, for a box short of "
         "CPU with memory to spare.",
     )
-    max_polls_in_flight: int = Field(
-        1000,
+    max_polls_in_flight: int | None = Field(
+        None,
         ge=0,
         le=1_000_000,
-        description="Polls running at once; 0 = no limit. A poll due while the limit is reached waits, "
-        "first come first served, for one to end (its schedule lag counts the wait; fastpoll_scheduler_"
-        "polls_waiting shows them). Bounds memory and the event loop's queue when polls take longer than "
-        "planned: the first cycle after a start, which walks every column and at thousands of devices runs "
-        "late, or a loop short of CPU. A dead device holds its slot for snmp_timeout x (1 + snmp_retries) "
-        "seconds, so keep it above devices polled a second x that (the default holds a whole 10,000-device "
-        "fleet at 30 s going dark at once: 333/s x 3 s).",
+        description="Polls running at once; 0 = no limit; unset = as many as the devices would hold if "
+        "every one were dark at once (each device's snmp timeout x (1 + retries) + 1 s, over its "
+        "interval: 667 for 10,000 devices every 60 s with the default 1 s x 3 tries), so an outage, however "
+        "large, never delays the polls that show devices coming back. A poll due while the limit is reached "
+        "waits, first come first served, for one to end (its schedule lag counts the wait). The limit bounds "
+        "the polls that pile up on an event loop short of CPU (the first cycle after a start, which walks "
+        "every column, or a slow machine), each holding its walk's answers: at 10,000 devices x 48 ports one "
+        "run with 250 held 267 MB RSS against 292 MB with 1,000. fastpoll_scheduler_max_polls_in_flight "
+        "shows the limit, _polls_waiting the polls waiting.",
     )
     max_port_walks: int = Field(
         0,

@@ -40,7 +40,7 @@ from .metrics import FleetState, Heartbeat, MetricsServer, SelfMetrics, start_me
 from .metrics.profiles import ProfileCollector, ProfileState
 from .model import Device
 from .poll import DeviceState, load_state, new_state, poll_device
-from .scheduler import DUE, Clock, Scheduler, WallClock
+from .scheduler import DUE, MIN_DARK_CAP, Clock, Scheduler, WallClock, dark_fleet_polls
 from .snmp.client import SnmpEngine
 from .snmp.errors import SnmpError
 from .store.discovered_writer import write_discovered
@@ -122,6 +122,7 @@ class Daemon:
         self.loop_lag = LoopLag(Lateness())
         self._walk_limits = (0, 0)  # (max_port_walks, max_port_walks_when_late) the slots were made for
         self._walk_gate: WalkSlots | None = None
+        self._dark_fleet_polls = MIN_DARK_CAP  # max_polls_in_flight's default, set with the inventory
         self.writer: LibreNMSWriter | None = None
         self.scheduler: Scheduler | None = None
         self.membership: Membership | None = None
@@ -176,7 +177,7 @@ class Daemon:
             self._poll,
             lambda d: self.config.polling.interval_for(d),
             on_start=self.own_metrics.on_poll_start,
-            max_in_flight=lambda: self.config.polling.max_polls_in_flight,
+            max_in_flight=self._max_polls_in_flight,
         )
         self.own_metrics.attach_engine(self.snmp, self.fleet.devices)
         self.own_metrics.attach_scheduler(self.scheduler)
@@ -545,7 +546,14 @@ class Daemon:
     def _reschedule(self) -> None:
         if self.scheduler is None or self.membership is None:
             return
-        self.scheduler.update_inventory(self.membership.select(self.devices.values()))
+        ours = self.membership.select(self.devices.values())
+        self._dark_fleet_polls = dark_fleet_polls(ours, self.config.polling.interval_for)
+        self.scheduler.update_inventory(ours)
+
+    def _max_polls_in_flight(self) -> int:
+        """``polling.max_polls_in_flight``, unset: as many polls as our devices hold when all are dark."""
+        configured = self.config.polling.max_polls_in_flight
+        return self._dark_fleet_polls if configured is None else configured
 
     def _membership_changed(self) -> None:
         self._reschedule()

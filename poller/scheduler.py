@@ -166,6 +166,22 @@ def next_start(device_id: int, interval: float, after: float) -> float:
     return offset + math.ceil((after - offset) / interval) * interval
 
 
+DARK_SLACK = 1.0  # s a dark device's poll is counted beyond its request's attempts
+MIN_DARK_CAP = 100
+
+
+def dark_fleet_polls(devices: Iterable[Device], interval_of: IntervalFn) -> int:
+    """The polls in flight when every device is dark at once (``max_polls_in_flight``'s default).
+
+    A dark device's poll holds its place for its GET's attempts (timeout x (1 + retries)) and a little more,
+    once an interval: the sum over the devices of that time over the interval. A cap of this size is never
+    reached by an outage, however large, so it never delays the polls that would show the devices coming
+    back; it still bounds polls that pile up on a loop short of CPU (at least ``MIN_DARK_CAP``).
+    """
+    held = sum((d.target.timeout * (1 + d.target.retries) + DARK_SLACK) / interval_of(d) for d in devices)
+    return max(MIN_DARK_CAP, math.ceil(round(held, 6)))  # not one more for a float sum's last bit
+
+
 @dataclass
 class SchedulerStats:
     """Counters for the metrics endpoint. ``lag_samples`` holds the most recent start lags (seconds)."""
@@ -254,6 +270,11 @@ class Scheduler:
     @property
     def in_flight(self) -> int:
         return len(self._running)
+
+    @property
+    def max_in_flight(self) -> int:
+        """The cap on polls at once in force now (0: none)."""
+        return self._max_in_flight()
 
     @property
     def waiting(self) -> int:

@@ -19,10 +19,12 @@ import pytest
 
 from poller.checks.port_table import PortTable
 from poller.checks.results import PollResult
+from poller.cluster import LocalMembership
 from poller.config import load_config
 from poller.daemon import Daemon, on_result
 from poller.gc_policy import NEVER, GcPolicy
-from poller.model import Device
+from poller.model import Device, Target
+from poller.scheduler import Scheduler, VirtualClock
 from tests.support.librenms_rows import discovery_ports, execute, insert_device, insert_edgeos_bgp_peer, query
 from tests.support.net import free_tcp_port, free_udp_port
 
@@ -136,6 +138,24 @@ async def test_the_daemon_runs_no_more_polls_at_once_than_max_polls_in_flight(li
     assert daemon.scheduler is not None
     assert most[0] == 1
     assert daemon.scheduler.stats.waited > 0
+
+
+def test_the_default_cap_on_polls_is_what_the_daemons_devices_hold_when_dark(librenms_url):
+    daemon = Daemon(config_for(librenms_url, default_interval=10))
+    daemon.membership = LocalMembership(None)
+    daemon.scheduler = Scheduler(
+        VirtualClock(),
+        daemon._poll,
+        daemon.config.polling.interval_for,
+        max_in_flight=daemon._max_polls_in_flight,
+    )
+    target = Target("127.0.0.1", timeout=1.0, retries=2)
+    daemon.devices = {i: Device(device_id=i, hostname=f"d{i}", target=target) for i in range(1, 501)}
+    daemon._reschedule()  # as an inventory refresh or a membership change does
+    assert daemon.scheduler.max_in_flight == 200  # 500 devices x (3 s of attempts + 1 s) / 10 s
+    explicit = daemon.config.polling.model_copy(update={"max_polls_in_flight": 7})
+    daemon.config = daemon.config.model_copy(update={"polling": explicit})  # what a SIGHUP reload does
+    assert daemon.scheduler.max_in_flight == 7
 
 
 def test_the_port_walk_slots_follow_the_polling_limits_across_reloads(librenms_url):

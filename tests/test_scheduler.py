@@ -14,7 +14,15 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from poller.model import Device, Target
-from poller.scheduler import DUE, Scheduler, VirtualClock, next_start, phase_of
+from poller.scheduler import (
+    DUE,
+    MIN_DARK_CAP,
+    Scheduler,
+    VirtualClock,
+    dark_fleet_polls,
+    next_start,
+    phase_of,
+)
 
 
 def device(device_id: int, **changes: object) -> Device:
@@ -144,6 +152,21 @@ async def test_a_poll_that_overruns_skips_the_next_start_and_is_counted() -> Non
     assert [round(b - a) for a, b in itertools.pairwise(starts)] == [120, 120]
     assert scheduler.stats.skipped_overrun == 3
     assert scheduler.stats.started == 3
+
+
+def test_a_dark_fleet_holds_each_devices_attempts_and_a_second_over_its_interval() -> None:
+    fleet = [
+        device(1, target=Target("127.0.0.1", timeout=1.0, retries=2)),  # 3 s + 1 s, every 10 s
+        device(2, target=Target("127.0.0.1", timeout=2.0, retries=0)),  # 2 s + 1 s, every 30 s
+    ]
+    intervals = {1: 10.0, 2: 30.0}
+    many = [replace(d, device_id=d.device_id + 10 * k) for k in range(1000) for d in fleet]
+    assert dark_fleet_polls(many, lambda d: intervals[d.device_id % 10]) == 1000 * (0.4 + 0.1)
+
+
+def test_a_small_fleet_still_gets_the_least_cap() -> None:
+    assert dark_fleet_polls([device(1)], fixed(60)) == MIN_DARK_CAP
+    assert dark_fleet_polls([], fixed(60)) == MIN_DARK_CAP
 
 
 async def test_starts_beyond_the_cap_wait_for_a_poll_to_end() -> None:

@@ -81,6 +81,9 @@ class SchedulerLike(Protocol):
     def waiting(self) -> int: ...
 
     @property
+    def max_in_flight(self) -> int: ...
+
+    @property
     def devices(self) -> int: ...
 
 
@@ -317,6 +320,11 @@ def _scheduler_metrics(scheduler: SchedulerLike) -> Iterator[Metric]:
     s = scheduler.stats
     yield _gauge("fastpoll_scheduler_devices", "Devices scheduled for polling.", scheduler.devices)
     yield _gauge("fastpoll_scheduler_polls_in_flight", "Polls running now.", scheduler.in_flight)
+    yield _gauge(
+        "fastpoll_scheduler_max_polls_in_flight",
+        "The cap on polls running at once in force (polling.max_polls_in_flight; 0: none).",
+        scheduler.max_in_flight,
+    )
     yield _gauge(
         "fastpoll_scheduler_polls_waiting",
         "Polls due that wait for one running to end (polling.max_polls_in_flight).",

@@ -121,6 +121,7 @@ async def test_polls_waiting_for_the_cap_are_read_at_scrape_time():
     await clock.advance(30)  # each falls due once: one runs, two wait
     assert sample(own, "fastpoll_scheduler_polls_waiting") == 2
     assert sample(own, "fastpoll_scheduler_polls_waited_total") == 2
+    assert sample(own, "fastpoll_scheduler_max_polls_in_flight") == 1
     await scheduler.stop(grace=0)
     await task
 
