@@ -77,6 +77,21 @@ class LoadStats:
 PollFn = Callable[[DeviceRef], Awaitable[int]]  # returns the varbinds received; raises on failure
 
 
+async def _counted(
+    poll: PollFn, ref: DeviceRef, stats: LoadStats, error_kind: Callable[[BaseException], str]
+) -> None:
+    """One poll, into ``stats``: its varbinds and latency, or its failure by kind."""
+    t0 = time.perf_counter()
+    try:
+        received = await poll(ref)  # not `stats.varbinds += await ...`: that loses concurrent updates
+        stats.varbinds += received
+        stats.ok += 1
+        stats.latencies.append(time.perf_counter() - t0)
+    except Exception as exc:
+        stats.failed += 1
+        stats.errors[error_kind(exc)] += 1
+
+
 async def run_load(
     poll: PollFn,
     devices: list[DeviceRef],
@@ -102,15 +117,7 @@ async def run_load(
                 lag = max(0.0, loop.time() - due)
                 stats.lags.append(lag)
                 SCHEDULE_LAG.set(lag)  # this task's context only
-                t0 = time.perf_counter()
-                try:
-                    received = await poll(devices[k])  # not `+= await`: that loses concurrent updates
-                    stats.varbinds += received
-                    stats.ok += 1
-                    stats.latencies.append(time.perf_counter() - t0)
-                except Exception as exc:
-                    stats.failed += 1
-                    stats.errors[error_kind(exc)] += 1
+                await _counted(poll, devices[k], stats, error_kind)
         finally:
             busy.discard(k)
 
@@ -173,15 +180,7 @@ async def run_scheduled(
         SCHEDULE_LAG.set(lag)
 
     async def one(device: Device) -> None:
-        t0 = time.perf_counter()
-        try:
-            received = await poll(refs[device.device_id])
-            stats.varbinds += received
-            stats.ok += 1
-            stats.latencies.append(time.perf_counter() - t0)
-        except Exception as exc:
-            stats.failed += 1
-            stats.errors[error_kind(exc)] += 1
+        await _counted(poll, refs[device.device_id], stats, error_kind)
 
     scheduler = Scheduler(
         WallClock(), one, lambda _d: interval, on_start=started, max_in_flight=lambda: max_in_flight
