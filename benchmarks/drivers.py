@@ -298,10 +298,10 @@ async def drive(system: str, spec: dict[str, Any]) -> dict[str, Any]:
     # only the net-snmp CLI's children are its own work; the pipeline's writer process reports its CPU
     # over the measured window itself (its lifetime's, counted here when reaped, includes the warm-up)
     children = system == "netsnmp"
+    owner = getattr(poll, "__self__", None)  # benchmarks.pipeline.Pipeline: its cap, ids and own figures
     cpu0, t0 = own_cpu(children), time.perf_counter()
     ext0 = _exporter_cpu()
     try:
-        owner = getattr(poll, "__self__", None)
         if system == "pipeline":  # the daemon's path: its scheduler too (phases, cap on polls in flight)
             stats = await run_scheduled(
                 poll, devices, interval=float(spec["interval"]), duration=float(spec["duration"]),
@@ -318,7 +318,6 @@ async def drive(system: str, spec: dict[str, Any]) -> dict[str, Any]:
     finally:
         await close()
     # after close: the pipeline's writer flushes what is still queued there, and that work counts
-    owner = getattr(poll, "__self__", None)  # benchmarks.pipeline.Pipeline reports its own figures
     extra = owner.report() if hasattr(owner, "report") else {}
     own = own_cpu(children) - cpu0 + extra.get("writer_process_cpu_s", 0.0)
     polls = stats.ok + stats.failed
