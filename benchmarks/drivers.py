@@ -306,7 +306,7 @@ async def drive(system: str, spec: dict[str, Any]) -> dict[str, Any]:
             stats = await run_scheduled(
                 poll, devices, interval=float(spec["interval"]), duration=float(spec["duration"]),
                 max_in_flight=owner.max_polls_in_flight, device_ids=owner.device_ids(devices),
-                on_progress=progress, error_kind=_error_kind,
+                uncapped=owner.dark, on_progress=progress, error_kind=_error_kind,
             )  # fmt: skip
         else:
             stats = await run_load(

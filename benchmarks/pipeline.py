@@ -43,7 +43,7 @@ from typing import Any, cast
 
 import psutil
 
-from poller.scheduler import DUE, dark_fleet_polls
+from poller.scheduler import DUE, default_max_in_flight
 
 from . import pymalloc_stats
 from .workload import SCHEDULE_LAG, DeviceRef, PollFn, run_scheduled
@@ -445,7 +445,7 @@ class Pipeline:
         # the scheduler's cap: --max-polls-in-flight, else the daemon's default for these devices
         cap = self.spec.get("concurrency")
         self.max_polls_in_flight = (
-            dark_fleet_polls(self.by_ref.values(), lambda _d: self.interval) if cap is None else int(cap)
+            default_max_in_flight(self.by_ref.values(), lambda _d: self.interval) if cap is None else int(cap)
         )
         self.figures["max_polls_in_flight"] = self.max_polls_in_flight
         self.figures["rss_after_setup_mb"] = round(psutil.Process().memory_info().rss / 2**20, 1)
@@ -498,6 +498,7 @@ class Pipeline:
             duration=self.interval,
             max_in_flight=self.max_polls_in_flight,
             device_ids=self.device_ids(refs),
+            uncapped=self.dark,
         )
         await asyncio.to_thread(self.writer.flush, 600.0)
         # The first polls write every column. The heap pages their writes leave free go back now, as the
@@ -522,6 +523,11 @@ class Pipeline:
     def device_ids(self, refs: Sequence[DeviceRef]) -> list[int]:
         """The devices' ids in the database: the daemon's scheduler places each by its id (phase_of)."""
         return [self.by_ref[(r.host, r.port)].device_id for r in refs]
+
+    def dark(self, device_id: int) -> bool:
+        """Its last poll got no answer: the daemon does not hold its next to the cap (Daemon._dark)."""
+        state = self.states.get(device_id)
+        return state is not None and state.dark
 
     # ------------------------------------------------------------------ the measured path
 

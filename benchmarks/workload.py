@@ -158,13 +158,15 @@ async def run_scheduled(
     duration: float,
     max_in_flight: int,
     device_ids: list[int] | None = None,
+    uncapped: Callable[[int], bool] = lambda _device_id: False,
     on_progress: Callable[[LoadStats], None] | None = None,
     error_kind: Callable[[BaseException], str] = lambda e: type(e).__name__,
 ) -> LoadStats:
     """Poll the devices by the daemon's scheduler for ``duration`` s; wait for the polls in flight.
 
     ``device_ids`` (default 1..N): the devices' ids in the database, which set their phases as in the
-    daemon. A slot counts as scheduled when it started, was skipped (an overrun, or still waiting for
+    daemon. ``uncapped(device_id)``: its poll is not held to ``max_in_flight`` (the daemon's: its last poll
+    failed). A slot counts as scheduled when it started, was skipped (an overrun, or still waiting for
     ``max_in_flight`` when the next came), was missed by a blocked loop, or still waited at the end.
     """
     from poller.model import Device, Target
@@ -183,7 +185,12 @@ async def run_scheduled(
         await _counted(poll, refs[device.device_id], stats, error_kind)
 
     scheduler = Scheduler(
-        WallClock(), one, lambda _d: interval, on_start=started, max_in_flight=lambda: max_in_flight
+        WallClock(),
+        one,
+        lambda _d: interval,
+        on_start=started,
+        max_in_flight=lambda: max_in_flight,
+        uncapped=lambda d: uncapped(d.device_id),
     )
     fleet = [
         Device(device_id=i, hostname=f"{r.host}:{r.port}", target=Target(r.host, port=r.port))

@@ -40,7 +40,7 @@ from .metrics import FleetState, Heartbeat, MetricsServer, SelfMetrics, start_me
 from .metrics.profiles import ProfileCollector, ProfileState
 from .model import Device
 from .poll import DeviceState, load_state, new_state, poll_device
-from .scheduler import DUE, MIN_DARK_CAP, Clock, Scheduler, WallClock, dark_fleet_polls
+from .scheduler import DUE, MIN_CAP, Clock, Scheduler, WallClock, default_max_in_flight
 from .snmp.client import SnmpEngine
 from .snmp.errors import SnmpError
 from .store.discovered_writer import write_discovered
@@ -59,6 +59,8 @@ WRITER_FLUSH_TIMEOUT = 30.0  # seconds the writer gets to flush at shutdown
 DEADLINE_SHARE = 0.9  # a poll must finish within this share of the device's interval
 DISCOVERED_FLUSH = 5.0  # seconds between writes of sensor/processor/mempool/BGP peer updates
 DUE_SLACK = 1.0  # seconds a per-check interval forgives, so scheduler jitter never skips a whole poll
+CAP_CHECK_EVERY = 60.0  # seconds between looks at whether max_polls_in_flight held polls on a loop on time
+CAP_WARN_EVERY = 900.0  # seconds between such warnings
 DISCOVERED_KEEP = 10_000  # device-polls with threshold events kept while the database is away
 
 
@@ -122,7 +124,9 @@ class Daemon:
         self.loop_lag = LoopLag(Lateness())
         self._walk_limits = (0, 0)  # (max_port_walks, max_port_walks_when_late) the slots were made for
         self._walk_gate: WalkSlots | None = None
-        self._dark_fleet_polls = MIN_DARK_CAP  # max_polls_in_flight's default, set with the inventory
+        self._default_max_polls = MIN_CAP  # max_polls_in_flight's default, set with the inventory
+        self._cap_seen = (0, 0.0)  # (polls waited, seconds the loop was behind) at the last look
+        self._cap_warned = -CAP_WARN_EVERY  # loop time of the last warning that the cap holds polls
         self.writer: LibreNMSWriter | None = None
         self.scheduler: Scheduler | None = None
         self.membership: Membership | None = None
@@ -178,6 +182,7 @@ class Daemon:
             lambda d: self.config.polling.interval_for(d),
             on_start=self.own_metrics.on_poll_start,
             max_in_flight=self._max_polls_in_flight,
+            uncapped=self._dark,
         )
         self.own_metrics.attach_engine(self.snmp, self.fleet.devices)
         self.own_metrics.attach_scheduler(self.scheduler)
@@ -205,6 +210,7 @@ class Daemon:
             )
         self._tasks = [
             asyncio.create_task(self._heartbeat(), name="heartbeat"),
+            asyncio.create_task(self._watch_cap(), name="cap-watch"),
             asyncio.create_task(self.loop_lag.run(), name="loop-lag"),
             asyncio.create_task(self._discovered_loop(), name="discovered-writer"),
             asyncio.create_task(self.scheduler.run(), name="scheduler"),
@@ -547,13 +553,42 @@ class Daemon:
         if self.scheduler is None or self.membership is None:
             return
         ours = self.membership.select(self.devices.values())
-        self._dark_fleet_polls = dark_fleet_polls(ours, self.config.polling.interval_for)
+        self._default_max_polls = default_max_in_flight(ours, self.config.polling.interval_for)
         self.scheduler.update_inventory(ours)
 
     def _max_polls_in_flight(self) -> int:
-        """``polling.max_polls_in_flight``, unset: as many polls as our devices hold when all are dark."""
+        """``polling.max_polls_in_flight``, unset: our devices' polls per second x 1.5 s (at least 100)."""
         configured = self.config.polling.max_polls_in_flight
-        return self._dark_fleet_polls if configured is None else configured
+        return self._default_max_polls if configured is None else configured
+
+    async def _watch_cap(self) -> None:
+        while True:
+            await asyncio.sleep(CAP_CHECK_EVERY)
+            self._check_cap(asyncio.get_running_loop().time())
+
+    def _check_cap(self, now: float) -> None:
+        """Warn when polls waited for ``max_polls_in_flight`` since the last look while the event loop was on
+        time throughout: then the devices' polls take longer than the cap allows for, and it holds back
+        polls the CPU could run (on a loop behind, holding them back is what the cap is for)."""
+        assert self.scheduler is not None
+        lateness = self.loop_lag.lateness
+        seen = (self.scheduler.stats.waited, lateness.behind_seconds)
+        waited = seen[0] - self._cap_seen[0]
+        on_time = seen[1] == self._cap_seen[1] and not lateness.behind
+        self._cap_seen = seen
+        if waited and on_time and now - self._cap_warned >= CAP_WARN_EVERY:
+            self._cap_warned = now
+            log.warning(
+                "%d polls waited for [polling] max_polls_in_flight (%d) while the event loop was on time: "
+                "the devices' polls take longer than it allows for; raise it",
+                waited,
+                self.scheduler.max_in_flight,
+            )
+
+    def _dark(self, device: Device) -> bool:
+        """Its last poll got no answer: its next is not held to max_polls_in_flight (Scheduler)."""
+        state = self.states.get(device.device_id)
+        return state is not None and state.dark
 
     def _membership_changed(self) -> None:
         self._reschedule()

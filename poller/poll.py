@@ -83,6 +83,11 @@ class DeviceState:
     has_ports: bool = False  # LibreNMS polls ports only once discovery created some
     details_walked: float | None = None  # epoch of the last walk of the ports' descriptive columns
 
+    @property
+    def dark(self) -> bool:
+        """Its last poll got no answer (it is down only after ``polling.down_after`` such polls)."""
+        return self.availability.failures > 0
+
 
 def new_state(
     status: bool,

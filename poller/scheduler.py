@@ -10,7 +10,9 @@ A start that comes while the device's previous poll is still running is skipped 
 (``skipped_overrun``): polls never pile up. ``max_in_flight`` caps the polls running at once (``[polling]
 max_polls_in_flight``): a start due while the cap is reached waits, first come first served, for a poll to
 end, and its lag counts the wait; a device whose start is still waiting when its next falls due skips that
-one as if it were running. Inventory changes (added, removed, disabled devices, new
+one as if it were running. Polls the caller calls ``uncapped`` (the daemon: of devices whose last poll
+failed) neither count against the cap nor wait for it: they mostly wait on timeouts, not on the CPU, and
+they are the polls that show devices coming back. Inventory changes (added, removed, disabled devices, new
 intervals) take effect at once, without a restart. Time comes from a :class:`Clock`; tests use
 :class:`VirtualClock`.
 """
@@ -166,20 +168,23 @@ def next_start(device_id: int, interval: float, after: float) -> float:
     return offset + math.ceil((after - offset) / interval) * interval
 
 
-DARK_SLACK = 1.0  # s a dark device's poll is counted beyond its request's attempts
-MIN_DARK_CAP = 100
+ANSWERING_POLL = 1.5  # s an answering device's poll may average before the default cap delays polls
+MIN_CAP = 100
 
 
-def dark_fleet_polls(devices: Iterable[Device], interval_of: IntervalFn) -> int:
-    """The polls in flight when every device is dark at once (``max_polls_in_flight``'s default).
+def default_max_in_flight(devices: Iterable[Device], interval_of: IntervalFn) -> int:
+    """``max_polls_in_flight``'s default: the polls in flight if every device answered and each poll took
+    ``ANSWERING_POLL`` seconds (polls per second x 1.5 s: 250 at 10,000 devices every 60 s), at least
+    ``MIN_CAP``.
 
-    A dark device's poll holds its place for its GET's attempts (timeout x (1 + retries)) and a little more,
-    once an interval: the sum over the devices of that time over the interval. A cap of this size is never
-    reached by an outage, however large, so it never delays the polls that would show the devices coming
-    back; it still bounds polls that pile up on a loop short of CPU (at least ``MIN_DARK_CAP``).
+    Polls of devices that answer here take 10-50 ms, a 48-port poll is a handful of round trips, so this
+    holds a fleet whose round trips average up to ~250 ms; past it, starts wait (fastpoll_scheduler_polls_
+    waited) and a loop on time says the cap, not the CPU, holds them. It is low enough that a loop short of
+    CPU keeps its extra starts waiting, a dict entry each, instead of in flight holding their walks
+    (README, "Polls in flight"). Dark devices' polls, uncapped, never reach it.
     """
-    held = sum((d.target.timeout * (1 + d.target.retries) + DARK_SLACK) / interval_of(d) for d in devices)
-    return max(MIN_DARK_CAP, math.ceil(round(held, 6)))  # not one more for a float sum's last bit
+    held = sum(ANSWERING_POLL / interval_of(d) for d in devices)
+    return max(MIN_CAP, math.ceil(round(held, 6)))  # not one more for a float sum's last bit
 
 
 @dataclass
@@ -209,7 +214,8 @@ class Scheduler:
     ``interval_of(device)`` gives a device's interval (e.g. ``config.polling.interval_for``).
     ``on_start(device, lag)`` is called at each start (e.g. to observe a histogram); lags are also kept
     in ``stats.lag_samples``. ``max_in_flight()``: the most polls running at once, 0 = no cap; read at each
-    start, so a configuration reload applies from the next.
+    start, so a configuration reload applies from the next. ``uncapped(device)``, read at each start: the
+    poll neither counts against the cap nor waits for it.
     Devices that are not ``pollable`` are not scheduled.
     """
 
@@ -221,16 +227,19 @@ class Scheduler:
         *,
         on_start: Callable[[Device, float], None] | None = None,
         max_in_flight: Callable[[], int] = lambda: 0,
+        uncapped: Callable[[Device], bool] = lambda _device: False,
     ) -> None:
         self._clock = clock
         self._run_poll = run_poll
         self._interval_of = interval_of
         self._on_start = on_start
         self._max_in_flight = max_in_flight
+        self._uncapped = uncapped
         self._entries: dict[int, _Entry] = {}
         self._heap: list[tuple[float, int, int]] = []  # (due, device_id, version)
         self._versions = itertools.count()
         self._running: dict[int, asyncio.Task[None]] = {}  # device_id -> its poll in flight
+        self._capped = 0  # of those, the polls counted against max_in_flight
         # starts waiting for a poll to end (max_in_flight), oldest first: device_id -> due instant
         self._waiting: dict[int, float] = {}
         self._wake: asyncio.Future[None] | None = None
@@ -275,6 +284,11 @@ class Scheduler:
     def max_in_flight(self) -> int:
         """The cap on polls at once in force now (0: none)."""
         return self._max_in_flight()
+
+    @property
+    def capped(self) -> int:
+        """Polls running now that count against the cap (the rest are ``uncapped``)."""
+        return self._capped
 
     @property
     def waiting(self) -> int:
@@ -344,35 +358,39 @@ class Scheduler:
             self.stats.skipped_overrun += 1
             log.debug("device %s: previous poll still running; start skipped", device.device_id)
             return
+        if self._uncapped(device):
+            self._launch(device, entry.due, now, capped=False)
+            return
         cap = self._max_in_flight()
-        if self._waiting and (not cap or len(self._running) < cap):
+        if self._waiting and (not cap or self._capped < cap):
             self._start_waiting()  # a reload raised or removed the cap: the oldest go first
-        if self._waiting or (cap and len(self._running) >= cap):
+        if self._waiting or (cap and self._capped >= cap):
             self._waiting[device.device_id] = entry.due
             self.stats.waited += 1
             return
-        self._launch(device, entry.due, now)
+        self._launch(device, entry.due, now, capped=True)
 
     def _start_waiting(self) -> None:
         """Start the oldest waiting starts while the cap allows (a dict keeps the order they came in)."""
         cap = self._max_in_flight()
-        while self._waiting and (not cap or len(self._running) < cap) and not self._stopping:
+        while self._waiting and (not cap or self._capped < cap) and not self._stopping:
             device_id = next(iter(self._waiting))
             due = self._waiting.pop(device_id)
             entry = self._entries.get(device_id)
             if entry is not None:  # else removed from the inventory meanwhile
-                self._launch(entry.device, due, self._clock.now())
+                self._launch(entry.device, due, self._clock.now(), capped=True)
 
-    def _launch(self, device: Device, due: float, now: float) -> None:
+    def _launch(self, device: Device, due: float, now: float, *, capped: bool) -> None:
         lag = now - due
         self.stats.started += 1
         self.stats.lag_samples.append(lag)
         if self._on_start is not None:
             self._on_start(device, lag)
-        task = asyncio.create_task(self._poll(device, due), name=f"poll-{device.device_id}")
+        task = asyncio.create_task(self._poll(device, due, capped), name=f"poll-{device.device_id}")
         self._running[device.device_id] = task
+        self._capped += capped
 
-    async def _poll(self, device: Device, due: float) -> None:
+    async def _poll(self, device: Device, due: float, capped: bool) -> None:
         DUE.set(due)  # this task's context only
         try:
             await self._run_poll(device)
@@ -385,8 +403,10 @@ class Scheduler:
         finally:
             self.stats.finished += 1
             del self._running[device.device_id]
-            if self._waiting:
-                self._start_waiting()
+            if capped:
+                self._capped -= 1
+                if self._waiting:
+                    self._start_waiting()
 
     def _push(self, entry: _Entry) -> None:
         entry.version = next(self._versions)

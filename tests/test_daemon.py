@@ -117,11 +117,8 @@ async def test_a_devices_ports_stay_frozen_between_polls_unless_configured_as_ob
         assert type(ports) is dict and len(ports) > 0
 
 
-async def test_the_daemon_runs_no_more_polls_at_once_than_max_polls_in_flight(librenms_url):
-    # three dead devices, each holding its poll for its 1 s timeout, every 2 s: 3 s of polls per 2 s
-    for _ in range(3):
-        insert_device(librenms_url, community="x", port=free_udp_port(), timeout=1, retries=0)
-    daemon = Daemon(config_for(librenms_url, default_interval=2, max_polls_in_flight=1))
+def most_polls_at_once(daemon: Daemon, *, hold: float = 0.0) -> list[int]:
+    """Wrap the daemon's poll: [the most polls running at once so far]; each poll held ``hold`` s first."""
     polling, most = [0], [0]
     poll = daemon._poll
 
@@ -129,18 +126,41 @@ async def test_the_daemon_runs_no_more_polls_at_once_than_max_polls_in_flight(li
         polling[0] += 1
         most[0] = max(most[0], polling[0])
         try:
+            await asyncio.sleep(hold)
             await poll(device)
         finally:
             polling[0] -= 1
 
     daemon._poll = counted  # type: ignore[method-assign]
+    return most
+
+
+async def test_the_daemon_runs_no_more_polls_at_once_than_max_polls_in_flight(shared_snmpsim, librenms_url):
+    # three devices that answer, each poll held 1.5 s, every 2 s: 4.5 s of polls per 2 s
+    for _ in range(3):
+        insert_device(librenms_url, community="linux_ntc", port=shared_snmpsim.port)
+    daemon = Daemon(config_for(librenms_url, default_interval=2, max_polls_in_flight=1))
+    most = most_polls_at_once(daemon, hold=1.5)
     await run_for(daemon, 4.5)
     assert daemon.scheduler is not None
     assert most[0] == 1
     assert daemon.scheduler.stats.waited > 0
 
 
-def test_the_default_cap_on_polls_is_what_the_daemons_devices_hold_when_dark(librenms_url):
+async def test_polls_of_devices_whose_last_poll_failed_are_not_held_to_max_polls_in_flight(librenms_url):
+    # three dead devices, each holding its poll for its 1 s timeout, every 2 s: once each has failed a
+    # poll, two of them are polling at once at some point of every 2 s
+    for _ in range(3):
+        insert_device(librenms_url, community="x", port=free_udp_port(), timeout=1, retries=0)
+    daemon = Daemon(config_for(librenms_url, default_interval=2, max_polls_in_flight=1))
+    most = most_polls_at_once(daemon)
+    await run_for(daemon, 8.0)
+    assert daemon.scheduler is not None
+    assert most[0] >= 2
+    assert all(state.dark for state in daemon.states.values())
+
+
+def test_the_default_cap_on_polls_is_the_daemons_polls_per_second_for_a_second_and_a_half(librenms_url):
     daemon = Daemon(config_for(librenms_url, default_interval=10))
     daemon.membership = LocalMembership(None)
     daemon.scheduler = Scheduler(
@@ -149,13 +169,42 @@ def test_the_default_cap_on_polls_is_what_the_daemons_devices_hold_when_dark(lib
         daemon.config.polling.interval_for,
         max_in_flight=daemon._max_polls_in_flight,
     )
-    target = Target("127.0.0.1", timeout=1.0, retries=2)
-    daemon.devices = {i: Device(device_id=i, hostname=f"d{i}", target=target) for i in range(1, 501)}
+    daemon.devices = {
+        i: Device(device_id=i, hostname=f"d{i}", target=Target("127.0.0.1")) for i in range(1, 1001)
+    }
     daemon._reschedule()  # as an inventory refresh or a membership change does
-    assert daemon.scheduler.max_in_flight == 200  # 500 devices x (3 s of attempts + 1 s) / 10 s
+    assert daemon.scheduler.max_in_flight == 150  # 1,000 devices / 10 s x 1.5 s
     explicit = daemon.config.polling.model_copy(update={"max_polls_in_flight": 7})
     daemon.config = daemon.config.model_copy(update={"polling": explicit})  # what a SIGHUP reload does
     assert daemon.scheduler.max_in_flight == 7
+
+
+def test_polls_waiting_for_the_cap_on_a_loop_on_time_log_a_warning_at_most_every_15_minutes(
+    librenms_url, caplog
+):
+    daemon = Daemon(config_for(librenms_url))
+    daemon.scheduler = Scheduler(VirtualClock(), daemon._poll, lambda d: 60.0, max_in_flight=lambda: 250)
+    daemon.scheduler.stats.waited = 40
+    daemon._check_cap(now=1000.0)
+    daemon.scheduler.stats.waited = 80
+    daemon._check_cap(now=1060.0)  # within 15 minutes of the first
+    warnings = [r.getMessage() for r in caplog.records if r.levelno == logging.WARNING]
+    assert warnings == [
+        "40 polls waited for [polling] max_polls_in_flight (250) while the event loop was on time: "
+        "the devices' polls take longer than it allows for; raise it"
+    ]
+
+
+def test_polls_waiting_for_the_cap_on_a_loop_behind_log_nothing(librenms_url, caplog):
+    daemon = Daemon(config_for(librenms_url))
+    daemon.scheduler = Scheduler(VirtualClock(), daemon._poll, lambda d: 60.0, max_in_flight=lambda: 250)
+    daemon.scheduler.stats.waited = 40
+    daemon.loop_lag.lateness.observe(0.5, now=10.0)  # a late wake-up: behind
+    daemon._check_cap(now=1000.0)
+    daemon.loop_lag.lateness.observe(0.0, now=13.0)  # on time again, after 3 s behind
+    daemon.scheduler.stats.waited = 80
+    daemon._check_cap(now=1060.0)
+    assert not [r for r in caplog.records if r.levelno == logging.WARNING]
 
 
 def test_the_port_walk_slots_follow_the_polling_limits_across_reloads(librenms_url):

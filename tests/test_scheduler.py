@@ -16,10 +16,10 @@ from hypothesis import strategies as st
 from poller.model import Device, Target
 from poller.scheduler import (
     DUE,
-    MIN_DARK_CAP,
+    MIN_CAP,
     Scheduler,
     VirtualClock,
-    dark_fleet_polls,
+    default_max_in_flight,
     next_start,
     phase_of,
 )
@@ -154,19 +154,15 @@ async def test_a_poll_that_overruns_skips_the_next_start_and_is_counted() -> Non
     assert scheduler.stats.started == 3
 
 
-def test_a_dark_fleet_holds_each_devices_attempts_and_a_second_over_its_interval() -> None:
-    fleet = [
-        device(1, target=Target("127.0.0.1", timeout=1.0, retries=2)),  # 3 s + 1 s, every 10 s
-        device(2, target=Target("127.0.0.1", timeout=2.0, retries=0)),  # 2 s + 1 s, every 30 s
-    ]
+def test_the_default_cap_holds_each_devices_polls_per_second_for_a_second_and_a_half() -> None:
     intervals = {1: 10.0, 2: 30.0}
-    many = [replace(d, device_id=d.device_id + 10 * k) for k in range(1000) for d in fleet]
-    assert dark_fleet_polls(many, lambda d: intervals[d.device_id % 10]) == 1000 * (0.4 + 0.1)
+    many = [device(i + 10 * k) for k in range(1000) for i in (1, 2)]
+    assert default_max_in_flight(many, lambda d: intervals[d.device_id % 10]) == 1000 * (1.5 / 10 + 1.5 / 30)
 
 
 def test_a_small_fleet_still_gets_the_least_cap() -> None:
-    assert dark_fleet_polls([device(1)], fixed(60)) == MIN_DARK_CAP
-    assert dark_fleet_polls([], fixed(60)) == MIN_DARK_CAP
+    assert default_max_in_flight([device(1)], fixed(60)) == MIN_CAP
+    assert default_max_in_flight([], fixed(60)) == MIN_CAP
 
 
 async def test_starts_beyond_the_cap_wait_for_a_poll_to_end() -> None:
@@ -279,6 +275,38 @@ async def test_a_start_after_the_cap_was_raised_goes_behind_those_already_waitin
         cap[0] = 2  # a reload; no poll ends meanwhile
         await clock.advance(next_start(4, 60, clock.now()) - clock.now())
         assert list(recorder.starts) == [6, 2] and scheduler.waiting == 1
+
+
+async def test_an_uncapped_poll_starts_on_time_while_the_cap_is_reached() -> None:
+    clock = VirtualClock()
+    lags: dict[int, float] = {}
+    scheduler = Scheduler(
+        clock,
+        Recorder(clock, duration=1000),
+        fixed(300),
+        on_start=lambda d, lag: lags.setdefault(d.device_id, lag),
+        max_in_flight=lambda: 1,
+        uncapped=lambda d: d.device_id == 8,
+    )
+    scheduler.update_inventory([device(3), device(8)])  # due at 185.3 and 191.3 s
+    async with running(scheduler, clock):
+        await clock.advance(next_start(8, 300, clock.now()) - clock.now())
+        assert (scheduler.in_flight, scheduler.capped, scheduler.waiting) == (2, 1, 0)
+    assert lags == {3: 0, 8: 0}
+    assert scheduler.stats.waited == 0
+
+
+async def test_an_uncapped_poll_leaves_the_cap_to_the_others() -> None:
+    clock = VirtualClock()
+    recorder = Recorder(clock, duration=1000)
+    scheduler = Scheduler(
+        clock, recorder, fixed(300), max_in_flight=lambda: 1, uncapped=lambda d: d.device_id == 3
+    )
+    scheduler.update_inventory([device(3), device(8)])
+    async with running(scheduler, clock):
+        await clock.advance(next_start(8, 300, clock.now()) - clock.now())
+        assert list(recorder.starts) == [3, 8]
+    assert scheduler.stats.waited == 0
 
 
 async def test_stop_drops_the_starts_still_waiting() -> None:

@@ -78,6 +78,9 @@ class SchedulerLike(Protocol):
     def in_flight(self) -> int: ...
 
     @property
+    def capped(self) -> int: ...
+
+    @property
     def waiting(self) -> int: ...
 
     @property
@@ -324,6 +327,12 @@ def _scheduler_metrics(scheduler: SchedulerLike) -> Iterator[Metric]:
         "fastpoll_scheduler_max_polls_in_flight",
         "The cap on polls running at once in force (polling.max_polls_in_flight; 0: none).",
         scheduler.max_in_flight,
+    )
+    yield _gauge(
+        "fastpoll_scheduler_polls_in_flight_capped",
+        "Polls running now that count against polling.max_polls_in_flight (those of devices whose last "
+        "poll failed do not).",
+        scheduler.capped,
     )
     yield _gauge(
         "fastpoll_scheduler_polls_waiting",

@@ -73,3 +73,25 @@ async def test_run_scheduled_counts_failures_by_kind() -> None:
     stats = await run_scheduled(poll, REFS[:2], interval=0.5, duration=0.5, max_in_flight=0)
     assert (stats.ok, stats.failed) == (0, 2)
     assert stats.errors == {"TimeoutError": 2}
+
+
+async def test_run_scheduled_holds_no_uncapped_poll_to_the_cap() -> None:
+    at_once, most, seen = [0], [0], []
+
+    async def poll(ref: DeviceRef) -> int:
+        at_once[0] += 1
+        most[0] = max(most[0], at_once[0])
+        try:
+            await asyncio.sleep(0.5)  # six devices' 0.5 s in each 1 s: some overlap
+        finally:
+            at_once[0] -= 1
+        return 1
+
+    def uncapped(device_id: int) -> bool:
+        seen.append(device_id)
+        return True
+
+    stats = await run_scheduled(poll, REFS, interval=1.0, duration=1.0, max_in_flight=1, uncapped=uncapped)
+    assert most[0] >= 2
+    assert sorted(seen) == list(range(1, len(REFS) + 1))
+    assert stats.ok == stats.scheduled == 6

@@ -114,14 +114,18 @@ async def test_polls_waiting_for_the_cap_are_read_at_scrape_time():
         await clock.sleep(10_000)
 
     own = SelfMetrics()
-    scheduler = Scheduler(clock, endless, lambda d: 30.0, max_in_flight=lambda: 1)
+    scheduler = Scheduler(
+        clock, endless, lambda d: 30.0, max_in_flight=lambda: 1, uncapped=lambda d: d.device_id == 4
+    )
     own.attach_scheduler(scheduler)
-    scheduler.update_inventory([device(1), device(2), device(3)])
+    scheduler.update_inventory([device(1), device(2), device(3), device(4)])
     task = asyncio.create_task(scheduler.run())
-    await clock.advance(30)  # each falls due once: one runs, two wait
+    await clock.advance(30)  # each falls due once: one runs, two wait, the uncapped one runs
     assert sample(own, "fastpoll_scheduler_polls_waiting") == 2
     assert sample(own, "fastpoll_scheduler_polls_waited_total") == 2
     assert sample(own, "fastpoll_scheduler_max_polls_in_flight") == 1
+    assert sample(own, "fastpoll_scheduler_polls_in_flight") == 2
+    assert sample(own, "fastpoll_scheduler_polls_in_flight_capped") == 1
     await scheduler.stop(grace=0)
     await task
 
