@@ -8,7 +8,9 @@ Setup (reused, not copied): the simulated fleet served by `python -m poller.sim 
 process) listening on 127.27.x.y, one route per device; the full pipeline of benchmarks.pipeline (engine ->
 checks -> LibreNMS writer into a fresh MariaDB database -> metrics state and scrapes) whose devices rows
 point at the proxy, its writer connected through a TCP proxy (tests.support.tcp_proxy) that can be cut;
-the load loop of benchmarks.workload (each device once per interval at its phase, overruns skipped).
+the daemon's scheduler through benchmarks.workload.run_scheduled (each device once per interval at the phase
+of its id, overruns skipped, `[polling] max_polls_in_flight` the daemon's default unless
+`--max-polls-in-flight` says otherwise, devices whose last poll failed not held to it).
 
 Every `--fault-every` minutes the next fault of the cycle starts and lasts `--fault-length` seconds:
   blackhole  `--fault-share` of the devices answer nothing, then come back
@@ -48,9 +50,11 @@ from typing import Any
 
 import psutil
 
+from poller.scheduler import DUE, next_start
+
 from .harness import REPO, SimProcess, free_udp_port
 from .pipeline import DEADLINE_SHARE, Pipeline, PollFailed
-from .workload import SCHEDULE_LAG, DeviceRef, run_load
+from .workload import DeviceRef, run_scheduled
 
 SIM_BASE = "127.26.0.1"
 PROXY_BASE = "127.27.0.1"
@@ -73,7 +77,7 @@ class Options:
     fault_share: float = 0.02
     sample: float = 10.0  # seconds between RSS samples
     seed: int = 1
-    concurrency: int = 500
+    max_polls_in_flight: int | None = None  # None: the daemon's default for the devices
     out: Path = REPO / "benchmarks" / "results" / "soak.json"
     quiet: bool = False
 
@@ -81,7 +85,7 @@ class Options:
 @dataclass
 class PollRecord:
     index: int  # device index in the fleet
-    due: float  # seconds since the start of the load
+    due: float  # seconds since the start of the load: the slot the scheduler started it for
     start: float
     end: float
     ok: bool
@@ -110,24 +114,26 @@ def window_covers(window: FaultWindow, index: int, t0: float, t1: float) -> bool
 
 def slot_accounting(
     records: Sequence[PollRecord],
-    devices: int,
+    first_dues: Sequence[float],
     interval: float,
     duration: float,
     windows: Sequence[FaultWindow],
 ) -> dict[str, Any]:
-    """Every scheduled slot: polled ok, or missed (failed or skipped) inside or outside a fault window."""
+    """Every scheduled slot: polled ok, or missed (failed or skipped) inside or outside a fault window.
+
+    ``first_dues[k]``: device k's first slot, seconds since the start of the load (its phase)."""
     deadline = interval * DEADLINE_SHARE
     ok_slots: set[tuple[int, int]] = set()
     for r in records:
         if r.ok:
-            ok_slots.add((r.index, round((r.due - r.index * interval / devices) / interval)))
+            ok_slots.add((r.index, round((r.due - first_dues[r.index]) / interval)))
     slots = missed_in = 0
     missed_out: list[tuple[int, float]] = []
     cycle = 0
     while True:
         any_due = False
-        for k in range(devices):
-            due = cycle * interval + k * interval / devices
+        for k, first in enumerate(first_dues):
+            due = cycle * interval + first
             if due >= duration:
                 continue
             any_due = True
@@ -407,6 +413,7 @@ async def soak(opts: Options) -> dict[str, Any]:
             "devices": [[r.host, r.port, r.community] for r in refs], "interval": opts.interval,
             "duration": duration, "ports": opts.ports, "seed": opts.seed, "scrape_interval": 15.0,
             "ports_as": "polled",  # as fastpoll finds them beside a running LibreNMS (first poll: counters)
+            "concurrency": opts.max_polls_in_flight,  # None: the daemon's default (Pipeline._database)
         }  # fmt: skip
         pipe = SoakPipeline(spec)
         await pipe.setup()
@@ -449,7 +456,9 @@ async def _run(
     windows: list[FaultWindow] = []
     samples: list[tuple[float, float]] = []
     me = psutil.Process()
-    t0 = loop.time()
+    t0, t0_wall = loop.time(), time.time()  # the load's start; the scheduler's slots are on the wall clock
+    ids = pipe.device_ids(refs)
+    first_dues = [next_start(i, opts.interval, t0_wall) - t0_wall for i in ids]
 
     async def poll(ref: DeviceRef) -> int:
         device = pipe.by_ref[(ref.host, ref.port)]
@@ -458,7 +467,7 @@ async def _run(
         sent0 = stats.requests if stats else 0
         was_up = state.availability.status
         start = loop.time() - t0
-        due = start - SCHEDULE_LAG.get(0.0)
+        due = DUE.get() - t0_wall
         error: str | None = None
         try:
             return await pipe.poll(ref)
@@ -535,8 +544,9 @@ async def _run(
 
     side = [asyncio.ensure_future(sampler()), asyncio.ensure_future(faults())]
     try:
-        stats = await run_load(
-            poll, refs, interval=opts.interval, duration=duration, concurrency=opts.concurrency,
+        stats = await run_scheduled(
+            poll, refs, interval=opts.interval, duration=duration, max_in_flight=pipe.max_polls_in_flight,
+            device_ids=ids, uncapped=pipe.dark, start=t0_wall,
             error_kind=lambda e: getattr(e, "kind", None) or type(e).__name__,
         )  # fmt: skip
     finally:
@@ -559,8 +569,9 @@ async def _run(
         },
         "polls": {"ok": stats.ok, "failed": stats.failed, "skipped": stats.skipped,
                   "scheduled": stats.scheduled, "errors": dict(stats.errors),
+                  "max_polls_in_flight": pipe.max_polls_in_flight, "waited": stats.waited,
                   "lag_p99_ms": _ms(stats.percentile(0.99, stats.lags))},
-        "slots": slot_accounting(records, len(refs), opts.interval, duration, windows),
+        "slots": slot_accounting(records, first_dues, opts.interval, duration, windows),
         "rss": rss_summary(samples),
         "rss_samples": samples,
         "faults": [fault_report(w, records, opts.interval) for w in windows],
@@ -587,6 +598,8 @@ def render(report: dict[str, Any]) -> str:
         f"slots: {slots['slots']}, ok {slots['ok']}, missed in fault windows "
         f"{slots['missed_in_fault_windows']}, missed outside fault windows "
         f"{slots['missed_outside_fault_windows']}",
+        f"polls waited for max_polls_in_flight ({report['polls'].get('max_polls_in_flight')}): "
+        f"{report['polls'].get('waited')}; schedule lag p99 {report['polls'].get('lag_p99_ms')} ms",
         f"transitions observed down/up {obs['down']}/{obs['up']}; written eventlog {wr['eventlog_down']}/"
         f"{wr['eventlog_up']}, outages opened/closed {wr['outages_opened']}/{wr['outages_closed']} "
         f"({'match' if report['transitions_match'] else 'MISMATCH'})",
@@ -617,6 +630,10 @@ def parse_args(argv: list[str] | None = None) -> Options:
     ap.add_argument("--fault-share", type=float, default=0.02, help="share of devices a device fault hits")
     ap.add_argument("--sample", type=float, default=10.0, help="seconds between RSS samples")
     ap.add_argument("--seed", type=int, default=1)
+    ap.add_argument(
+        "--max-polls-in-flight", type=int, default=None,
+        help="polling.max_polls_in_flight (default the daemon's for the devices; 0: no cap)",
+    )  # fmt: skip
     ap.add_argument("--out", type=Path, default=Options.out)
     ap.add_argument("--quiet", action="store_true")
     a = ap.parse_args(argv)
@@ -624,8 +641,8 @@ def parse_args(argv: list[str] | None = None) -> Options:
         ap.error("--devices must be at least 2 (device 0 is never faulted)")
     return Options(
         minutes=a.minutes, devices=a.devices, ports=a.ports, interval=a.interval, fault_every=a.fault_every,
-        fault_length=a.fault_length, fault_share=a.fault_share, sample=a.sample, seed=a.seed, out=a.out,
-        quiet=a.quiet,
+        fault_length=a.fault_length, fault_share=a.fault_share, sample=a.sample, seed=a.seed,
+        max_polls_in_flight=a.max_polls_in_flight, out=a.out, quiet=a.quiet,
     )  # fmt: skip
 
 

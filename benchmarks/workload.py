@@ -55,6 +55,7 @@ class LoadStats:
     failed: int = 0
     skipped: int = 0  # overruns
     scheduled: int = 0  # slots that came due (ok + failed + skipped once the polls in flight finish)
+    waited: int = 0  # starts that waited for the cap on polls in flight (run_scheduled)
     varbinds: int = 0
     errors: Counter[str] = field(default_factory=Counter)
     latencies: list[float] = field(default_factory=list)
@@ -159,6 +160,7 @@ async def run_scheduled(
     max_in_flight: int,
     device_ids: list[int] | None = None,
     uncapped: Callable[[int], bool] = lambda _device_id: False,
+    start: float | None = None,
     on_progress: Callable[[LoadStats], None] | None = None,
     error_kind: Callable[[BaseException], str] = lambda e: type(e).__name__,
 ) -> LoadStats:
@@ -166,8 +168,10 @@ async def run_scheduled(
 
     ``device_ids`` (default 1..N): the devices' ids in the database, which set their phases as in the
     daemon. ``uncapped(device_id)``: its poll is not held to ``max_in_flight`` (the daemon's: its last poll
-    failed). A slot counts as scheduled when it started, was skipped (an overrun, or still waiting for
-    ``max_in_flight`` when the next came), was missed by a blocked loop, or still waited at the end.
+    failed). ``start`` (default now): the window's first instant on the wall clock, for a caller that
+    places the devices' slots itself (benchmarks.soak). A slot counts as scheduled when it started, was
+    skipped (an overrun, or still waiting for ``max_in_flight`` when the next came), was missed by a
+    blocked loop, or still waited at the end.
     """
     from poller.model import Device, Target
     from poller.scheduler import Scheduler, WallClock
@@ -199,7 +203,7 @@ async def run_scheduled(
     # The window is [start, end) on the scheduler's clock, each device's first start placed after its
     # start: placing 10,000 takes tens of milliseconds, and a window measured from after that would give
     # the devices due in them one start more.
-    start = time.time()
+    start = time.time() if start is None else start
     scheduler.update_inventory(fleet, now=start)
     # run(until=) deals with exactly the start instants before the end, however late the loop runs
     runner = asyncio.create_task(scheduler.run(until=start + duration), name="bench-scheduler")
@@ -219,6 +223,7 @@ async def run_scheduled(
         with contextlib.suppress(asyncio.CancelledError):
             await runner
     stats.skipped = s.skipped_overrun + left_waiting
+    stats.waited = s.waited
     stats.scheduled = s.started + s.skipped_overrun + s.missed + left_waiting
     if on_progress is not None:
         on_progress(stats)

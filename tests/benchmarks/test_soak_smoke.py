@@ -26,7 +26,7 @@ def test_a_slot_missed_while_its_device_was_faulted_is_not_counted_outside_the_w
     # 2 devices every 10 s for 20 s: slots due at 0, 5, 10, 15; device 1 black-holed from 4 to 8
     window = FaultWindow("blackhole", [1], 4.0, 8.0)
     records = [record(0, 0), record(1, 5, ok=False), record(0, 10)]  # device 1's slot at 15 never ran
-    got = slot_accounting(records, 2, 10.0, 20.0, [window])
+    got = slot_accounting(records, [0.0, 5.0], 10.0, 20.0, [window])
     assert got["slots"] == 4 and got["ok"] == 2
     assert got["missed_in_fault_windows"] == 1
     assert got["missed_outside_fault_windows"] == 1 and got["missed_outside_examples"] == [(1, 15.0)]
@@ -34,7 +34,7 @@ def test_a_slot_missed_while_its_device_was_faulted_is_not_counted_outside_the_w
 
 def test_a_database_outage_never_excuses_a_missed_poll() -> None:
     outage = FaultWindow("db_outage", [], 0.0, 30.0)
-    got = slot_accounting([record(0, 0, ok=False)], 1, 10.0, 10.0, [outage])
+    got = slot_accounting([record(0, 0, ok=False)], [0.0], 10.0, 10.0, [outage])
     assert got["missed_outside_fault_windows"] == 1
 
 
