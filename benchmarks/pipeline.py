@@ -43,7 +43,7 @@ from typing import Any, cast
 
 import psutil
 
-from poller.scheduler import DUE, default_max_in_flight
+from poller.scheduler import DUE, default_max_in_flight, release_cap
 
 from . import pymalloc_stats
 from .workload import SCHEDULE_LAG, DeviceRef, PollFn, run_scheduled
@@ -316,6 +316,7 @@ class Pipeline:
 
         self.details_interval = PollingSettings().port_details_interval  # the daemon's default
         self.snmp = SnmpEngine(max_rate=self.spec.get("rate_limit") or None)  # as the daemon
+        self.snmp.on_timeout = release_cap  # as the daemon: a poll waiting on timeouts leaves the cap
         self.engine = CountingEngine(self.snmp)
         # polling.max_port_walks (0 = none, the default) and max_port_walks_when_late (None: the daemon's),
         # with the daemon's probe of the event loop's lateness running from here to the end

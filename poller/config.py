@@ -198,17 +198,18 @@ class PollingSettings(_Section):
         None,
         ge=0,
         le=1_000_000,
-        description="Polls running at once, not counting polls of devices whose last poll failed (they wait "
-        "on timeouts, not on the CPU, and show the devices coming back: an outage never reaches the "
-        "limit); 0 = no limit; unset = the devices' polls per second x 1.5 s, at least 100 (250 for 10,000 "
-        "devices every 60 s). A poll due while the limit is reached waits, first come first served, for "
-        "one to end (its schedule lag counts the wait). The limit bounds the polls that pile up on an "
-        "event loop short of CPU (the first cycle after a start, which walks every column, or a slow "
-        "machine), each holding its walk's answers: at 10,000 devices x 48 ports on 2 cores, in three "
-        "pairs of runs where the first cycle ran late, 250 held 267-284 MB RSS against 292-368 MB with "
-        "834-1,000. Raise it for devices whose polls take longer than 1.5 s on average (round trips over "
-        "~250 ms): fastpoll logs a warning when polls wait while the event loop is on time. "
-        "fastpoll_scheduler_max_polls_in_flight shows the limit, _polls_waiting the polls waiting.",
+        description="Polls running at once, not counting polls of devices whose last poll failed, nor "
+        "polls from their first request that timed out on (they wait on timeouts, not on the CPU, and "
+        "show the devices coming back: an outage never fills the limit); 0 = no limit; unset = the "
+        "devices' polls per second x 1.5 s, at least 100 (250 for 10,000 devices every 60 s). A poll due "
+        "while the limit is reached waits, first come first served, for one to end (its schedule lag "
+        "counts the wait). The limit bounds the polls that pile up on an event loop short of CPU (the "
+        "first cycle after a start, which walks every column, or a slow machine), each holding its walk's "
+        "answers: at 10,000 devices x 48 ports on 2 cores, in three pairs of runs where the first cycle "
+        "ran late, 250 held 267-284 MB RSS against 292-368 MB with 834-1,000. Raise it for devices whose "
+        "polls take longer than 1.5 s on average (round trips over ~250 ms): fastpoll logs a warning when "
+        "polls wait while the event loop is on time. fastpoll_scheduler_max_polls_in_flight shows the "
+        "limit, _polls_waiting the polls waiting.",
     )
     max_port_walks: int = Field(
         0,

@@ -40,7 +40,7 @@ from .metrics import FleetState, Heartbeat, MetricsServer, SelfMetrics, start_me
 from .metrics.profiles import ProfileCollector, ProfileState
 from .model import Device
 from .poll import DeviceState, load_state, new_state, poll_device
-from .scheduler import DUE, MIN_CAP, Clock, Scheduler, WallClock, default_max_in_flight
+from .scheduler import DUE, MIN_CAP, Clock, Scheduler, WallClock, default_max_in_flight, release_cap
 from .snmp.client import SnmpEngine
 from .snmp.errors import SnmpError
 from .store.discovered_writer import write_discovered
@@ -184,6 +184,7 @@ class Daemon:
             max_in_flight=self._max_polls_in_flight,
             uncapped=self._dark,
         )
+        self.snmp.on_timeout = release_cap  # a poll waiting on timeouts leaves the cap (poller.scheduler)
         self.own_metrics.attach_engine(self.snmp, self.fleet.devices)
         self.own_metrics.attach_scheduler(self.scheduler)
         self.own_metrics.attach_writer(self.writer)

@@ -12,7 +12,9 @@ max_polls_in_flight``): a start due while the cap is reached waits, first come f
 end, and its lag counts the wait; a device whose start is still waiting when its next falls due skips that
 one as if it were running. Polls the caller calls ``uncapped`` (the daemon: of devices whose last poll
 failed) neither count against the cap nor wait for it: they mostly wait on timeouts, not on the CPU, and
-they are the polls that show devices coming back. Inventory changes (added, removed, disabled devices, new
+they are the polls that show devices coming back; a capped poll leaves the cap when it calls
+:func:`release_cap` (the daemon: at its first timeout), so devices that go dark all at once do not fill it.
+Inventory changes (added, removed, disabled devices, new
 intervals) take effect at once, without a restart. Time comes from a :class:`Clock`; tests use
 :class:`VirtualClock`.
 """
@@ -20,6 +22,7 @@ intervals) take effect at once, without a restart. Time comes from a :class:`Clo
 from __future__ import annotations
 
 import asyncio
+import functools
 import hashlib
 import heapq
 import itertools
@@ -41,6 +44,17 @@ IntervalFn = Callable[[Device], float]
 # The start instant (clock seconds) the running poll was due at, set in its task: a poll that started late
 # (a loop behind, a wait for max_in_flight) still belongs to that instant's slot (poller.cluster.slot_of).
 DUE: ContextVar[float] = ContextVar("fastpoll_poll_due")
+# In a capped poll's task: gives its place under max_in_flight back (see release_cap)
+_RELEASE: ContextVar[Callable[[], None]] = ContextVar("fastpoll_release_cap")
+
+
+def release_cap() -> None:
+    """Take the running poll off the cap on polls in flight: it waits on the network now (an attempt timed
+    out: the daemon's SnmpEngine.on_timeout), not on the CPU, and the cap is for polls that hold the CPU's
+    work. A no-op outside a capped poll's task, and after the first call."""
+    release = _RELEASE.get(None)
+    if release is not None:
+        release()
 
 
 class Timer(Protocol):
@@ -181,7 +195,8 @@ def default_max_in_flight(devices: Iterable[Device], interval_of: IntervalFn) ->
     holds a fleet whose round trips average up to ~250 ms; past it, starts wait (fastpoll_scheduler_polls_
     waited) and a loop on time says the cap, not the CPU, holds them. It is low enough that a loop short of
     CPU keeps its extra starts waiting, a dict entry each, instead of in flight holding their walks
-    (README, "Polls in flight"). Dark devices' polls, uncapped, never reach it.
+    (README, "Polls in flight"). Dark devices' polls never fill it: uncapped, or released at their first
+    timeout.
     """
     held = sum(ANSWERING_POLL / interval_of(d) for d in devices)
     return max(MIN_CAP, math.ceil(round(held, 6)))  # not one more for a float sum's last bit
@@ -239,7 +254,7 @@ class Scheduler:
         self._heap: list[tuple[float, int, int]] = []  # (due, device_id, version)
         self._versions = itertools.count()
         self._running: dict[int, asyncio.Task[None]] = {}  # device_id -> its poll in flight
-        self._capped = 0  # of those, the polls counted against max_in_flight
+        self._capped: set[int] = set()  # of those, the ones counted against max_in_flight
         # starts waiting for a poll to end (max_in_flight), oldest first: device_id -> due instant
         self._waiting: dict[int, float] = {}
         self._wake: asyncio.Future[None] | None = None
@@ -287,8 +302,8 @@ class Scheduler:
 
     @property
     def capped(self) -> int:
-        """Polls running now that count against the cap (the rest are ``uncapped``)."""
-        return self._capped
+        """Polls running now that count against the cap (the rest are ``uncapped`` or released)."""
+        return len(self._capped)
 
     @property
     def waiting(self) -> int:
@@ -362,9 +377,9 @@ class Scheduler:
             self._launch(device, entry.due, now, capped=False)
             return
         cap = self._max_in_flight()
-        if self._waiting and (not cap or self._capped < cap):
+        if self._waiting and (not cap or len(self._capped) < cap):
             self._start_waiting()  # a reload raised or removed the cap: the oldest go first
-        if self._waiting or (cap and self._capped >= cap):
+        if self._waiting or (cap and len(self._capped) >= cap):
             self._waiting[device.device_id] = entry.due
             self.stats.waited += 1
             return
@@ -373,7 +388,7 @@ class Scheduler:
     def _start_waiting(self) -> None:
         """Start the oldest waiting starts while the cap allows (a dict keeps the order they came in)."""
         cap = self._max_in_flight()
-        while self._waiting and (not cap or self._capped < cap) and not self._stopping:
+        while self._waiting and (not cap or len(self._capped) < cap) and not self._stopping:
             device_id = next(iter(self._waiting))
             due = self._waiting.pop(device_id)
             entry = self._entries.get(device_id)
@@ -386,12 +401,21 @@ class Scheduler:
         self.stats.lag_samples.append(lag)
         if self._on_start is not None:
             self._on_start(device, lag)
+        if capped:
+            self._capped.add(device.device_id)
         task = asyncio.create_task(self._poll(device, due, capped), name=f"poll-{device.device_id}")
         self._running[device.device_id] = task
-        self._capped += capped
+
+    def _release(self, device_id: int) -> None:
+        if device_id in self._capped:
+            self._capped.discard(device_id)
+            if self._waiting:
+                self._start_waiting()
 
     async def _poll(self, device: Device, due: float, capped: bool) -> None:
         DUE.set(due)  # this task's context only
+        if capped:
+            _RELEASE.set(functools.partial(self._release, device.device_id))
         try:
             await self._run_poll(device)
         except asyncio.CancelledError:
@@ -403,10 +427,7 @@ class Scheduler:
         finally:
             self.stats.finished += 1
             del self._running[device.device_id]
-            if capped:
-                self._capped -= 1
-                if self._waiting:
-                    self._start_waiting()
+            self._release(device.device_id)
 
     def _push(self, entry: _Entry) -> None:
         entry.version = next(self._versions)

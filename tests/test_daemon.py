@@ -160,6 +160,28 @@ async def test_polls_of_devices_whose_last_poll_failed_are_not_held_to_max_polls
     assert all(state.dark for state in daemon.states.values())
 
 
+async def test_a_poll_leaves_max_polls_in_flight_at_its_first_timeout(librenms_url):
+    # up in the database, so its first poll counts against the cap; its GET waits 1 s x 3 attempts
+    insert_device(librenms_url, community="x", port=free_udp_port(), timeout=1, retries=2)
+    daemon = Daemon(config_for(librenms_url, default_interval=4, max_polls_in_flight=1))
+    capped: list[int] = []
+    poll = daemon._poll
+
+    async def watched(device: Device) -> None:
+        async def look() -> None:
+            assert daemon.scheduler is not None
+            await asyncio.sleep(0.5)
+            capped.append(daemon.scheduler.capped)
+            await asyncio.sleep(1.0)  # past the first attempt's timeout
+            capped.append(daemon.scheduler.capped)
+
+        await asyncio.gather(poll(device), look())
+
+    daemon._poll = watched  # type: ignore[method-assign]
+    await run_for(daemon, 6.5)
+    assert capped[:2] == [1, 0]
+
+
 def test_the_default_cap_on_polls_is_the_daemons_polls_per_second_for_a_second_and_a_half(librenms_url):
     daemon = Daemon(config_for(librenms_url, default_interval=10))
     daemon.membership = LocalMembership(None)

@@ -22,6 +22,7 @@ from poller.scheduler import (
     default_max_in_flight,
     next_start,
     phase_of,
+    release_cap,
 )
 
 
@@ -307,6 +308,50 @@ async def test_an_uncapped_poll_leaves_the_cap_to_the_others() -> None:
         await clock.advance(next_start(8, 300, clock.now()) - clock.now())
         assert list(recorder.starts) == [3, 8]
     assert scheduler.stats.waited == 0
+
+
+async def test_a_poll_that_released_the_cap_leaves_its_place_to_the_next_start() -> None:
+    clock = VirtualClock()
+    recorder = Recorder(clock)
+
+    async def poll(dev: Device) -> None:
+        await recorder(dev)
+        if dev.device_id == 3:
+            await clock.sleep(2)
+            release_cap()  # e.g. its first request timed out
+            release_cap()  # the second time is a no-op
+        await clock.sleep(1000)
+
+    scheduler = Scheduler(clock, poll, fixed(300), max_in_flight=lambda: 1)
+    scheduler.update_inventory([device(3), device(8)])  # due 6 s apart
+    async with running(scheduler, clock):
+        await clock.advance(next_start(8, 300, clock.now()) - clock.now())
+        assert list(recorder.starts) == [3, 8]
+        assert (scheduler.in_flight, scheduler.capped) == (2, 1)
+    assert scheduler.stats.waited == 0
+
+
+async def test_a_poll_held_to_the_cap_takes_another_place_when_released() -> None:
+    clock = VirtualClock()
+    recorder = Recorder(clock)
+
+    async def poll(dev: Device) -> None:
+        await recorder(dev)
+        await clock.sleep(10)
+        release_cap()
+        await clock.sleep(1000)
+
+    scheduler = Scheduler(clock, poll, fixed(300), max_in_flight=lambda: 1)
+    scheduler.update_inventory([device(3), device(8)])  # 8 due 6 s after 3: waits 4 s for the release
+    async with running(scheduler, clock):
+        await clock.advance(next_start(8, 300, clock.now()) - clock.now() + 5)
+        assert list(recorder.starts) == [3, 8]
+        assert recorder.starts[8][0] - recorder.starts[3][0] == pytest.approx(10)
+    assert scheduler.stats.waited == 1
+
+
+def test_releasing_the_cap_outside_a_poll_does_nothing() -> None:
+    release_cap()
 
 
 async def test_stop_drops_the_starts_still_waiting() -> None:

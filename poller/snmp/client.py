@@ -143,6 +143,9 @@ class SnmpEngine:
         self._rng = rng or random.Random()
         self._next_id = self._rng.randrange(1, 1 << 30)
         self._open_lock = asyncio.Lock()
+        # Called in the requesting task each time an attempt times out: the daemon's scheduler takes the
+        # poll off its cap on polls in flight then (poller.scheduler.release_cap), as it waits on the network.
+        self.on_timeout: Callable[[], None] | None = None
 
     async def __aenter__(self) -> SnmpEngine:
         return self
@@ -447,6 +450,8 @@ class SnmpEngine:
             try:
                 return await endpoint.send(message, addr, msg_id, min(target.timeout, left), on_reply)
             except SnmpTimeout:
+                if self.on_timeout is not None:
+                    self.on_timeout()
                 if walk is not None and walk.steps != steps:
                     steps = walk.steps  # what timed out is a later request: its first attempt
                     attempt = 1

@@ -142,6 +142,22 @@ async def test_a_wrong_community_times_out_within_timeout_times_attempts(shared_
         assert engine.in_flight == 0
 
 
+async def test_each_attempt_that_times_out_calls_on_timeout_in_the_requesting_task(shared_snmpsim):
+    calls: list[str] = []
+    async with SnmpEngine() as engine:
+        engine.on_timeout = lambda: calls.append(asyncio.current_task().get_name())
+
+        async def poll() -> None:
+            with pytest.raises(SnmpTimeout):
+                await engine.get(
+                    target(shared_snmpsim.port, "no-such-community", timeout=0.1, retries=1), [SYS_UPTIME]
+                )
+
+        await asyncio.create_task(poll(), name="the-poll")
+        await engine.get(target(shared_snmpsim.port, "linux_ntc"), [SYS_UPTIME])  # answered: no call
+    assert calls == ["the-poll", "the-poll"]
+
+
 async def test_a_dead_device_fails_by_its_deadline_while_others_are_polled(shared_snmpsim):
     dead = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
     dead.bind(("127.0.0.1", 0))  # bound but never answering
