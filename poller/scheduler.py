@@ -14,9 +14,8 @@ one as if it were running. Polls the caller calls ``uncapped`` (the daemon: of d
 failed) neither count against the cap nor wait for it: they mostly wait on timeouts, not on the CPU, and
 they are the polls that show devices coming back; a capped poll leaves the cap when it calls
 :func:`release_cap` (the daemon: at its first timeout), so devices that go dark all at once do not fill it.
-Inventory changes (added, removed, disabled devices, new
-intervals) take effect at once, without a restart. Time comes from a :class:`Clock`; tests use
-:class:`VirtualClock`.
+Inventory changes (added, removed, disabled devices, new intervals) take effect at once, without a restart.
+Time comes from a :class:`Clock`; tests use :class:`VirtualClock`.
 """
 
 from __future__ import annotations

@@ -330,8 +330,8 @@ def _scheduler_metrics(scheduler: SchedulerLike) -> Iterator[Metric]:
     )
     yield _gauge(
         "fastpoll_scheduler_polls_in_flight_capped",
-        "Polls running now that count against polling.max_polls_in_flight (those of devices whose last "
-        "poll failed do not).",
+        "Polls running now that count against polling.max_polls_in_flight (polls of devices whose last "
+        "poll failed do not, nor polls after a request timed out).",
         scheduler.capped,
     )
     yield _gauge(
