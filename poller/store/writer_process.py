@@ -50,7 +50,7 @@ from sqlalchemy.exc import DBAPIError, SQLAlchemyError
 from poller.checks.results import EventRow, PortRef, PortWrite
 from poller.gc_policy import M_ARENA_MAX, M_MMAP_THRESHOLD, MMAP_THRESHOLD, _glibc_mallopt, _glibc_trim
 
-from .librenms import LibreNMSWriter, Transition, _Pending, _port_key
+from .librenms import LibreNMSWriter, Transition, _Pending, _port_key, release_frames
 
 log = logging.getLogger(__name__)
 
@@ -94,6 +94,7 @@ class _Child:
         try:
             assigned = self.writer.write_batch(batch)
         except (DBAPIError, SQLAlchemyError, OSError) as exc:
+            release_frames(exc)  # the batch, held by the failed attempt's frames (LibreNMSWriter)
             raise ChildWriteError(type(exc).__name__) from None
         finally:
             del batch

@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import gc
+import time
+import weakref
 from datetime import datetime
 
 import pymysql
@@ -173,6 +176,42 @@ def test_database_going_away_loses_no_eventlog_or_outage_row(librenms_url):
             c.execute(select(ports.c.ifInOctets).where(ports.c.port_id == refs[0].port_id)).scalar_one() == 14
         )
     eng.dispose()
+
+
+class _Value:
+    """A column value the test can hold a weak reference to."""
+
+
+def _wait(condition, timeout: float = 10.0) -> None:
+    deadline = time.monotonic() + timeout
+    while not condition():
+        assert time.monotonic() < deadline, "timed out"
+        time.sleep(0.01)
+
+
+def test_a_failed_attempt_keeps_no_superseded_write_alive(librenms_url):
+    # what the database being away costs is the pending writes, not every attempt's copy of them: the
+    # daemon collects cyclic garbage only every 10 minutes, so this holds without the collector
+    dev, refs = _setup(librenms_url, 1)
+    proxy, url = behind_proxy(librenms_url)
+    proxy.cut()
+    w = LibreNMSWriter(url, retry_initial=0.02, retry_max=0.02)
+    value = _Value()
+    gone = weakref.ref(value)
+    w.submit(PollResult(dev, T0, ports=[PortWrite(refs[0], {"ifAlias": value}, {})]))
+    del value
+    gc.disable()
+    try:
+        w.start()
+        _wait(lambda: w.stats.failures >= 1)
+        w.submit(PollResult(dev, T0 + 60, ports=[PortWrite(refs[0], {"ifAlias": "newer"}, {})]))
+        failures = w.stats.failures
+        _wait(lambda: w.stats.failures >= failures + 2)
+        assert gone() is None
+    finally:
+        gc.enable()
+        w.close(0.2)
+        proxy.cut()
 
 
 def test_transition_cap_counts_what_it_drops(librenms_url):
