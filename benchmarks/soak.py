@@ -52,6 +52,7 @@ import psutil
 
 from poller.scheduler import DUE, next_start
 
+from . import pymalloc_stats
 from .harness import REPO, SimProcess, free_udp_port
 from .pipeline import DEADLINE_SHARE, Pipeline, PollFailed
 from .workload import DeviceRef, run_scheduled
@@ -491,8 +492,14 @@ async def _run(
             ok = sum(r.ok for r in records)
             pending = pipe.writer.pending_counts()
             failed, in_flight = len(records) - ok, pipe.snmp.in_flight
-            _log(opts, f"t={loop.time() - t0:6.0f}s rss={rss:.0f} MB polls ok={ok} failed={failed} "
-                       f"in_flight={in_flight} writer_pending={pending}")  # fmt: skip
+            py = pymalloc_stats.read()  # how much of the RSS is pymalloc's arenas, and in use
+            held = (
+                ""
+                if py is None
+                else f" (pymalloc {py.arena_bytes >> 20} MB, {py.allocated_bytes >> 20} in use)"
+            )
+            _log(opts, f"t={loop.time() - t0:6.0f}s rss={rss:.0f} MB{held} polls ok={ok} "
+                       f"failed={failed} in_flight={in_flight} writer_pending={pending}")  # fmt: skip
             await asyncio.sleep(opts.sample)
 
     async def faults() -> None:
