@@ -45,7 +45,7 @@ from .snmp.client import SnmpEngine
 from .snmp.errors import SnmpError
 from .store.discovered_writer import write_discovered
 from .store.inventory import DeviceRecord, load_devices
-from .store.librenms import LibreNMSWriter
+from .store.librenms import LibreNMSWriter, release_frames
 from .store.writer_process import ProcessWriter
 
 if TYPE_CHECKING:
@@ -463,15 +463,10 @@ class Daemon:
         batch, self._discovered = self._discovered, []
         if not batch or self.db is None:
             return
-        db = self.db
-
-        def write() -> None:
-            with db.begin() as conn:
-                write_discovered(conn, batch)
-
         try:
-            await asyncio.to_thread(write)
+            await asyncio.to_thread(_write_discovered, self.db, batch)
         except Exception as exc:
+            release_frames(exc)  # the failed attempt's frames hold the batch (as the writer's do)
             # Values are gauges (the next poll brings fresh ones); threshold events are kept for the next try.
             kept = [w for w in batch if w.events][:DISCOVERED_KEEP]
             self._discovered[:0] = kept
@@ -640,6 +635,12 @@ class Daemon:
 
     async def wait_started(self) -> None:
         await self._started.wait()
+
+
+def _write_discovered(db: Engine, batch: list[DiscoveredWrites | BgpWrites]) -> None:
+    """One transaction of discovered entities' updates (in a thread: Daemon._flush_discovered)."""
+    with db.begin() as conn:
+        write_discovered(conn, batch)
 
 
 def run_daemon(config: Config, *, config_path: Path | None, env: Mapping[str, str], **kwargs: Any) -> int:

@@ -13,12 +13,15 @@ import subprocess
 import sys
 import time
 import uuid
+import weakref
 
 import psutil
 import pytest
+from sqlalchemy import create_engine
 
+from poller.checks.discovered import DiscoveredWrites
 from poller.checks.port_table import PortTable
-from poller.checks.results import PollResult
+from poller.checks.results import EventRow, PollResult
 from poller.cluster import LocalMembership
 from poller.config import load_config
 from poller.daemon import Daemon, on_result
@@ -227,6 +230,32 @@ def test_polls_waiting_for_the_cap_on_a_loop_behind_log_nothing(librenms_url, ca
     daemon.scheduler.stats.waited = 80
     daemon._check_cap(now=1060.0)
     assert not [r for r in caplog.records if r.levelno == logging.WARNING]
+
+
+class _Kept:
+    """Something the test holds a weak reference to."""
+
+
+async def test_sensor_updates_the_database_refused_keep_their_events_and_nothing_else(librenms_url, caplog):
+    daemon = Daemon(config_for(librenms_url))
+    daemon.db = create_engine(f"mysql+pymysql://root@127.0.0.1:{free_tcp_port()}/librenms")  # nobody there
+    gauge = _Kept()
+    gone = weakref.ref(gauge)
+    event = EventRow(1, 1_700_000_000, "Sensor crossed its threshold", "sensor", 4)
+    daemon._discovered = [
+        DiscoveredWrites(1, 1_700_000_000, sensors=[gauge]),  # type: ignore[list-item]
+        DiscoveredWrites(1, 1_700_000_000, events=[event]),
+    ]
+    del gauge
+    gc.disable()  # the daemon collects cyclic garbage only every 10 minutes
+    try:
+        await daemon._flush_discovered()
+        assert gone() is None
+    finally:
+        gc.enable()
+        daemon.db.dispose()
+    assert [w.events for w in daemon._discovered] == [[event]]
+    assert "sensor updates not written (OperationalError); 1 with events kept" in caplog.text
 
 
 def test_the_port_walk_slots_follow_the_polling_limits_across_reloads(librenms_url):

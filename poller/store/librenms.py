@@ -98,12 +98,13 @@ def release_frames(exc: BaseException) -> None:
     one of them (write_batch's) holds the batch: every failed attempt kept the whole pending state of its
     moment alive until a full collection, which the daemon runs every 10 minutes (poller/gc_policy.py). A
     45 s database outage at 3,000 devices x 48 ports left ~150 MB of such garbage (docs/benchmarks.md,
-    "2026-12-07 08:30"). The cycle itself stays (a few KB) until then."""
+    "2026-12-07 08:30"). The exceptions lose their tracebacks: callers log a failure by its type only."""
     seen: set[int] = set()
     current: BaseException | None = exc
     while current is not None and id(current) not in seen:
         seen.add(id(current))
-        traceback.clear_frames(current.__traceback__)  # the running frame at its top is left as it is
+        traceback.clear_frames(current.__traceback__)  # the running frame at its top is left as it is ...
+        current.__traceback__ = None  # ... and no longer referenced from here (it holds the batch too)
         current = current.__cause__ or current.__context__
 
 
