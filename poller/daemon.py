@@ -638,7 +638,8 @@ class Daemon:
 
 
 def _write_discovered(db: Engine, batch: list[DiscoveredWrites | BgpWrites]) -> None:
-    """One transaction of discovered entities' updates (in a thread: Daemon._flush_discovered)."""
+    """One transaction of discovered entities' updates (in a thread: Daemon._flush_discovered). Not a
+    closure: a failed attempt's frames hold the batch only as locals, which release_frames clears."""
     with db.begin() as conn:
         write_discovered(conn, batch)
 
