@@ -198,9 +198,9 @@ class PollingSettings(_Section):
         None,
         ge=0,
         le=1_000_000,
-        description="Polls running at once, not counting polls of devices whose last poll failed, nor "
-        "polls from their first request that timed out on (they wait on timeouts, not on the CPU, and "
-        "show the devices coming back: an outage never fills the limit); 0 = no limit; unset = the "
+        description="Polls running at once, not counting polls of devices whose last poll failed, nor a "
+        "poll once one of its requests has timed out (they wait on timeouts, not on the CPU, and show "
+        "the devices coming back: an outage never fills the limit); 0 = no limit; unset = the "
         "devices' polls per second x 1.5 s, at least 100 (250 for 10,000 devices every 60 s). A poll due "
         "while the limit is reached waits, first come first served, for one to end (its schedule lag "
         "counts the wait). The limit bounds the polls that pile up on an event loop short of CPU (the "
